@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Set-up and everyday commands for smsgate, needing nothing but Python 3.11+.
+
+    python3 dev.py run [serve options]   install into .venv (first time) and run smsgate
+    python3 dev.py test [pytest options] install into .venv (first time), lint, type-check, test
+    python3 dev.py bench-http [options]   run the HTTP load benchmark (server started for you)
+
+The virtual environment is rebuilt when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".smsgate-installed"
+
+
+def _run(*cmd: str | Path) -> None:
+    result = subprocess.run([str(c) for c in cmd], cwd=ROOT, check=False)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("smsgate needs Python 3.11 or newer")
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == digest:
+        return
+    if not (BIN / "python").exists():
+        print("dev.py: creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("dev.py: installing smsgate and its development tools into .venv", flush=True)
+    _run(BIN / "python", "-m", "pip", "install", "-q", "--upgrade", "pip")
+    _run(BIN / "python", "-m", "pip", "install", "-q", "-e", ".[dev]")
+    STAMP.write_text(digest)
+
+
+def main() -> None:
+    command, *rest = sys.argv[1:] or ["help"]
+    if command == "run":
+        ensure_venv()
+        os.execv(BIN / "smsgate", [str(BIN / "smsgate"), "serve", *rest])
+    elif command == "test":
+        ensure_venv()
+        _run(BIN / "ruff", "check", "src", "tests", "bench", "dev.py")
+        _run(BIN / "ruff", "format", "--check", "src", "tests", "bench", "dev.py")
+        _run(BIN / "mypy")
+        _run(BIN / "python", "-m", "pytest", *rest)
+    elif command == "bench-http":
+        ensure_venv()
+        _run(BIN / "python", "bench/http_send.py", *rest)
+    else:
+        print(__doc__)
+        sys.exit(0 if command == "help" else 2)
+
+
+if __name__ == "__main__":
+    main()

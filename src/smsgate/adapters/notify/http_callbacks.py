@@ -1,0 +1,134 @@
+"""Receipt pushes to customers' HTTP callback URLs.
+
+Receipts to push are rows in the store, written in the same transaction that made the message
+final, so a crash cannot lose one. This pusher takes due rows, POSTs them grouped per URL as one
+JSON array (as Alibaba does: several receipts may come in one request), and on failure reschedules
+them with exponential back-off until ``max_attempts``, after which a row is kept as dead for the
+operator to inspect. Alibaba warns that receipts may arrive twice; so may ours (a crash between the
+POST and the bookkeeping), and each carries its ``MessageId`` to de-duplicate on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+import aiohttp
+
+from smsgate.config import CallbackConfig
+from smsgate.domain.models import Message
+from smsgate.ports.clock import Clock
+from smsgate.ports.store import CallbackJob, CallbackRetry, CallbackStore
+
+__all__ = ["CallbackPusher", "backoff_delay"]
+
+log = logging.getLogger(__name__)
+
+RenderBatch = Callable[[Sequence[Message]], bytes]
+
+
+def backoff_delay(attempts: int, config: CallbackConfig, jitter: float = 1.0) -> float:
+    """Seconds to wait after the ``attempts``-th failure: doubling from the initial delay, capped."""
+    base = config.backoff_initial_s * (2 ** max(0, attempts - 1))
+    return min(config.backoff_max_s, base) * jitter
+
+
+class CallbackPusher:
+    def __init__(
+        self,
+        store: CallbackStore,
+        render: RenderBatch,
+        clock: Clock,
+        config: CallbackConfig,
+        max_concurrent_posts: int = 16,
+    ) -> None:
+        self._store = store
+        self._render = render
+        self._clock = clock
+        self._config = config
+        self._wakeup = asyncio.Event()
+        self._limit = asyncio.Semaphore(max_concurrent_posts)
+        self._session: aiohttp.ClientSession | None = None
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def run(self) -> None:
+        while True:
+            self._wakeup.clear()
+            handled = await self.push_due()
+            if handled:
+                continue
+            due = await self._store.next_callback_due()
+            timeout = None if due is None else max(0.0, due - self._clock.now())
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def push_due(self) -> int:
+        """Push every callback due now; returns how many were attempted."""
+        jobs = await self._store.due_callbacks(self._clock.now(), self._config.batch_size * 10)
+        if not jobs:
+            return 0
+        by_url: dict[str, list[CallbackJob]] = defaultdict(list)
+        for job in jobs:
+            by_url[job.url].append(job)
+        chunks = [
+            group[i : i + self._config.batch_size]
+            for group in by_url.values()
+            for i in range(0, len(group), self._config.batch_size)
+        ]
+        results = await asyncio.gather(*(self._post(chunk) for chunk in chunks))
+        done: list[int] = []
+        retries: list[CallbackRetry] = []
+        now = self._clock.now()
+        for chunk, error in zip(chunks, results, strict=True):
+            if error is None:
+                done.extend(job.id for job in chunk)
+                continue
+            for job in chunk:
+                attempts = job.attempts + 1
+                dead = attempts >= self._config.max_attempts
+                delay = backoff_delay(attempts, self._config, random.uniform(0.9, 1.1))  # noqa: S311
+                retries.append(CallbackRetry(job.id, attempts, now + delay, error, dead))
+                if dead:
+                    log.warning("giving up on receipt callback for message %s", job.message.id)
+        if done:
+            await self._store.finish_callbacks(done)
+        if retries:
+            await self._store.retry_callbacks(retries)
+        return len(jobs)
+
+    async def _post(self, chunk: Sequence[CallbackJob]) -> str | None:
+        """POST one chunk; None on success, else a short reason (never the body or secrets)."""
+        body = self._render([job.message for job in chunk])
+        async with self._limit:
+            try:
+                session = self._get_session()
+                async with session.post(
+                    chunk[0].url,
+                    data=body,
+                    headers={"Content-Type": "application/json; charset=utf-8"},
+                ) as response:
+                    await response.read()
+                    if 200 <= response.status < 300:
+                        return None
+                    return f"HTTP {response.status}"
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                return f"{type(exc).__name__}: {exc}"[:200]
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._config.timeout_s)
+            )
+        return self._session

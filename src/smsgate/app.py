@@ -1,0 +1,164 @@
+"""The composition root: the one place that reads configuration and wires doors, core and ports.
+
+``Gateway`` builds the embedded default (SQLite store, in-process queue, carrier simulator, HTTP
+callbacks) from a :class:`~smsgate.config.Config`, starts the background loops, opens the doors,
+and shuts everything down in order: doors first (no new work), then the loops, then the store
+(which flushes its last group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiohttp import web
+
+from smsgate.adapters.carriers.simulator import CarrierSimulator
+from smsgate.adapters.notify.http_callbacks import CallbackPusher
+from smsgate.adapters.queue.memory import MemoryDeliveryQueue
+from smsgate.adapters.replay.memory import MemoryNonceGuard
+from smsgate.adapters.secret_box import SecretBox
+from smsgate.adapters.storage.sqlite import SqliteStore
+from smsgate.config import Config
+from smsgate.doors.aliyun import render
+from smsgate.doors.aliyun.auth import ApiAuthenticator
+from smsgate.doors.aliyun.server import AliyunDoor
+from smsgate.domain.ids import MessageIdGenerator
+from smsgate.ports.clock import SystemClock
+from smsgate.ports.store import StoreError
+from smsgate.service.delivery import DeliveryWorker, recover_unfinished
+from smsgate.service.keyring import KeyRing
+from smsgate.service.receipts import ReceiptProcessor
+from smsgate.service.submit import SubmitService
+
+__all__ = ["Gateway", "Listening", "open_store"]
+
+log = logging.getLogger(__name__)
+
+
+def open_store(config: Config) -> SqliteStore:
+    """The store of a data directory (not started). The CLI uses it too."""
+    config.server.data_dir.mkdir(parents=True, exist_ok=True)
+    box = SecretBox.from_key_file(config.master_key_path)
+    return SqliteStore(config.db_path, box, durability=config.store.durability)
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    http_host: str
+    http_port: int
+
+
+class Gateway:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.clock = SystemClock()
+        self.store = open_store(config)
+        self.queue = MemoryDeliveryQueue(config.pipeline.queue_size)
+        self.carrier = CarrierSimulator(config.simulator, self.clock)
+        self.receipts = ReceiptProcessor(self.store)
+        self.pusher = CallbackPusher(
+            self.store, render.receipt_push_body, self.clock, config.callbacks
+        )
+        self.ids = MessageIdGenerator(config.server.node_id)
+        self.submit = SubmitService(
+            self.store,
+            self.store,
+            self.queue,
+            self.ids,
+            self.clock,
+            max_segments=config.pipeline.max_segments,
+        )
+        self.worker = DeliveryWorker(
+            self.queue,
+            self.carrier,
+            self.store,
+            self.receipts,
+            self.clock,
+            config.pipeline.submit_batch,
+        )
+        skew = timedelta(seconds=config.server.timestamp_skew_s)
+        self.authenticator = ApiAuthenticator(
+            KeyRing(self.store, self.clock), MemoryNonceGuard(window=skew), self.clock, skew
+        )
+        self.door = AliyunDoor(
+            self.authenticator,
+            self.submit,
+            self.store,
+            self.clock,
+            config.server.max_body_bytes,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runner: web.AppRunner | None = None
+        self._receipts_ready = asyncio.Event()
+
+    async def start(self) -> Listening:
+        await self.store.start()
+        await self.carrier.start(self.receipts.feed)
+        self.receipts.set_wakeup(self._receipts_ready.set)
+        self.receipts.add_listener(lambda _changed: self.pusher.wake())
+        # Messages newer than this id are enqueued by the door that accepts them.
+        recover_before = self.ids.next_id(int(self.clock.now() * 1000))
+        self._spawn(self._deliver_forever, "delivery")
+        self._spawn(self._apply_receipts_forever, "receipts")
+        self._spawn(self.pusher.run, "callbacks")
+        self._runner = web.AppRunner(self.door.application(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.server.host, self.config.server.http_port)
+        await site.start()
+        self._spawn(
+            lambda: self._recover(recover_before),
+            "recovery",
+        )
+        sockets = self._runner.addresses
+        port = sockets[0][1] if sockets else self.config.server.http_port
+        return Listening(self.config.server.host, port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        # Let receipts that already arrived reach the store before it closes.
+        with contextlib.suppress(StoreError):
+            while await self.receipts.run_once():
+                pass
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.carrier.close()
+        await self.pusher.close()
+        await self.store.close()
+
+    def _spawn(self, factory: Callable[[], Awaitable[None]], name: str) -> None:
+        async def guarded() -> None:
+            await factory()
+
+        self._tasks.append(asyncio.create_task(guarded(), name=name))
+
+    async def _recover(self, before_id: str) -> None:
+        await recover_unfinished(self.store, self.queue, self.carrier, before_id)
+
+    async def _deliver_forever(self) -> None:
+        while True:
+            try:
+                await self.worker.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The messages stay ACCEPTED in the store and are resumed on the next start.
+                log.exception("delivery batch failed")
+                await asyncio.sleep(1.0)
+
+    async def _apply_receipts_forever(self) -> None:
+        while True:
+            await self._receipts_ready.wait()
+            self._receipts_ready.clear()
+            try:
+                while await self.receipts.run_once():
+                    pass
+            except StoreError:
+                await asyncio.sleep(1.0)
+                self._receipts_ready.set()

@@ -1,0 +1,156 @@
+"""The records smsgate keeps: accounts, access keys, templates, messages and receipts.
+
+Plain data, no behaviour that needs I/O. Times are POSIX seconds (``float``) in UTC; doors render
+them in their own wire formats. Money is kept in integer micro-units (1/1,000,000 of the account's
+currency) so balances add up exactly and can be changed atomically in SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "FINAL_STATUSES",
+    "AccessKey",
+    "Account",
+    "AccountState",
+    "Message",
+    "MessageStatus",
+    "Receipt",
+    "SubmitOutcome",
+    "Template",
+    "TemplateStatus",
+]
+
+
+class AccountState(StrEnum):
+    """The life of an account; each state but NORMAL refuses sending with its own seed code."""
+
+    NORMAL = "normal"
+    ABNORMAL = "abnormal"  # isv.ACCOUNT_ABNORMAL
+    SUSPENDED = "suspended"  # isv.OUT_OF_SERVICE
+    UNSUBSCRIBED = "unsubscribed"  # SMS not activated: isv.PRODUCT_UN_SUBSCRIPT
+    CLOSED = "closed"  # isv.ACCOUNT_NOT_EXISTS (kept for its records, but gone for the API)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    name: str
+    state: AccountState
+    balance_micros: int
+    callback_url: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    """An AccessKey pair. ``allowed_actions`` None means every action is allowed."""
+
+    id: str
+    account_id: str
+    secret: str
+    enabled: bool
+    allowed_actions: frozenset[str] | None
+    created_at: float
+
+    def allows(self, action: str) -> bool:
+        return self.allowed_actions is None or action in self.allowed_actions
+
+
+class TemplateStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    BLOCKED = "blocked"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    account_id: str
+    code: str  # e.g. SMS_123456789
+    content: str  # with ${name} variables
+    template_type: str  # verification | notification | promotion
+    status: TemplateStatus
+    created_at: float
+
+
+class MessageStatus(StrEnum):
+    """Where a message is in the pipeline.
+
+    ACCEPTED: stored, waiting for the carrier. SUBMITTED: handed to the carrier, waiting for its
+    receipt. The other three are final: every accepted message reaches one of them.
+    """
+
+    ACCEPTED = "accepted"
+    SUBMITTED = "submitted"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+FINAL_STATUSES = frozenset({MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.EXPIRED})
+
+
+@dataclass(slots=True)
+class Message:
+    """One message to one destination, as accepted from a door."""
+
+    id: str
+    account_id: str
+    to: str  # E.164 digits without '+'
+    sender: str | None
+    body: str
+    encoding: str  # GSM7 | UCS2
+    segments: int
+    country: str
+    region_code: str
+    region: str
+    carrier: str
+    msg_type: str  # NOTIFY | MKT | OTP
+    created_at: float
+    status: MessageStatus = MessageStatus.ACCEPTED
+    task_id: str | None = None
+    channel_id: str | None = None
+    template_code: str | None = None
+    sms_up_extend_code: str | None = None
+    validity_period: int | None = None  # seconds
+    door: str = "api"  # which door accepted it: api | smpp
+    error_code: str | None = None  # a receipt code once failed, "success" once delivered
+    send_date: float | None = None  # handed to the carrier
+    receive_date: float | None = None  # receipt received
+    carrier_message_id: str | None = None
+    converted: bool | None = None  # SmsConversion: did the user act on it
+    conversion_time: float | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def expires_at(self) -> float | None:
+        if self.validity_period is None:
+            return None
+        return self.created_at + self.validity_period
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A carrier's final word on a message: DELIVERED, FAILED or EXPIRED, with a receipt code."""
+
+    message_id: str
+    status: MessageStatus
+    error_code: str  # "success" or a receipt code of the catalog
+    done_at: float
+    send_date: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    """What the carrier said when a message was handed over."""
+
+    message_id: str
+    carrier_message_id: str | None
+    submitted_at: float

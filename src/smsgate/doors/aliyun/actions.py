@@ -1,0 +1,227 @@
+"""The Alibaba SMS actions: request parameters in, response fields out.
+
+Each handler takes the caller's account and the request's parameters (already authenticated),
+calls the core, and returns the action's fields with Alibaba's names. The table at the bottom maps
+(version, action) to its handler; the server looks actions up there and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from smsgate import errors
+from smsgate.doors.aliyun import render
+from smsgate.domain.models import Account, MessageStatus
+from smsgate.errors import GatewayError, SmsError
+from smsgate.ports.clock import Clock
+from smsgate.ports.store import MessageStore
+from smsgate.service.submit import Submission, SubmitService
+
+__all__ = ["ACTIONS", "INTERNATIONAL", "Context", "Handler"]
+
+INTERNATIONAL = "2018-05-01"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a handler may use: the caller's account and the services of the core."""
+
+    account: Account
+    submit: SubmitService
+    messages: MessageStore
+    clock: Clock
+
+
+Handler = Callable[[Context, Mapping[str, str]], Awaitable[dict[str, Any]]]
+
+
+def required(params: Mapping[str, str], name: str) -> str:
+    """A mandatory parameter; missing or empty is Alibaba's gateway error ``MissingParameter``."""
+    value = params.get(name)
+    if value is None or value == "":
+        raise GatewayError(
+            errors.MISSING_PARAMETER,
+            f'The input parameter "{name}" that is mandatory for processing this request is not '
+            "supplied.",
+        )
+    return value
+
+
+def optional_int(params: Mapping[str, str], name: str) -> int | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise SmsError(errors.INVALID_PARAMETERS, f"{name} must be an integer") from None
+
+
+def optional(params: Mapping[str, str], name: str) -> str | None:
+    value = params.get(name)
+    return value if value else None
+
+
+def _submission(params: Mapping[str, str], to: str, body: str) -> Submission:
+    return Submission(
+        to=to,
+        body=body,
+        sender=optional(params, "From"),
+        msg_type=(optional(params, "Type") or "NOTIFY").upper(),
+        task_id=optional(params, "TaskId"),
+        channel_id=optional(params, "ChannelId"),
+        validity_period=optional_int(params, "ValidityPeriod"),
+    )
+
+
+async def send_message_to_globe(ctx: Context, params: Mapping[str, str]) -> dict[str, Any]:
+    to = required(params, "To")
+    body = required(params, "Message")
+    message = await ctx.submit.send(ctx.account, _submission(params, to, body))
+    return {
+        "Segments": str(message.segments),
+        "To": message.to,
+        "From": message.sender,
+        "MessageId": message.id,
+        "NumberDetail": render.number_detail(message),
+    }
+
+
+async def send_message_with_template(ctx: Context, params: Mapping[str, str]) -> dict[str, Any]:
+    to = required(params, "To")
+    sender = required(params, "From")
+    code = required(params, "TemplateCode")
+    sub = Submission(
+        to=to,
+        body="",
+        sender=sender,
+        channel_id=optional(params, "ChannelId"),
+        validity_period=optional_int(params, "ValidityPeriod"),
+        template_code=code,
+        sms_up_extend_code=optional(params, "SmsUpExtendCode"),
+    )
+    message = await ctx.submit.send_with_template(
+        ctx.account, sub, optional(params, "TemplateParam")
+    )
+    return {
+        "Segments": str(message.segments),
+        "To": message.to,
+        "MessageId": message.id,
+        "NumberDetail": render.number_detail(message),
+    }
+
+
+def _json_string_list(raw: str, name: str) -> list[str]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise SmsError(errors.INVALID_JSON_PARAM, f"{name} must be a JSON array") from None
+    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+        raise SmsError(errors.INVALID_JSON_PARAM, f"{name} must be a JSON array of strings")
+    return [str(v) for v in value]
+
+
+async def batch_send_message_to_globe(ctx: Context, params: Mapping[str, str]) -> dict[str, Any]:
+    numbers = _json_string_list(required(params, "To"), "To")
+    texts = _json_string_list(required(params, "Message"), "Message")
+    if len(texts) != len(numbers):
+        raise SmsError(
+            errors.INVALID_PARAMETERS,
+            f"Message has {len(texts)} items but To has {len(numbers)}; they must match",
+        )
+    subs = [_submission(params, to, body) for to, body in zip(numbers, texts, strict=True)]
+    accepted, failed = await ctx.submit.send_batch(ctx.account, subs)
+    return {
+        "From": optional(params, "From"),
+        "SuccessCount": str(len(accepted)),
+        "FailedList": ",".join(sub.to for sub, _ in failed),
+        "MessageIdList": ",".join(m.id for m in accepted),
+    }
+
+
+async def query_message(ctx: Context, params: Mapping[str, str]) -> dict[str, Any]:
+    message_id = required(params, "MessageId")
+    message = await ctx.messages.get_message(ctx.account.id, message_id)
+    if message is None:
+        raise SmsError(errors.DATA_NOT_EXIST, f"no message {message_id!r} in this account")
+    pending = message.status in (MessageStatus.ACCEPTED, MessageStatus.SUBMITTED)
+    return {
+        "MessageId": message.id,
+        "To": message.to,
+        "Message": message.body,
+        "Status": render.query_status(message.status),
+        "ErrorCode": None if pending else message.error_code,
+        "ErrorDescription": None
+        if pending
+        else render.receipt_code_description(message.error_code),
+        "SendDate": render.format_date(message.send_date or message.created_at),
+        "ReceiveDate": render.format_date(message.receive_date),
+        "NumberDetail": render.number_detail(message),
+    }
+
+
+def _bool_param(params: Mapping[str, str], name: str) -> bool:
+    value = required(params, name).strip().lower()
+    if value not in ("true", "false"):
+        raise SmsError(errors.INVALID_PARAMETERS, f"{name} must be true or false")
+    return value == "true"
+
+
+async def sms_conversion(ctx: Context, params: Mapping[str, str]) -> dict[str, Any]:
+    message_id = required(params, "MessageId")
+    delivered = _bool_param(params, "Delivered")
+    now = ctx.clock.now()
+    at_ms = optional_int(params, "ConversionTime")
+    at = now if at_ms is None else at_ms / 1000
+    message = await ctx.messages.get_message(ctx.account.id, message_id)
+    if message is None:
+        raise SmsError(errors.DATA_NOT_EXIST, f"no message {message_id!r} in this account")
+    to = optional(params, "To")
+    if to is not None and to.lstrip("+") != message.to:
+        raise SmsError(errors.INVALID_PARAMETERS, "To is not the number the message was sent to")
+    if not message.created_at <= at <= now:
+        raise SmsError(
+            errors.INVALID_PARAMETERS,
+            "ConversionTime must be after the message was sent and not in the future",
+        )
+    await ctx.messages.record_conversion(ctx.account.id, message_id, delivered, at)
+    return {}
+
+
+async def conversion_data(ctx: Context, params: Mapping[str, str]) -> dict[str, Any]:
+    raw_rate = required(params, "ConversionRate")
+    try:
+        rate = float(raw_rate)
+    except ValueError:
+        raise SmsError(errors.INVALID_PARAMETERS, "ConversionRate must be a number") from None
+    if not math.isfinite(rate) or not 0.0 <= rate <= 1.0:
+        raise SmsError(errors.INVALID_PARAMETERS, "ConversionRate must be between 0 and 1")
+    now = ctx.clock.now()
+    report_ms = optional_int(params, "ReportTime")
+    report_time = now if report_ms is None else report_ms / 1000
+    if report_time > now + 60:
+        raise SmsError(errors.INVALID_PARAMETERS, "ReportTime must not be in the future")
+    await ctx.messages.add_conversion_data(ctx.account.id, rate, report_time)
+    return {}
+
+
+#: (API version, action) -> handler. The one place that says what smsgate answers.
+ACTIONS: dict[tuple[str, str], Handler] = {
+    (INTERNATIONAL, "SendMessageToGlobe"): send_message_to_globe,
+    (INTERNATIONAL, "SendMessageWithTemplate"): send_message_with_template,
+    (INTERNATIONAL, "BatchSendMessageToGlobe"): batch_send_message_to_globe,
+    (INTERNATIONAL, "QueryMessage"): query_message,
+    (INTERNATIONAL, "SmsConversion"): sms_conversion,
+    (INTERNATIONAL, "ConversionData"): conversion_data,
+}
+
+#: What a successful call says in ``ResponseDescription``.
+OK_DESCRIPTIONS = {
+    "SendMessageToGlobe": "The SMS Send Request was accepted",
+    "SendMessageWithTemplate": "The SMS Send Request was accepted",
+    "BatchSendMessageToGlobe": "The SMS Send Request was accepted",
+}

@@ -1,0 +1,372 @@
+"""The one error catalog of smsgate.
+
+Every row of the seed table (``docs/seed-error-codes.txt``, Alibaba Cloud International SMS) is one
+:class:`ResultCode` here, carrying its API code, its SMPP ``command_status`` and its message exactly
+as the seed writes them. The core raises :class:`SmsError` with one of these rows; each door renders
+it in its own wire form (``ResponseCode``/``ResponseDescription`` over HTTP, ``command_status`` over
+SMPP). No door invents its own error strings.
+
+The seed repeats ``isp.SYSTEM_ERROR`` (SMPP 21, "on the access layer", and SMPP 46) and gives SMPP 25
+to two codes (``isv.FORBIDDEN_ACTION`` and ``isv.SENDERID_ERROR``). Both rows of each pair are kept as
+separate objects with their own Python names, so every raise-site picks the right one:
+
+- :data:`SYSTEM_ERROR_ACCESS_LAYER` (21) is raised when a door fails while taking a request apart
+  (an unexpected fault before the core was reached);
+- :data:`SYSTEM_ERROR` (46) is raised when the core or its store fails.
+
+Gateway errors (authentication, signatures, missing parameters, unknown actions) are not business
+results: Alibaba's gateway answers them with an HTTP 4xx/5xx status and the body
+``{RequestId, HostId, Code, Message, Recommend}``. They are :class:`GatewayCode` rows raised as
+:class:`GatewayError`.
+
+Exception tree::
+
+    Exception
+     +-- SmsError        a business result other than OK (seed table row)
+     +-- GatewayError    rejected at the gateway, before any business rule ran
+     +-- Overloaded      the delivery queue is full: the client must slow down
+
+Receipt codes (the second table of the seed) are :class:`ReceiptCode` rows: what a carrier's failure
+maps to in a delivery receipt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "GATEWAY_CODES",
+    "RECEIPT_CODES",
+    "SEED_ROWS",
+    "GatewayCode",
+    "GatewayError",
+    "Overloaded",
+    "ReceiptCode",
+    "ResultCode",
+    "SmsError",
+    "receipt_code",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ResultCode:
+    """One row of the seed's API error table: API code, SMPP status, message."""
+
+    code: str
+    smpp_status: int
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code == "OK"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptCode:
+    """One row of the seed's receipt error table: what a delivery failure is reported as."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayCode:
+    """An error of Alibaba's API gateway, answered with an HTTP error status."""
+
+    code: str
+    http_status: int
+    message: str
+
+
+class SmsError(Exception):
+    """A business rule refused the request; ``result`` is the seed row to answer with."""
+
+    def __init__(self, result: ResultCode, detail: str | None = None) -> None:
+        super().__init__(detail or result.message)
+        self.result = result
+        self.detail = detail
+
+
+class GatewayError(Exception):
+    """The gateway refused the request before the core saw it."""
+
+    def __init__(self, gateway_code: GatewayCode, message: str | None = None) -> None:
+        super().__init__(message or gateway_code.message)
+        self.gateway_code = gateway_code
+        self.message = message or gateway_code.message
+
+
+class Overloaded(Exception):
+    """The bounded delivery queue is full. Doors answer with their own "slow down" signal
+    (HTTP ``Throttling``, SMPP ``ESME_RMSGQFUL``); nothing was stored or charged."""
+
+
+# --- The seed table, in the seed's order ------------------------------------------------------
+
+OK = ResultCode("OK", 20, "The call is successful.")
+SYSTEM_ERROR_ACCESS_LAYER = ResultCode(
+    "isp.SYSTEM_ERROR", 21, "A system error has occurred on the access layer."
+)
+UNKNOWN = ResultCode("isp.UNKNOWN", 22, "An unknown error has occurred.")
+NOT_SUPPORTED_COUNTRY = ResultCode(
+    "isv.NOT_SUPPORTED_COUNTRY", 26, "SMS does not support the specified destination country."
+)
+OUT_OF_SERVICE = ResultCode("isv.OUT_OF_SERVICE", 27, "The service is not available.")
+ACCOUNT_NOT_EXISTS = ResultCode(
+    "isv.ACCOUNT_NOT_EXISTS", 29, "The specified account does not exist."
+)
+ACCOUNT_ABNORMAL = ResultCode("isv.ACCOUNT_ABNORMAL", 30, "The specified account is invalid.")
+SMS_CONTENT_CODE_ILLEGAL = ResultCode(
+    "isv.SMS_CONTENT_CODE_ILLEGAL", 31, "The specified template does not exist or is blocked."
+)
+SMS_SIGN_NAME_ILLEGAL = ResultCode(
+    "isv.SMS_SIGN_NAME_ILLEGAL", 32, "The specified signature does not exist or is blocked."
+)
+MOBILE_NUMBER_ILLEGAL = ResultCode(
+    "isv.MOBILE_NUMBER_ILLEGAL", 33, "The format of the specified mobile number is invalid."
+)
+MOBILE_COUNT_OVER_LIMIT = ResultCode(
+    "isv.MOBILE_COUNT_OVER_LIMIT", 34, "The number of mobile numbers exceeds 1,000."
+)
+CONTENT_MISSING_PARAMETERS = ResultCode(
+    "isv.CONTENT_MISSING_PARAMETERS", 35, "The specified template variable is left empty."
+)
+INVALID_PARAMETERS = ResultCode("isv.INVALID_PARAMETERS", 36, "The specified parameter is invalid.")
+INVALID_JSON_PARAM = ResultCode(
+    "isv.INVALID_JSON_PARAM", 42, "The specified JSON parameter is invalid."
+)
+BLACK_KEY_CONTROL_LIMIT = ResultCode(
+    "isv.BLACK_KEY_CONTROL_LIMIT",
+    43,
+    "The specified template variable includes the keyword that is blocked.",
+)
+PARAM_LENGTH_LIMIT = ResultCode(
+    "isv.PARAM_LENGTH_LIMIT", 44, "The length of the specified variable exceeds the limit."
+)
+AMOUNT_NOT_ENOUGH = ResultCode("isv.AMOUNT_NOT_ENOUGH", 45, "The account balance is insufficient.")
+DATA_NOT_EXIST = ResultCode("isv.DATA_NOT_EXIST", 46, "The specified SMS record does not exist.")
+BILLING_DEDUCTION_ERROR = ResultCode(
+    "isv.BILLING_DEDUCTION_ERROR", 47, "The specified account has overdue payments."
+)
+RAM_PERMISSION_DENY = ResultCode(
+    "isp.RAM_PERMISSION_DENY", 55, "The specified account is not authorized to access SMS."
+)
+PRODUCT_UN_SUBSCRIPT = ResultCode(
+    "isv.PRODUCT_UN_SUBSCRIPT", 57, "The specified Alibaba Cloud user has not activated SMS."
+)
+GATEWAY_ERROR = ResultCode(
+    "isp.GATEWAY_ERROR", 24, "The specified background program has failed to be called."
+)
+FORBIDDEN_ACTION = ResultCode("isv.FORBIDDEN_ACTION", 25, "The specified operation is forbidden.")
+SENDERID_ERROR = ResultCode(
+    "isv.SENDERID_ERROR", 25, "The SenderId parameter is blocked by the destination country."
+)
+BUSINESS_LIMIT_CONTROL_MINUTE = ResultCode(
+    "BUSINESS_LIMIT_CONTROL_MINUTE", 38, "The minute-level business throttling is triggered."
+)
+BUSINESS_LIMIT_HOUR = ResultCode(
+    "isv.BUSINESS_LIMIT_HOUR", 39, "The hour-level business throttling is triggered."
+)
+BUSINESS_LIMIT_DAY = ResultCode(
+    "isv.BUSINESS_LIMIT_DAY", 40, "The day-level business throttling is triggered."
+)
+BUSINESS_LIMIT_CONTROL_PHONE = ResultCode(
+    "BUSINESS_LIMIT_CONTROL_PHONE",
+    41,
+    "The day-level business throttling is triggered for the specified mobile number.",
+)
+SYSTEM_ERROR = ResultCode("isp.SYSTEM_ERROR", 46, "A system error has occurred.")
+COUNTRY_RESTRICTED = ResultCode(
+    "isv.COUNTRY_RESTRICTED",
+    90,
+    "The specified API operation does not support the destination country.",
+)
+QUERY_DATE_ILLEGAL = ResultCode("isv.QUERY_DATE_ILLEGAL", 52, "The query time is invalid.")
+RAM_CHECK_FAILED = ResultCode(
+    "isv.RAM_CHECK_FAILED", 54, "The RAM permission has failed to be verified."
+)
+RES_OWNER_ID_UNKNOWN = ResultCode(
+    "isp.RES_OWNER_ID_UNKNOWN",
+    56,
+    "The ID of the Alibaba Cloud account to which the resource belongs cannot be found.",
+)
+SYSTEM_LIMIT_CONTROL = ResultCode(
+    "isv.SYSTEM_LIMIT_CONTROL",
+    81,
+    "The daily quota of messages that SMS can send has been reached.",
+)
+DAY_LIMIT_CONTROL = ResultCode(
+    "isv.DAY_LIMIT_CONTROL",
+    84,
+    "The daily quota of messages that the user can send has been reached.",
+)
+MONTH_LIMIT_CONTROL = ResultCode(
+    "isv.MONTH_LIMIT_CONTROL",
+    85,
+    "The monthly quota of messages that the user can send has been reached.",
+)
+
+SEED_ROWS: tuple[ResultCode, ...] = (
+    OK,
+    SYSTEM_ERROR_ACCESS_LAYER,
+    UNKNOWN,
+    NOT_SUPPORTED_COUNTRY,
+    OUT_OF_SERVICE,
+    ACCOUNT_NOT_EXISTS,
+    ACCOUNT_ABNORMAL,
+    SMS_CONTENT_CODE_ILLEGAL,
+    SMS_SIGN_NAME_ILLEGAL,
+    MOBILE_NUMBER_ILLEGAL,
+    MOBILE_COUNT_OVER_LIMIT,
+    CONTENT_MISSING_PARAMETERS,
+    INVALID_PARAMETERS,
+    INVALID_JSON_PARAM,
+    BLACK_KEY_CONTROL_LIMIT,
+    PARAM_LENGTH_LIMIT,
+    AMOUNT_NOT_ENOUGH,
+    DATA_NOT_EXIST,
+    BILLING_DEDUCTION_ERROR,
+    RAM_PERMISSION_DENY,
+    PRODUCT_UN_SUBSCRIPT,
+    GATEWAY_ERROR,
+    FORBIDDEN_ACTION,
+    SENDERID_ERROR,
+    BUSINESS_LIMIT_CONTROL_MINUTE,
+    BUSINESS_LIMIT_HOUR,
+    BUSINESS_LIMIT_DAY,
+    BUSINESS_LIMIT_CONTROL_PHONE,
+    SYSTEM_ERROR,
+    COUNTRY_RESTRICTED,
+    QUERY_DATE_ILLEGAL,
+    RAM_CHECK_FAILED,
+    RES_OWNER_ID_UNKNOWN,
+    SYSTEM_LIMIT_CONTROL,
+    DAY_LIMIT_CONTROL,
+    MONTH_LIMIT_CONTROL,
+)
+
+# --- Receipt codes (second table of the seed) ---------------------------------------------------
+
+IN_SMS_CONTENT = ReceiptCode(
+    "IN_SMS_CONTENT", "Inappropriate SMS content or Invalid Message Length"
+)
+INVALID_NUM = ReceiptCode("INVALID_NUM", "Invalid destination. Receiver is not a valid number")
+OPERATOR_NOT_SUPPORT = ReceiptCode("OPERATOR_NOT_SUPPORT", "Local Operator doesn't support")
+PHONE_NOT_AVAILABLE = ReceiptCode(
+    "PHONE_NOT_AVAILABLE",
+    "Phone number or handset is not available, or handset memory capacity exceeded.",
+)
+PORTED_NUM = ReceiptCode("PORTED_NUM", "Ported number")
+RECEIVER_BLACKLIST = ReceiptCode("RECEIVER_BLACKLIST", "Receiver is black-listed, blocked by Carrier")
+SYSTEM_ERR = ReceiptCode(
+    "SYSTEM_ERR",
+    "System error, caused by network operator, need to submit ticket to check the specific failed "
+    "reason",
+)
+UNKNOWN_ERR = ReceiptCode(
+    "UNKNOWN_ERR",
+    "Failed message delivery,need to submit ticket to check the specific failed reason",
+)
+URL_FAILURE = ReceiptCode("URL_FAILURE", "URL blacklisted")
+
+RECEIPT_CODES: tuple[ReceiptCode, ...] = (
+    IN_SMS_CONTENT,
+    INVALID_NUM,
+    OPERATOR_NOT_SUPPORT,
+    PHONE_NOT_AVAILABLE,
+    PORTED_NUM,
+    RECEIVER_BLACKLIST,
+    SYSTEM_ERR,
+    UNKNOWN_ERR,
+    URL_FAILURE,
+)
+
+#: Not a seed row: what a delivered message reports as its error code (Alibaba's receipts say
+#: ``success`` for a delivered message).
+DELIVERED = ReceiptCode("success", "The message has been delivered.")
+#: Not a seed row: a message whose validity period ran out before delivery.
+EXPIRED = ReceiptCode("EXPIRED", "The message expired before it could be delivered.")
+
+_RECEIPTS_BY_CODE = {r.code: r for r in (*RECEIPT_CODES, DELIVERED, EXPIRED)}
+
+
+def receipt_code(code: str) -> ReceiptCode:
+    """Look a receipt code up by name; ``KeyError`` for a code the catalog does not know."""
+    return _RECEIPTS_BY_CODE[code]
+
+
+# --- Gateway errors (Alibaba's API gateway, before any business rule) ---------------------------
+
+MISSING_PARAMETER = GatewayCode(
+    "MissingParameter",
+    400,
+    "The input parameter that is mandatory for processing this request is not supplied.",
+)
+INVALID_PARAMETER = GatewayCode(
+    "InvalidParameter", 400, "The specified parameter is not valid."
+)
+INVALID_ACCESS_KEY_ID_NOT_FOUND = GatewayCode(
+    "InvalidAccessKeyId.NotFound", 404, "Specified access key is not found."
+)
+INVALID_ACCESS_KEY_ID_INACTIVE = GatewayCode(
+    "InvalidAccessKeyId.Inactive", 400, "Specified access key is disabled."
+)
+SIGNATURE_DOES_NOT_MATCH = GatewayCode(
+    "SignatureDoesNotMatch", 400, "Specified signature is not matched with our calculation."
+)
+INCOMPLETE_SIGNATURE = GatewayCode(
+    "IncompleteSignature", 400, "The request signature does not conform to Aliyun standards."
+)
+UNSUPPORTED_SIGNATURE_METHOD = GatewayCode(
+    "InvalidSignatureMethod", 400, "Specified signature method is not supported."
+)
+SIGNATURE_NONCE_USED = GatewayCode(
+    "SignatureNonceUsed", 400, "Specified signature nonce was used already."
+)
+INVALID_TIMESTAMP_EXPIRED = GatewayCode(
+    "InvalidTimeStamp.Expired", 400, "Specified time stamp or date value is expired."
+)
+INVALID_TIMESTAMP_FORMAT = GatewayCode(
+    "InvalidTimeStamp.Format", 400, "Specified time stamp or date value is not well formatted."
+)
+INVALID_ACTION_NOT_FOUND = GatewayCode(
+    "InvalidAction.NotFound", 404, "Specified api is not found, please check your url and method."
+)
+INVALID_VERSION = GatewayCode("InvalidVersion", 400, "Specified parameter Version is not valid.")
+UNSUPPORTED_HTTP_METHOD = GatewayCode(
+    "UnsupportedHTTPMethod", 405, "The HTTP method of the request is not supported."
+)
+THROTTLING = GatewayCode(
+    "Throttling", 429, "The request was denied because the server is busy; retry later."
+)
+REQUEST_TOO_LARGE = GatewayCode(
+    "RequestEntityTooLarge", 413, "The request body is larger than the server accepts."
+)
+INTERNAL_ERROR = GatewayCode(
+    "InternalError",
+    500,
+    "The request processing has failed due to some unknown error, exception or failure.",
+)
+SERVICE_UNAVAILABLE = GatewayCode(
+    "ServiceUnavailable", 503, "The request has failed due to a temporary failure of the server."
+)
+
+GATEWAY_CODES: tuple[GatewayCode, ...] = (
+    MISSING_PARAMETER,
+    INVALID_PARAMETER,
+    INVALID_ACCESS_KEY_ID_NOT_FOUND,
+    INVALID_ACCESS_KEY_ID_INACTIVE,
+    SIGNATURE_DOES_NOT_MATCH,
+    INCOMPLETE_SIGNATURE,
+    UNSUPPORTED_SIGNATURE_METHOD,
+    SIGNATURE_NONCE_USED,
+    INVALID_TIMESTAMP_EXPIRED,
+    INVALID_TIMESTAMP_FORMAT,
+    INVALID_ACTION_NOT_FOUND,
+    INVALID_VERSION,
+    UNSUPPORTED_HTTP_METHOD,
+    THROTTLING,
+    REQUEST_TOO_LARGE,
+    INTERNAL_ERROR,
+    SERVICE_UNAVAILABLE,
+)

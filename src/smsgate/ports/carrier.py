@@ -1,0 +1,27 @@
+"""Carriers: where accepted messages leave smsgate.
+
+A carrier takes messages, says what happened to each on hand-over (:class:`SubmitOutcome`), and
+later reports final receipts through the :data:`ReceiptSink` it was started with. The built-in
+simulator and (later) upstream SMPP connections implement this port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from smsgate.domain.models import Message, Receipt, SubmitOutcome
+
+__all__ = ["Carrier", "ReceiptSink"]
+
+ReceiptSink = Callable[[Sequence[Receipt]], None]
+
+
+class Carrier(Protocol):
+    #: True when handing a message over again after a crash is harmless (the simulator); a real
+    #: carrier instead waits for receipts of SUBMITTED messages until they expire.
+    resubmit_on_recovery: bool
+
+    async def start(self, sink: ReceiptSink) -> None: ...
+    async def submit(self, messages: Sequence[Message]) -> list[SubmitOutcome]: ...
+    async def close(self) -> None: ...

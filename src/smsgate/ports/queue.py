@@ -1,0 +1,41 @@
+"""The queue between acceptance and delivery.
+
+It is bounded: a door reserves room *before* it stores a message, so acceptance can never outrun
+delivery by more than the configured size. When there is no room, the door tells its client to slow
+down (HTTP ``Throttling``, SMPP ``ESME_RMSGQFUL``) instead of growing a silent backlog. The queue is
+not the record of truth: the store is. After a crash, work is rebuilt from the store's unfinished
+messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from smsgate.domain.models import Message
+
+__all__ = ["DeliveryQueue"]
+
+
+class DeliveryQueue(Protocol):
+    def try_reserve(self, count: int) -> bool:
+        """Reserve room for ``count`` messages; False (nothing reserved) when full."""
+        ...
+
+    def cancel_reservation(self, count: int) -> None:
+        """Give back room reserved for messages that were not accepted after all."""
+        ...
+
+    def put_reserved(self, messages: Sequence[Message]) -> None:
+        """Enqueue messages whose room was reserved."""
+        ...
+
+    async def put_when_room(self, messages: Sequence[Message]) -> None:
+        """Enqueue, waiting for room first (recovery: work already accepted must not be refused)."""
+        ...
+
+    async def get_batch(self, max_items: int) -> list[Message]:
+        """Wait for at least one message; return up to ``max_items``. Frees their room."""
+        ...
+
+    def __len__(self) -> int: ...

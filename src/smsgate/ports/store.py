@@ -1,0 +1,148 @@
+"""The store port: what the core needs to keep, whatever database keeps it.
+
+The embedded adapter is SQLite (``adapters/storage/sqlite.py``); a memory fake serves unit tests
+(``adapters/storage/memory.py``); PostgreSQL comes with scale-out. The same contract tests
+(``tests/contract/test_store.py``) run against every adapter.
+
+Every write method is durable when its awaitable returns: the core answers "OK" to a client only
+after :meth:`MessageStore.insert_messages` has returned. Adapters batch concurrent writes into one
+transaction (group commit) so that durability does not cost a disk sync per message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from smsgate.domain.models import (
+    AccessKey,
+    Account,
+    AccountState,
+    Message,
+    Receipt,
+    SubmitOutcome,
+    Template,
+)
+
+__all__ = [
+    "AccountStore",
+    "CallbackJob",
+    "CallbackRetry",
+    "CallbackStore",
+    "MessageStore",
+    "Store",
+    "StoreError",
+    "TemplateStore",
+]
+
+
+class StoreError(Exception):
+    """The store failed (disk, database). The core turns this into isp.SYSTEM_ERROR."""
+
+
+class AccountStore(Protocol):
+    async def create_account(self, account: Account, key: AccessKey) -> None: ...
+    async def get_account(self, account_id: str) -> Account | None: ...
+    async def list_accounts(self) -> list[Account]: ...
+    async def set_account_state(self, account_id: str, state: AccountState) -> bool: ...
+    async def add_balance(self, account_id: str, delta_micros: int) -> int | None:
+        """Add (or with a negative delta, take) money; returns the new balance, None if no such
+        account. Never lets the balance go below zero: raises ValueError instead."""
+        ...
+
+    async def set_callback_url(self, account_id: str, url: str | None) -> bool: ...
+    async def add_key(self, key: AccessKey) -> None: ...
+    async def list_keys(self, account_id: str) -> list[AccessKey]: ...
+    async def set_key_enabled(self, key_id: str, enabled: bool) -> bool: ...
+    async def set_key_actions(self, key_id: str, actions: frozenset[str] | None) -> bool: ...
+    async def delete_key(self, key_id: str) -> bool: ...
+    async def find_key(self, key_id: str) -> tuple[AccessKey, Account] | None:
+        """The key and its account, whatever their states (the caller decides what they mean)."""
+        ...
+
+
+class TemplateStore(Protocol):
+    async def put_template(self, template: Template) -> None:
+        """Insert or replace (account_id, code)."""
+        ...
+
+    async def get_template(self, account_id: str, code: str) -> Template | None: ...
+    async def list_templates(self, account_id: str) -> list[Template]: ...
+    async def delete_template(self, account_id: str, code: str) -> bool: ...
+
+
+class MessageStore(Protocol):
+    async def insert_messages(self, messages: Sequence[Message]) -> None:
+        """Store newly accepted messages; durable when it returns."""
+        ...
+
+    async def get_message(self, account_id: str, message_id: str) -> Message | None:
+        """A message of this account; None if it does not exist or belongs to another account."""
+        ...
+
+    async def mark_submitted(self, outcomes: Sequence[SubmitOutcome]) -> None:
+        """Record that messages were handed to the carrier (status SUBMITTED, send_date)."""
+        ...
+
+    async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
+        """Move messages to their final status.
+
+        Idempotent: a receipt for a message already final is ignored. Returns the messages that
+        changed. In the same transaction, queues an HTTP callback for every changed message whose
+        account has a callback URL, so that no receipt push is lost to a crash.
+        """
+        ...
+
+    async def unfinished_messages(self, after_id: str | None, limit: int) -> list[Message]:
+        """Messages not yet final, in id order, after ``after_id``: the work to resume on start."""
+        ...
+
+    async def record_conversion(
+        self, account_id: str, message_id: str, converted: bool, at: float
+    ) -> bool:
+        """SmsConversion feedback; False if the message is not this account's."""
+        ...
+
+    async def add_conversion_data(self, account_id: str, rate: float, report_time: float) -> None:
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackJob:
+    """A receipt waiting to be pushed to an account's callback URL."""
+
+    id: int
+    account_id: str
+    url: str
+    message: Message
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRetry:
+    id: int
+    attempts: int
+    next_attempt_at: float
+    last_error: str
+    dead: bool  # gave up: kept for the operator to inspect, never retried again
+
+
+class CallbackStore(Protocol):
+    async def due_callbacks(self, now: float, limit: int) -> list[CallbackJob]:
+        """Pending callbacks whose next attempt is due, oldest first."""
+        ...
+
+    async def next_callback_due(self) -> float | None:
+        """When the earliest pending callback is due; None if there is none."""
+        ...
+
+    async def finish_callbacks(self, ids: Sequence[int]) -> None: ...
+    async def retry_callbacks(self, retries: Sequence[CallbackRetry]) -> None: ...
+
+
+class Store(AccountStore, TemplateStore, MessageStore, CallbackStore, Protocol):
+    """Everything the embedded default keeps in one database."""
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...

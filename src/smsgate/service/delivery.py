@@ -1,0 +1,96 @@
+"""Delivery: from the queue to the carrier, and recovery of unfinished work on start."""
+
+from __future__ import annotations
+
+import logging
+
+from smsgate import errors
+from smsgate.domain.models import Message, MessageStatus, Receipt
+from smsgate.ports.carrier import Carrier
+from smsgate.ports.clock import Clock
+from smsgate.ports.queue import DeliveryQueue
+from smsgate.ports.store import MessageStore
+from smsgate.service.receipts import ReceiptProcessor
+
+__all__ = ["DeliveryWorker", "recover_unfinished"]
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryWorker:
+    """Takes batches off the queue, expires what is too old, hands the rest to the carrier."""
+
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        carrier: Carrier,
+        store: MessageStore,
+        receipts: ReceiptProcessor,
+        clock: Clock,
+        batch_size: int = 256,
+    ) -> None:
+        self._queue = queue
+        self._carrier = carrier
+        self._store = store
+        self._receipts = receipts
+        self._clock = clock
+        self._batch_size = batch_size
+
+    async def run_once(self) -> int:
+        """Deliver one batch (waits for work); returns the number of messages handled."""
+        batch = await self._queue.get_batch(self._batch_size)
+        now = self._clock.now()
+        live: list[Message] = []
+        expired: list[Receipt] = []
+        for message in batch:
+            expires_at = message.expires_at
+            if expires_at is not None and expires_at <= now:
+                expired.append(
+                    Receipt(message.id, MessageStatus.EXPIRED, errors.EXPIRED.code, now)
+                )
+            else:
+                live.append(message)
+        if expired:
+            self._receipts.feed(expired)
+        if live:
+            outcomes = await self._carrier.submit(live)
+            await self._store.mark_submitted(outcomes)
+        return len(batch)
+
+
+async def recover_unfinished(
+    store: MessageStore,
+    queue: DeliveryQueue,
+    carrier: Carrier,
+    before_id: str,
+    page: int = 1000,
+) -> int:
+    """Put every message the store holds as unfinished, older than ``before_id``, back on the queue.
+
+    ``before_id`` is an id made just before the doors opened: newer messages were enqueued by the
+    door that accepted them, and must not be enqueued twice.
+
+    ACCEPTED messages never reached the carrier. SUBMITTED ones did; they are handed over again
+    only when the carrier says that is harmless (the simulator); otherwise their receipts are
+    awaited until they expire.
+    """
+    recovered = 0
+    after: str | None = None
+    while True:
+        messages = await store.unfinished_messages(after, page)
+        if not messages:
+            break
+        after = messages[-1].id
+        todo = [
+            m
+            for m in messages
+            if int(m.id) < int(before_id)
+            and (m.status is MessageStatus.ACCEPTED or carrier.resubmit_on_recovery)
+        ]
+        await queue.put_when_room(todo)
+        recovered += len(todo)
+        if int(after) >= int(before_id):
+            break
+    if recovered:
+        log.info("recovered %d unfinished messages", recovered)
+    return recovered

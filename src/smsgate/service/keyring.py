@@ -1,0 +1,36 @@
+"""AccessKey look-ups with a short-lived cache.
+
+Every API call needs its key and account. Reading them from the store each time would put a
+database round trip on the hot path; caching them for a second keeps that off while changes made
+through the CLI (another process writing the same store) still take effect within a second.
+"""
+
+from __future__ import annotations
+
+from smsgate.domain.models import AccessKey, Account
+from smsgate.ports.clock import Clock
+from smsgate.ports.store import AccountStore
+
+__all__ = ["KeyRing"]
+
+
+class KeyRing:
+    def __init__(self, store: AccountStore, clock: Clock, ttl_s: float = 1.0) -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl = ttl_s
+        self._cache: dict[str, tuple[float, tuple[AccessKey, Account] | None]] = {}
+
+    async def find(self, key_id: str) -> tuple[AccessKey, Account] | None:
+        now = self._clock.now()
+        cached = self._cache.get(key_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = await self._store.find_key(key_id)
+        if len(self._cache) > 10_000:  # bounded: unknown key ids must not grow memory
+            self._cache.clear()
+        self._cache[key_id] = (now + self._ttl, found)
+        return found
+
+    def forget(self, key_id: str) -> None:
+        self._cache.pop(key_id, None)

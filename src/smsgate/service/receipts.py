@@ -1,0 +1,65 @@
+"""Receipts: from a carrier's word to the store, then to whoever is waiting for it.
+
+Carriers report receipts one by one from timers and sockets; writing each to the store would be a
+round trip per message. The processor collects them and applies each batch in one store call, which
+also queues HTTP callbacks in the same transaction. Listeners (the callback pusher, SMPP receivers)
+are told after the batch is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from smsgate.domain.models import Message, Receipt
+from smsgate.ports.store import MessageStore, StoreError
+
+__all__ = ["ReceiptProcessor"]
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Sequence[Message]], None]
+
+
+class ReceiptProcessor:
+    """Batches receipts and applies them; :meth:`run_once` is driven by the app's task loop."""
+
+    def __init__(self, store: MessageStore, max_batch: int = 1000) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._pending: list[Receipt] = []
+        self._listeners: list[Listener] = []
+        self._wakeup: Callable[[], None] = lambda: None
+
+    def set_wakeup(self, wakeup: Callable[[], None]) -> None:
+        """The driver's way to be woken when receipts arrive."""
+        self._wakeup = wakeup
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def feed(self, receipts: Sequence[Receipt]) -> None:
+        """Take receipts from a carrier (never blocks)."""
+        self._pending.extend(receipts)
+        self._wakeup()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def run_once(self) -> int:
+        """Apply up to one batch of waiting receipts; returns how many were applied."""
+        if not self._pending:
+            return 0
+        batch = self._pending[: self._max_batch]
+        del self._pending[: self._max_batch]
+        try:
+            changed = await self._store.apply_receipts(batch)
+        except StoreError:
+            # Put them back: a receipt must not be lost because the store hiccuped.
+            self._pending[:0] = batch
+            log.exception("store failed while applying %d receipts; will retry", len(batch))
+            raise
+        for listener in self._listeners:
+            listener(changed)
+        return len(batch)

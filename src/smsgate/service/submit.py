@@ -1,0 +1,203 @@
+"""Accepting messages: validate, store durably, hand to delivery.
+
+The one path every door takes to send a message. A message is accepted only once the store has
+made it durable; the door answers "OK" after :meth:`SubmitService.accept` returns. Room in the
+bounded delivery queue is reserved first, so a full pipeline refuses new work (``Overloaded``)
+instead of growing a backlog, and nothing is stored that cannot be delivered.
+
+Callers run :meth:`SubmitService.accept` to completion (doors do not cancel it when a client goes
+away): once the store has committed, the message is enqueued in the same step without another
+await, and after a crash the store's unfinished messages are the work to resume.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from smsgate import errors
+from smsgate.domain import numbers, templates, text
+from smsgate.domain.ids import MessageIdGenerator
+from smsgate.domain.models import Account, Message, TemplateStatus
+from smsgate.errors import Overloaded, SmsError
+from smsgate.ports.clock import Clock
+from smsgate.ports.queue import DeliveryQueue
+from smsgate.ports.store import MessageStore, StoreError, TemplateStore
+
+__all__ = ["MESSAGE_TYPES", "MAX_NUMBERS_PER_CALL", "Submission", "SubmitService"]
+
+MESSAGE_TYPES = frozenset({"NOTIFY", "MKT", "OTP"})
+MAX_NUMBERS_PER_CALL = 1000
+MAX_VALIDITY_PERIOD_S = 7 * 24 * 3600
+MAX_TASK_ID = 255
+# Alibaba: a sender ID of letters and digits is at most 11 characters; digits only, at most 15.
+_ALNUM_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}")
+_NUMERIC_SENDER = re.compile(r"\+?[0-9]{1,15}")
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One message as a door hands it to the core, already taken off its wire format."""
+
+    to: str
+    body: str
+    sender: str | None = None
+    msg_type: str = "NOTIFY"
+    task_id: str | None = None
+    channel_id: str | None = None
+    validity_period: int | None = None
+    template_code: str | None = None
+    sms_up_extend_code: str | None = None
+
+
+class SubmitService:
+    def __init__(
+        self,
+        store: MessageStore,
+        template_store: TemplateStore,
+        queue: DeliveryQueue,
+        ids: MessageIdGenerator,
+        clock: Clock,
+        *,
+        max_segments: int,
+    ) -> None:
+        self._store = store
+        self._templates = template_store
+        self._queue = queue
+        self._ids = ids
+        self._clock = clock
+        self._max_segments = max_segments
+
+    def prepare(self, account: Account, sub: Submission, *, international: bool = True) -> Message:
+        """Check one submission against the rules and build its message. Pure: no I/O.
+
+        Raises :class:`SmsError` with the seed code of the first rule it breaks.
+        """
+        _check_fields(sub)
+        info = numbers.parse_destination(sub.to)
+        if international and numbers.is_mainland_china(info):
+            raise SmsError(
+                errors.COUNTRY_RESTRICTED,
+                "the international API does not send to the Chinese mainland",
+            )
+        if not sub.body:
+            raise SmsError(errors.INVALID_PARAMETERS, "the message text is empty")
+        segments = text.count_segments(sub.body)
+        if segments > self._max_segments:
+            raise SmsError(
+                errors.INVALID_PARAMETERS,
+                f"the message needs {segments} segments; the limit is {self._max_segments}",
+            )
+        now = self._clock.now()
+        return Message(
+            id=self._ids.next_id(int(now * 1000)),
+            account_id=account.id,
+            to=info.e164,
+            sender=sub.sender,
+            body=sub.body,
+            encoding=text.encoding_for(sub.body),
+            segments=segments,
+            country=info.country,
+            region_code=info.region_code,
+            region=info.region,
+            carrier=info.carrier,
+            msg_type=sub.msg_type,
+            created_at=now,
+            task_id=sub.task_id,
+            channel_id=sub.channel_id,
+            template_code=sub.template_code,
+            sms_up_extend_code=sub.sms_up_extend_code,
+            validity_period=sub.validity_period,
+        )
+
+    async def accept(self, messages: Sequence[Message]) -> None:
+        """Store ``messages`` durably and enqueue them for delivery, or refuse them all."""
+        if not messages:
+            return
+        if not self._queue.try_reserve(len(messages)):
+            raise Overloaded(f"the delivery queue is full ({len(self._queue)} waiting)")
+        try:
+            await self._store.insert_messages(messages)
+        except StoreError as exc:
+            self._queue.cancel_reservation(len(messages))
+            raise SmsError(errors.SYSTEM_ERROR, "the message store failed") from exc
+        except BaseException:
+            self._queue.cancel_reservation(len(messages))
+            raise
+        self._queue.put_reserved(messages)
+
+    async def send(self, account: Account, sub: Submission) -> Message:
+        message = self.prepare(account, sub)
+        await self.accept([message])
+        return message
+
+    async def send_batch(
+        self, account: Account, subs: Sequence[Submission]
+    ) -> tuple[list[Message], list[tuple[Submission, SmsError]]]:
+        """Send to many numbers: good ones are accepted, bad ones come back with their error."""
+        if len(subs) > MAX_NUMBERS_PER_CALL:
+            raise SmsError(
+                errors.MOBILE_COUNT_OVER_LIMIT,
+                f"{len(subs)} numbers in one call; the limit is {MAX_NUMBERS_PER_CALL}",
+            )
+        accepted: list[Message] = []
+        failed: list[tuple[Submission, SmsError]] = []
+        for sub in subs:
+            try:
+                accepted.append(self.prepare(account, sub))
+            except SmsError as exc:
+                failed.append((sub, exc))
+        await self.accept(accepted)
+        return accepted, failed
+
+    async def send_with_template(
+        self, account: Account, sub: Submission, template_param: str | None
+    ) -> Message:
+        """Render an approved template of the account, then send like any other message."""
+        code = sub.template_code or ""
+        template = await self._templates.get_template(account.id, code)
+        if template is None or template.status is not TemplateStatus.APPROVED:
+            state = "does not exist" if template is None else f"is {template.status.value}"
+            raise SmsError(errors.SMS_CONTENT_CODE_ILLEGAL, f"template {code!r} {state}")
+        params = templates.parse_template_param(template_param)
+        body = templates.render(template.content, params)
+        return await self.send(
+            account,
+            Submission(
+                to=sub.to,
+                body=body,
+                sender=sub.sender,
+                msg_type=_template_message_type(template.template_type),
+                channel_id=sub.channel_id,
+                validity_period=sub.validity_period,
+                template_code=code,
+                sms_up_extend_code=sub.sms_up_extend_code,
+            ),
+        )
+
+
+def _template_message_type(template_type: str) -> str:
+    return {"verification": "OTP", "promotion": "MKT"}.get(template_type, "NOTIFY")
+
+
+def _check_fields(sub: Submission) -> None:
+    if sub.msg_type not in MESSAGE_TYPES:
+        raise SmsError(
+            errors.INVALID_PARAMETERS,
+            f"Type must be one of {', '.join(sorted(MESSAGE_TYPES))}",
+        )
+    if sub.validity_period is not None and not 0 < sub.validity_period <= MAX_VALIDITY_PERIOD_S:
+        raise SmsError(
+            errors.INVALID_PARAMETERS,
+            f"ValidityPeriod must be 1 to {MAX_VALIDITY_PERIOD_S} seconds",
+        )
+    if sub.task_id is not None and not 0 < len(sub.task_id) <= MAX_TASK_ID:
+        raise SmsError(errors.INVALID_PARAMETERS, "TaskId must be 1 to 255 characters")
+    if sub.sender is not None and not (
+        _ALNUM_SENDER.fullmatch(sub.sender) or _NUMERIC_SENDER.fullmatch(sub.sender)
+    ):
+        raise SmsError(
+            errors.INVALID_PARAMETERS,
+            "From must be letters and digits (at most 11) or digits only (at most 15)",
+        )
