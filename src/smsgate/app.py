@@ -24,10 +24,10 @@ from smsgate.adapters.replay.memory import MemoryNonceGuard
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage.sqlite import SqliteStore
 from smsgate.config import Config
+from smsgate.domain.ids import MessageIdGenerator
 from smsgate.doors.aliyun import render
 from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.server import AliyunDoor
-from smsgate.domain.ids import MessageIdGenerator
 from smsgate.ports.clock import SystemClock
 from smsgate.ports.store import StoreError
 from smsgate.service.delivery import DeliveryWorker, recover_unfinished
@@ -64,7 +64,19 @@ class Gateway:
         self.pusher = CallbackPusher(
             self.store, render.receipt_push_body, self.clock, config.callbacks
         )
-        self.ids = MessageIdGenerator(config.server.node_id)
+        skew = timedelta(seconds=config.server.timestamp_skew_s)
+        self.keyring = KeyRing(self.store, self.clock)
+        self.authenticator = ApiAuthenticator(
+            self.keyring, MemoryNonceGuard(window=skew), self.clock, skew
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runner: web.AppRunner | None = None
+        self._receipts_ready = asyncio.Event()
+
+    def _wire_core(self, last_id: str | None) -> None:
+        """Build the parts that depend on what the store holds (the last message id issued)."""
+        config = self.config
+        self.ids = MessageIdGenerator(config.server.node_id, last_issued=last_id)
         self.submit = SubmitService(
             self.store,
             self.store,
@@ -81,10 +93,6 @@ class Gateway:
             self.clock,
             config.pipeline.submit_batch,
         )
-        skew = timedelta(seconds=config.server.timestamp_skew_s)
-        self.authenticator = ApiAuthenticator(
-            KeyRing(self.store, self.clock), MemoryNonceGuard(window=skew), self.clock, skew
-        )
         self.door = AliyunDoor(
             self.authenticator,
             self.submit,
@@ -92,12 +100,10 @@ class Gateway:
             self.clock,
             config.server.max_body_bytes,
         )
-        self._tasks: list[asyncio.Task[None]] = []
-        self._runner: web.AppRunner | None = None
-        self._receipts_ready = asyncio.Event()
 
     async def start(self) -> Listening:
         await self.store.start()
+        self._wire_core(await self.store.last_message_id())
         await self.carrier.start(self.receipts.feed)
         self.receipts.set_wakeup(self._receipts_ready.set)
         self.receipts.add_listener(lambda _changed: self.pusher.wake())

@@ -14,11 +14,18 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from smsgate.app import Gateway, open_store
 from smsgate.config import Config, ConfigError, load_config
-from smsgate.domain.models import AccessKey, Account, AccountState, Template, TemplateStatus
+from smsgate.domain.models import (
+    AccessKey,
+    Account,
+    AccountState,
+    Message,
+    Template,
+    TemplateStatus,
+)
 from smsgate.ports.clock import SystemClock
 from smsgate.ports.store import Store
 from smsgate.service.accounts import AccountService, format_money, parse_money
@@ -180,7 +187,7 @@ async def _must_account(store: Store, account_id: str) -> Account:
 
 
 async def _accounts_create(
-    store: Store, service: AccountService, args: argparse.Namespace
+    _store: Store, service: AccountService, args: argparse.Namespace
 ) -> dict[str, Any]:
     account, key = await service.create_account(
         args.name,
@@ -243,7 +250,7 @@ async def _accounts_set_callback(
 
 
 async def _keys_create(
-    store: Store, service: AccountService, args: argparse.Namespace
+    _store: Store, service: AccountService, args: argparse.Namespace
 ) -> dict[str, Any]:
     key = await service.create_key(args.account_id, _actions(args.actions))
     if key is None:
@@ -268,8 +275,17 @@ def _key_change(change: Callable[[Store, argparse.Namespace], Coroutine[Any, Any
     return run
 
 
+def _set_key_enabled(
+    enabled: bool,
+) -> Callable[[Store, argparse.Namespace], Coroutine[Any, Any, bool]]:
+    async def change(store: Store, args: argparse.Namespace) -> bool:
+        return await store.set_key_enabled(args.key_id, enabled)
+
+    return change
+
+
 async def _templates_add(
-    store: Store, service: AccountService, args: argparse.Namespace
+    store: Store, _service: AccountService, args: argparse.Namespace
 ) -> dict[str, Any]:
     await _must_account(store, args.account_id)
     template = Template(
@@ -290,6 +306,26 @@ async def _templates_list(
     return [_template_view(t) for t in await store.list_templates(args.account_id)]
 
 
+def _message_view(m: Message) -> dict[str, Any]:
+    return {
+        "message_id": m.id,
+        "to": m.to,
+        "from": m.sender,
+        "status": m.status.value,
+        "error_code": m.error_code,
+        "segments": m.segments,
+        "message": m.body,
+        "created_at": m.created_at,
+    }
+
+
+async def _messages_list(
+    store: Store, _service: AccountService, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    await _must_account(store, args.account_id)
+    return [_message_view(m) for m in await store.list_messages(args.account_id, args.limit)]
+
+
 # --- argument parsing ----------------------------------------------------------------------
 
 
@@ -303,7 +339,18 @@ def _parser() -> argparse.ArgumentParser:
         prog="smsgate", description="Self-hosted SMS platform, Alibaba Cloud SMS compatible."
     )
     commands = parser.add_subparsers(title="commands")
+    _add_serve(commands, common)
+    _add_accounts(commands, common)
+    _add_keys(commands, common)
+    _add_templates(commands, common)
+    _add_messages(commands, common)
+    return parser
 
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_serve(commands: Commands, common: argparse.ArgumentParser) -> None:
     serve = commands.add_parser("serve", parents=[common], help="run the server")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--http-port", type=int, help="HTTP API port (default 8080)")
@@ -311,6 +358,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     serve.set_defaults(run=_serve)
 
+
+def _add_accounts(commands: Commands, common: argparse.ArgumentParser) -> None:
     accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers()
     p = accounts.add_parser("create", parents=[common], help="create an account and its key")
     p.add_argument("--name", required=True)
@@ -340,6 +389,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("url")
     p.set_defaults(run=_with_store(_accounts_set_callback))
 
+
+def _add_keys(commands: Commands, common: argparse.ArgumentParser) -> None:
     keys = commands.add_parser("keys", help="manage AccessKeys").add_subparsers()
     p = keys.add_parser("create", parents=[common])
     p.add_argument("account_id")
@@ -351,11 +402,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, enabled in (("disable", False), ("enable", True)):
         p = keys.add_parser(name, parents=[common])
         p.add_argument("key_id")
-        p.set_defaults(
-            run=_with_store(
-                _key_change(lambda s, a, e=enabled: s.set_key_enabled(a.key_id, e))
-            )
-        )
+        p.set_defaults(run=_with_store(_key_change(_set_key_enabled(enabled))))
     p = keys.add_parser("set-actions", parents=[common])
     p.add_argument("key_id")
     p.add_argument("actions", help="comma-separated actions, or 'all'")
@@ -366,6 +413,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("key_id")
     p.set_defaults(run=_with_store(_key_change(lambda s, a: s.delete_key(a.key_id))))
 
+
+def _add_templates(commands: Commands, common: argparse.ArgumentParser) -> None:
     templates = commands.add_parser("templates", help="manage templates").add_subparsers()
     p = templates.add_parser("add", parents=[common], help="add or replace a template")
     p.add_argument("account_id")
@@ -377,7 +426,14 @@ def _parser() -> argparse.ArgumentParser:
     p = templates.add_parser("list", parents=[common])
     p.add_argument("account_id")
     p.set_defaults(run=_with_store(_templates_list))
-    return parser
+
+
+def _add_messages(commands: Commands, common: argparse.ArgumentParser) -> None:
+    messages = commands.add_parser("messages", help="inspect messages").add_subparsers()
+    p = messages.add_parser("list", parents=[common], help="an account's latest messages")
+    p.add_argument("account_id")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(run=_with_store(_messages_list))
 
 
 if __name__ == "__main__":

@@ -203,4 +203,5 @@ def _simulator(values: dict[str, Any]) -> SimulatorConfig:
         if delay is not None and (not isinstance(delay, int) or delay < 0):
             raise ConfigError(f"[[simulator.rules]] #{i + 1}: delay_ms must be >= 0")
         rules.append(SimulatorRule(kind, str(rule["value"]), rule["receipt"], delay))
-    return replace(base, rules=tuple(rules))
+    result: SimulatorConfig = replace(base, rules=tuple(rules))
+    return result

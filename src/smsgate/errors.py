@@ -6,9 +6,9 @@ as the seed writes them. The core raises :class:`SmsError` with one of these row
 it in its own wire form (``ResponseCode``/``ResponseDescription`` over HTTP, ``command_status`` over
 SMPP). No door invents its own error strings.
 
-The seed repeats ``isp.SYSTEM_ERROR`` (SMPP 21, "on the access layer", and SMPP 46) and gives SMPP 25
-to two codes (``isv.FORBIDDEN_ACTION`` and ``isv.SENDERID_ERROR``). Both rows of each pair are kept as
-separate objects with their own Python names, so every raise-site picks the right one:
+The seed repeats ``isp.SYSTEM_ERROR`` (SMPP 21, "on the access layer", and SMPP 46) and gives
+SMPP 25 to two codes (``isv.FORBIDDEN_ACTION`` and ``isv.SENDERID_ERROR``). Both rows of each pair
+are kept as separate objects with their own Python names, so every raise-site picks the right one:
 
 - :data:`SYSTEM_ERROR_ACCESS_LAYER` (21) is raised when a door fails while taking a request apart
   (an unexpected fault before the core was reached);
@@ -24,7 +24,7 @@ Exception tree::
     Exception
      +-- SmsError        a business result other than OK (seed table row)
      +-- GatewayError    rejected at the gateway, before any business rule ran
-     +-- Overloaded      the delivery queue is full: the client must slow down
+     +-- OverloadedError      the delivery queue is full: the client must slow down
 
 Receipt codes (the second table of the seed) are :class:`ReceiptCode` rows: what a carrier's failure
 maps to in a delivery receipt.
@@ -40,7 +40,7 @@ __all__ = [
     "SEED_ROWS",
     "GatewayCode",
     "GatewayError",
-    "Overloaded",
+    "OverloadedError",
     "ReceiptCode",
     "ResultCode",
     "SmsError",
@@ -96,7 +96,7 @@ class GatewayError(Exception):
         self.message = message or gateway_code.message
 
 
-class Overloaded(Exception):
+class OverloadedError(Exception):
     """The bounded delivery queue is full. Doors answer with their own "slow down" signal
     (HTTP ``Throttling``, SMPP ``ESME_RMSGQFUL``); nothing was stored or charged."""
 
@@ -257,7 +257,9 @@ PHONE_NOT_AVAILABLE = ReceiptCode(
     "Phone number or handset is not available, or handset memory capacity exceeded.",
 )
 PORTED_NUM = ReceiptCode("PORTED_NUM", "Ported number")
-RECEIVER_BLACKLIST = ReceiptCode("RECEIVER_BLACKLIST", "Receiver is black-listed, blocked by Carrier")
+RECEIVER_BLACKLIST = ReceiptCode(
+    "RECEIVER_BLACKLIST", "Receiver is black-listed, blocked by Carrier"
+)
 SYSTEM_ERR = ReceiptCode(
     "SYSTEM_ERR",
     "System error, caused by network operator, need to submit ticket to check the specific failed "
@@ -302,9 +304,7 @@ MISSING_PARAMETER = GatewayCode(
     400,
     "The input parameter that is mandatory for processing this request is not supplied.",
 )
-INVALID_PARAMETER = GatewayCode(
-    "InvalidParameter", 400, "The specified parameter is not valid."
-)
+INVALID_PARAMETER = GatewayCode("InvalidParameter", 400, "The specified parameter is not valid.")
 INVALID_ACCESS_KEY_ID_NOT_FOUND = GatewayCode(
     "InvalidAccessKeyId.NotFound", 404, "Specified access key is not found."
 )

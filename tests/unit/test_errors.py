@@ -18,9 +18,7 @@ def _seed_sections() -> tuple[list[str], list[str]]:
         for line in api_part.splitlines()
         if re.match(r"^(OK|isp\.|isv\.|BUSINESS_)\S* \d+ ", line)
     ]
-    receipt_rows = [
-        line for line in receipt_part.splitlines() if re.match(r"^[A-Z_]+ \S", line)
-    ]
+    receipt_rows = [line for line in receipt_part.splitlines() if re.match(r"^[A-Z_]+ \S", line)]
     return api_rows, receipt_rows
 
 

@@ -94,6 +94,14 @@ class MessageStore(Protocol):
         """
         ...
 
+    async def list_messages(self, account_id: str, limit: int) -> list[Message]:
+        """An account's latest messages, newest first."""
+        ...
+
+    async def last_message_id(self) -> str | None:
+        """The highest message id stored, so a restarted id generator never reissues one."""
+        ...
+
     async def unfinished_messages(self, after_id: str | None, limit: int) -> list[Message]:
         """Messages not yet final, in id order, after ``after_id``: the work to resume on start."""
         ...
@@ -104,8 +112,9 @@ class MessageStore(Protocol):
         """SmsConversion feedback; False if the message is not this account's."""
         ...
 
-    async def add_conversion_data(self, account_id: str, rate: float, report_time: float) -> None:
-        ...
+    async def add_conversion_data(
+        self, account_id: str, rate: float, report_time: float
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

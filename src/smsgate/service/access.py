@@ -27,7 +27,7 @@ def check_account_usable(account: Account) -> None:
 
 
 def check_may_call(account: Account, key: AccessKey, action: str) -> None:
-    """The account must be usable and the key allowed to call ``action`` (isp.RAM_PERMISSION_DENY)."""
+    """The account must be usable, and the key allowed ``action`` (else isp.RAM_PERMISSION_DENY)."""
     check_account_usable(account)
     if not key.allows(action):
         raise SmsError(errors.RAM_PERMISSION_DENY, f"this AccessKey may not call {action}")

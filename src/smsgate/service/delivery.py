@@ -45,9 +45,7 @@ class DeliveryWorker:
         for message in batch:
             expires_at = message.expires_at
             if expires_at is not None and expires_at <= now:
-                expired.append(
-                    Receipt(message.id, MessageStatus.EXPIRED, errors.EXPIRED.code, now)
-                )
+                expired.append(Receipt(message.id, MessageStatus.EXPIRED, errors.EXPIRED.code, now))
             else:
                 live.append(message)
         if expired:

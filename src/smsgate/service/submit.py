@@ -2,7 +2,7 @@
 
 The one path every door takes to send a message. A message is accepted only once the store has
 made it durable; the door answers "OK" after :meth:`SubmitService.accept` returns. Room in the
-bounded delivery queue is reserved first, so a full pipeline refuses new work (``Overloaded``)
+bounded delivery queue is reserved first, so a full pipeline refuses new work (``OverloadedError``)
 instead of growing a backlog, and nothing is stored that cannot be delivered.
 
 Callers run :meth:`SubmitService.accept` to completion (doors do not cancel it when a client goes
@@ -20,12 +20,12 @@ from smsgate import errors
 from smsgate.domain import numbers, templates, text
 from smsgate.domain.ids import MessageIdGenerator
 from smsgate.domain.models import Account, Message, TemplateStatus
-from smsgate.errors import Overloaded, SmsError
+from smsgate.errors import OverloadedError, SmsError
 from smsgate.ports.clock import Clock
 from smsgate.ports.queue import DeliveryQueue
 from smsgate.ports.store import MessageStore, StoreError, TemplateStore
 
-__all__ = ["MESSAGE_TYPES", "MAX_NUMBERS_PER_CALL", "Submission", "SubmitService"]
+__all__ = ["MAX_NUMBERS_PER_CALL", "MESSAGE_TYPES", "Submission", "SubmitService"]
 
 MESSAGE_TYPES = frozenset({"NOTIFY", "MKT", "OTP"})
 MAX_NUMBERS_PER_CALL = 1000
@@ -116,7 +116,7 @@ class SubmitService:
         if not messages:
             return
         if not self._queue.try_reserve(len(messages)):
-            raise Overloaded(f"the delivery queue is full ({len(self._queue)} waiting)")
+            raise OverloadedError(f"the delivery queue is full ({len(self._queue)} waiting)")
         try:
             await self._store.insert_messages(messages)
         except StoreError as exc:

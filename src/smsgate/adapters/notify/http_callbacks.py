@@ -11,6 +11,7 @@ POST and the bookkeeping), and each carries its ``MessageId`` to de-duplicate on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import defaultdict
@@ -31,9 +32,9 @@ RenderBatch = Callable[[Sequence[Message]], bytes]
 
 
 def backoff_delay(attempts: int, config: CallbackConfig, jitter: float = 1.0) -> float:
-    """Seconds to wait after the ``attempts``-th failure: doubling from the initial delay, capped."""
-    base = config.backoff_initial_s * (2 ** max(0, attempts - 1))
-    return min(config.backoff_max_s, base) * jitter
+    """Seconds to wait after the ``attempts``-th failure: doubling from the first delay, capped."""
+    base: float = config.backoff_initial_s * float(2 ** max(0, attempts - 1))
+    return float(min(config.backoff_max_s, base) * jitter)
 
 
 class CallbackPusher:
@@ -69,10 +70,8 @@ class CallbackPusher:
                 continue
             due = await self._store.next_callback_due()
             timeout = None if due is None else max(0.0, due - self._clock.now())
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
-            except TimeoutError:
-                pass
 
     async def push_due(self) -> int:
         """Push every callback due now; returns how many were attempted."""

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from smsgate import errors
-from smsgate.doors.aliyun import render
 from smsgate.domain.models import Account, MessageStatus
+from smsgate.doors.aliyun import render
 from smsgate.errors import GatewayError, SmsError
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import MessageStore

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from smsgate import errors
-from smsgate.doors.aliyun.signature import SignedRequest, check_timestamp, verify_signature
 from smsgate.domain.models import AccessKey, Account
+from smsgate.doors.aliyun.signature import SignedRequest, check_timestamp, verify_signature
 from smsgate.errors import GatewayError
 from smsgate.ports.clock import Clock
 from smsgate.service.keyring import KeyRing
@@ -27,9 +27,7 @@ class NonceGuard(Protocol):
 
 
 class ApiAuthenticator:
-    def __init__(
-        self, keyring: KeyRing, nonces: NonceGuard, clock: Clock, skew: timedelta
-    ) -> None:
+    def __init__(self, keyring: KeyRing, nonces: NonceGuard, clock: Clock, skew: timedelta) -> None:
         self._keyring = keyring
         self._nonces = nonces
         self._clock = clock

@@ -41,14 +41,17 @@ def new_request_id() -> str:
 
 
 def format_date(ts: float | None) -> str | None:
-    """RFC 1123 style, as Alibaba's receipts and QueryMessage show: ``Thu, 25 Nov 2021 10:27:33 +0000``."""
+    """RFC 1123 style, as Alibaba's receipts and QueryMessage show.
+
+    For example ``Thu, 25 Nov 2021 10:27:33 +0000``.
+    """
     if ts is None:
         return None
     return format_datetime(datetime.fromtimestamp(ts, UTC).replace(microsecond=0))
 
 
 def query_status(status: MessageStatus) -> str:
-    """QueryMessage ``Status``: 1 sent (delivered), 2 failed, 3 being sent (the SDK's documentation)."""
+    """QueryMessage ``Status`` as the SDK documents it: 1 sent (delivered), 2 failed, 3 sending."""
     if status is MessageStatus.DELIVERED:
         return "1"
     if status in (MessageStatus.FAILED, MessageStatus.EXPIRED):
@@ -70,7 +73,7 @@ def number_detail(message: Message) -> dict[str, str]:
 
 
 def result_body(request_id: str, result: ResultCode, description: str | None = None) -> Body:
-    """The head of every SMS action's answer: ``RequestId``, ``ResponseCode``, ``ResponseDescription``."""
+    """The head of every SMS action's answer: request id, response code and description."""
     return {
         "RequestId": request_id,
         "ResponseCode": result.code,

@@ -19,13 +19,13 @@ from smsgate.doors.aliyun import render
 from smsgate.doors.aliyun.actions import ACTIONS, INTERNATIONAL, OK_DESCRIPTIONS, Context
 from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.signature import SignedRequest, parse_signed_request
-from smsgate.errors import GatewayCode, GatewayError, Overloaded, SmsError
+from smsgate.errors import GatewayCode, GatewayError, OverloadedError, SmsError
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import MessageStore
 from smsgate.service.access import check_may_call
 from smsgate.service.submit import SubmitService
 
-__all__ = ["AliyunDoor", "KNOWN_VERSIONS"]
+__all__ = ["KNOWN_VERSIONS", "AliyunDoor"]
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,12 @@ class AliyunDoor:
         self._max_body_bytes = max_body_bytes
 
     def application(self) -> web.Application:
-        app = web.Application(client_max_size=self._max_body_bytes)
+        # The SDKs put every parameter in the query string, so a 1,000-number batch makes a URL far
+        # longer than aiohttp's default 8 KiB request line.
+        app = web.Application(
+            client_max_size=self._max_body_bytes,
+            handler_args={"max_line_size": self._max_body_bytes, "max_field_size": 65536},
+        )
         app.router.add_route("*", "/", self.handle)
         app.router.add_get("/health", self.health)
         return app
@@ -69,7 +74,7 @@ class AliyunDoor:
             except web.HTTPRequestEntityTooLarge:
                 raise GatewayError(errors.REQUEST_TOO_LARGE) from None
             signed = parse_signed_request(
-                request.method, request.path, list(request.query.items()), request.headers, body
+                request.method, request.raw_path, list(request.query.items()), request.headers, body
             )
             fmt = _format_of(signed.params, request.headers)
             action = _action_of(signed)
@@ -86,7 +91,7 @@ class AliyunDoor:
         except SmsError as exc:
             body_ = render.result_body(request_id, exc.result, exc.result.message)
             return _respond(200, body_, fmt, "Response")
-        except Overloaded:
+        except OverloadedError:
             return self._gateway_error(request_id, host, errors.THROTTLING, None, fmt)
         except Exception:
             # Never a stack trace to the client; the log has it, without request secrets.
@@ -130,6 +135,4 @@ def _format_of(params: Mapping[str, str], headers: Mapping[str, str]) -> str:
 
 def _respond(status: int, body: render.Body, fmt: str, root: str) -> web.Response:
     payload, content_type = render.serialize(body, fmt, root)
-    return web.Response(
-        status=status, body=payload, headers={"Content-Type": content_type}
-    )
+    return web.Response(status=status, body=payload, headers={"Content-Type": content_type})

@@ -1,0 +1,251 @@
+"""Load benchmark: signed SendMessageToGlobe requests from N concurrent clients.
+
+Starts ``smsgate serve`` on a fresh data directory (unless ``--endpoint`` is given), creates an
+account, then sends ``--messages`` requests from ``--concurrency`` clients, each request V1-signed
+with its own nonce exactly as aliyun-python-sdk-core signs them. Prints accepted requests/s,
+latency percentiles, answers by code, and the server's resident memory sampled during the run.
+
+    python3 dev.py bench-http --messages 200000 --concurrency 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import aiohttp
+
+
+def pct(value: str) -> str:
+    return quote(value, safe="~")
+
+
+def sign_v1(params: dict[str, str], secret: str, method: str = "POST") -> str:
+    canonical = "&".join(f"{pct(k)}={pct(v)}" for k, v in sorted(params.items()))
+    to_sign = f"{method}&%2F&{pct(canonical)}"
+    digest = hmac.new((secret + "&").encode(), to_sign.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def body_for(key_id: str, secret: str, to: str, i: int) -> str:
+    params = {
+        "Action": "SendMessageToGlobe",
+        "Version": "2018-05-01",
+        "Format": "JSON",
+        "RegionId": "ap-southeast-1",
+        "AccessKeyId": key_id,
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0",
+        "SignatureNonce": uuid.uuid4().hex,
+        "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "To": to,
+        "Message": f"Your verification code is {i % 1_000_000:06d}",
+    }
+    params["Signature"] = sign_v1(params, secret)
+    return "&".join(f"{pct(k)}={pct(v)}" for k, v in params.items())
+
+
+async def client_loop(
+    session: aiohttp.ClientSession,
+    url: str,
+    key_id: str,
+    secret: str,
+    counter: list[int],
+    total: int,
+    latencies: list[float],
+    codes: Counter[str],
+) -> None:
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    while counter[0] < total:
+        i = counter[0]
+        counter[0] += 1
+        to = f"659{(i * 7919) % 10_000_000:07d}"
+        if to.endswith(("9901", "9902", "9903", "9904", "9905", "9906", "9907", "9908", "9909")):
+            to = "6591234567"
+        data = body_for(key_id, secret, to, i)
+        started = time.perf_counter()
+        async with session.post(url, data=data, headers=headers) as response:
+            payload = await response.read()
+        latencies.append(time.perf_counter() - started)
+        if response.status == 200:
+            codes[json.loads(payload)["ResponseCode"]] += 1
+        else:
+            codes[f"HTTP {response.status} {json.loads(payload).get('Code')}"] += 1
+
+
+def worker(
+    url: str, key_id: str, secret: str, total: int, concurrency: int, out: multiprocessing.Queue
+) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def run() -> tuple[list[float], Counter[str], float]:
+        latencies: list[float] = []
+        codes: Counter[str] = Counter()
+        counter = [0]
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            started = time.perf_counter()
+            await asyncio.gather(
+                *(
+                    client_loop(session, url, key_id, secret, counter, total, latencies, codes)
+                    for _ in range(concurrency)
+                )
+            )
+            return latencies, codes, time.perf_counter() - started
+
+    out.put(asyncio.run(run()))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_server(data_dir: Path, port: int, durability: str) -> subprocess.Popen[str]:
+    config = data_dir.parent / "bench.toml"
+    config.write_text(f'[store]\ndurability = "{durability}"\n[simulator]\ndelay_ms = 50\n')
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "smsgate.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(data_dir),
+            "--http-port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "listening on" in line:
+            return proc
+    raise SystemExit("server did not start")
+
+
+def create_account(data_dir: Path) -> tuple[str, str]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smsgate.cli",
+            "accounts",
+            "create",
+            "--name",
+            "bench",
+            "--balance",
+            "1000000",
+            "--data-dir",
+            str(data_dir),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    created = json.loads(out.stdout)
+    return created["access_key_id"], created["access_key_secret"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--procs", type=int, default=1, help="load-generator processes")
+    parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument("--durability", default="full", choices=["full", "normal"])
+    parser.add_argument("--endpoint", help="use a running server (then give --key and --secret)")
+    parser.add_argument("--key")
+    parser.add_argument("--secret")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="smsgate-bench-"))
+    server = None
+    try:
+        if args.endpoint:
+            url, key_id, secret = f"http://{args.endpoint}/", args.key, args.secret
+        else:
+            data_dir = tmp / "data"
+            key_id, secret = create_account(data_dir)
+            server = start_server(data_dir, args.port, args.durability)
+            url = f"http://127.0.0.1:{args.port}/"
+        out: multiprocessing.Queue = multiprocessing.Queue()
+        per_proc = args.messages // args.procs
+        procs = [
+            multiprocessing.Process(
+                target=worker,
+                args=(url, key_id, secret, per_proc, args.concurrency // args.procs, out),
+            )
+            for _ in range(args.procs)
+        ]
+        rss: list[float] = []
+        for p in procs:
+            p.start()
+        results = []
+        while len(results) < len(procs):
+            with contextlib.suppress(Exception):
+                results.append(out.get(timeout=2))
+            if server is not None:
+                rss.append(rss_mb(server.pid))
+        for p in procs:
+            p.join()
+        latencies = sorted(lat for r in results for lat in r[0])
+        codes: Counter[str] = Counter()
+        for r in results:
+            codes.update(r[1])
+        elapsed = max(r[2] for r in results)
+        ok = codes.get("OK", 0)
+
+        def q(p: float) -> float:
+            return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+
+        print(f"requests      {len(latencies)} in {elapsed:.1f} s, concurrency {args.concurrency}")
+        print(f"accepted/s    {ok / elapsed:,.0f}  (durability={args.durability})")
+        print(
+            f"latency ms    p50 {q(0.50):.1f}  p90 {q(0.90):.1f}  p99 {q(0.99):.1f}  "
+            f"max {latencies[-1] * 1000:.1f}"
+        )
+        print(f"answers       {dict(codes)}")
+        if rss:
+            step = max(1, len(rss) // 10)
+            print(f"server RSS MB {' '.join(f'{v:.0f}' for v in rss[::step])} (end {rss[-1]:.0f})")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

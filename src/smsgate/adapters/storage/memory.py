@@ -1,0 +1,346 @@
+"""The store port in plain dicts: a fake for unit tests, with the SQLite adapter's behaviour.
+
+The contract suite (``tests/contract/test_store.py``) runs against this and the SQLite store, so
+a unit test written against this fake means the same thing in production. No threads, no I/O:
+every method completes without suspending, which makes each one atomic on the event loop just as
+each SQLite operation is atomic in its transaction. Secrets are kept as they are (nothing here
+outlives the process), and records are copied in and out so callers cannot change stored data by
+mutating what they hold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from smsgate.domain.models import (
+    FINAL_STATUSES,
+    AccessKey,
+    Account,
+    AccountState,
+    Message,
+    MessageStatus,
+    Receipt,
+    SubmitOutcome,
+    Template,
+)
+from smsgate.ports.store import CallbackJob, CallbackRetry, StoreError
+
+__all__ = ["MemoryStore"]
+
+_MAX_ID_DIGITS = 19  # 2**63 - 1 has 19 digits
+
+
+@dataclass(slots=True)
+class _Callback:
+    id: int
+    account_id: str
+    url: str
+    message_id: int
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None = None
+    dead: bool = False
+
+
+class MemoryStore:
+    """The :class:`smsgate.ports.store.Store` port in memory."""
+
+    def __init__(self) -> None:
+        self._open = False
+        self._accounts: dict[str, Account] = {}
+        self._keys: dict[str, AccessKey] = {}
+        self._templates: dict[tuple[str, str], Template] = {}
+        self._messages: dict[int, Message] = {}
+        self._conversion_data: list[tuple[str, float, float]] = []
+        self._callbacks: dict[int, _Callback] = {}
+        self._last_callback_id = 0
+
+    async def start(self) -> None:
+        self._open = True
+
+    async def close(self) -> None:
+        self._open = False
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise StoreError("the store is not open")
+
+    # -- accounts and keys --------------------------------------------------------------------
+
+    async def create_account(self, account: Account, key: AccessKey) -> None:
+        self._check_open()
+        if key.account_id != account.id:
+            raise ValueError("the key belongs to another account")
+        if account.balance_micros < 0:
+            raise ValueError("insufficient balance")
+        if account.id in self._accounts:
+            raise StoreError(f"account {account.id!r} already exists")
+        if key.id in self._keys:
+            raise StoreError(f"access key {key.id!r} already exists")
+        self._accounts[account.id] = account
+        self._keys[key.id] = key
+
+    async def get_account(self, account_id: str) -> Account | None:
+        self._check_open()
+        return self._accounts.get(account_id)
+
+    async def list_accounts(self) -> list[Account]:
+        self._check_open()
+        return [self._accounts[i] for i in sorted(self._accounts)]
+
+    async def set_account_state(self, account_id: str, state: AccountState) -> bool:
+        return self._change_account(account_id, lambda a: dataclasses.replace(a, state=state))
+
+    async def add_balance(self, account_id: str, delta_micros: int) -> int | None:
+        self._check_open()
+        account = self._accounts.get(account_id)
+        if account is None:
+            return None
+        balance = account.balance_micros + delta_micros
+        if balance < 0:
+            raise ValueError("insufficient balance")
+        self._accounts[account_id] = dataclasses.replace(account, balance_micros=balance)
+        return balance
+
+    async def set_callback_url(self, account_id: str, url: str | None) -> bool:
+        return self._change_account(account_id, lambda a: dataclasses.replace(a, callback_url=url))
+
+    def _change_account(self, account_id: str, change: Callable[[Account], Account]) -> bool:
+        self._check_open()
+        account = self._accounts.get(account_id)
+        if account is None:
+            return False
+        self._accounts[account_id] = change(account)
+        return True
+
+    async def add_key(self, key: AccessKey) -> None:
+        self._check_open()
+        if key.account_id not in self._accounts:
+            raise StoreError(f"no account {key.account_id!r} for access key {key.id!r}")
+        if key.id in self._keys:
+            raise StoreError(f"access key {key.id!r} already exists")
+        self._keys[key.id] = key
+
+    async def list_keys(self, account_id: str) -> list[AccessKey]:
+        self._check_open()
+        return sorted(
+            (k for k in self._keys.values() if k.account_id == account_id), key=lambda k: k.id
+        )
+
+    async def set_key_enabled(self, key_id: str, enabled: bool) -> bool:
+        return self._change_key(key_id, lambda k: dataclasses.replace(k, enabled=enabled))
+
+    async def set_key_actions(self, key_id: str, actions: frozenset[str] | None) -> bool:
+        return self._change_key(key_id, lambda k: dataclasses.replace(k, allowed_actions=actions))
+
+    def _change_key(self, key_id: str, change: Callable[[AccessKey], AccessKey]) -> bool:
+        self._check_open()
+        key = self._keys.get(key_id)
+        if key is None:
+            return False
+        self._keys[key_id] = change(key)
+        return True
+
+    async def delete_key(self, key_id: str) -> bool:
+        self._check_open()
+        return self._keys.pop(key_id, None) is not None
+
+    async def find_key(self, key_id: str) -> tuple[AccessKey, Account] | None:
+        self._check_open()
+        key = self._keys.get(key_id)
+        if key is None:
+            return None
+        return key, self._accounts[key.account_id]
+
+    # -- templates ----------------------------------------------------------------------------
+
+    async def put_template(self, template: Template) -> None:
+        self._check_open()
+        if template.account_id not in self._accounts:
+            raise StoreError(f"no account {template.account_id!r} for template {template.code!r}")
+        self._templates[template.account_id, template.code] = template
+
+    async def get_template(self, account_id: str, code: str) -> Template | None:
+        self._check_open()
+        return self._templates.get((account_id, code))
+
+    async def list_templates(self, account_id: str) -> list[Template]:
+        self._check_open()
+        return sorted(
+            (t for t in self._templates.values() if t.account_id == account_id),
+            key=lambda t: t.code,
+        )
+
+    async def delete_template(self, account_id: str, code: str) -> bool:
+        self._check_open()
+        return self._templates.pop((account_id, code), None) is not None
+
+    # -- messages -----------------------------------------------------------------------------
+
+    async def insert_messages(self, messages: Sequence[Message]) -> None:
+        """All or nothing, like one SQLite operation."""
+        self._check_open()
+        batch: dict[int, Message] = {}
+        for message in messages:
+            mid = _parse_id(message.id)
+            if mid is None:
+                raise ValueError(
+                    f"message id {message.id!r} is not a canonical decimal below 2**63"
+                )
+            if mid in self._messages or mid in batch:
+                raise StoreError(f"message {message.id} already exists")
+            batch[mid] = _copy(message)
+        self._messages.update(batch)
+
+    async def get_message(self, account_id: str, message_id: str) -> Message | None:
+        self._check_open()
+        message = self._message(message_id)
+        if message is None or message.account_id != account_id:
+            return None
+        return _copy(message)
+
+    def _message(self, message_id: str) -> Message | None:
+        mid = _parse_id(message_id)
+        return None if mid is None else self._messages.get(mid)
+
+    async def mark_submitted(self, outcomes: Sequence[SubmitOutcome]) -> None:
+        self._check_open()
+        for outcome in outcomes:
+            message = self._message(outcome.message_id)
+            if message is None or message.is_final:
+                continue
+            message.status = MessageStatus.SUBMITTED
+            message.send_date = outcome.submitted_at
+            if outcome.carrier_message_id is not None:
+                message.carrier_message_id = outcome.carrier_message_id
+
+    async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
+        self._check_open()
+        for receipt in receipts:
+            if receipt.status not in FINAL_STATUSES:
+                raise ValueError(f"a receipt must carry a final status, not {receipt.status}")
+        changed: list[Message] = []
+        for receipt in receipts:
+            message = self._message(receipt.message_id)
+            if message is None or message.is_final:
+                continue
+            message.status = receipt.status
+            message.error_code = receipt.error_code
+            message.receive_date = receipt.done_at
+            if receipt.send_date is not None:
+                message.send_date = receipt.send_date
+            changed.append(_copy(message))
+            self._queue_callback(message, receipt.done_at)
+        return changed
+
+    def _queue_callback(self, message: Message, due: float) -> None:
+        """Snapshot the account's URL now, as the SQLite store does in the receipt's transaction."""
+        account = self._accounts.get(message.account_id)
+        if account is None or account.callback_url is None:
+            return
+        self._last_callback_id += 1
+        self._callbacks[self._last_callback_id] = _Callback(
+            id=self._last_callback_id,
+            account_id=account.id,
+            url=account.callback_url,
+            message_id=int(message.id),
+            attempts=0,
+            next_attempt_at=due,
+        )
+
+    async def list_messages(self, account_id: str, limit: int) -> list[Message]:
+        self._check_open()
+        ids = sorted(
+            (i for i, m in self._messages.items() if m.account_id == account_id), reverse=True
+        )
+        return [_copy(self._messages[i]) for i in ids[: max(0, limit)]]
+
+    async def last_message_id(self) -> str | None:
+        self._check_open()
+        return str(max(self._messages)) if self._messages else None
+
+    async def unfinished_messages(self, after_id: str | None, limit: int) -> list[Message]:
+        self._check_open()
+        after = -1 if after_id is None else _parse_id(after_id)
+        if after is None:
+            raise ValueError(f"not a message id: {after_id!r}")
+        if limit <= 0:
+            return []
+        ids = sorted(i for i, m in self._messages.items() if i > after and not m.is_final)
+        return [_copy(self._messages[i]) for i in ids[:limit]]
+
+    async def record_conversion(
+        self, account_id: str, message_id: str, converted: bool, at: float
+    ) -> bool:
+        self._check_open()
+        message = self._message(message_id)
+        if message is None or message.account_id != account_id:
+            return False
+        message.converted = converted
+        message.conversion_time = at
+        return True
+
+    async def add_conversion_data(self, account_id: str, rate: float, report_time: float) -> None:
+        self._check_open()
+        self._conversion_data.append((account_id, rate, report_time))
+
+    # -- callbacks ----------------------------------------------------------------------------
+
+    async def due_callbacks(self, now: float, limit: int) -> list[CallbackJob]:
+        self._check_open()
+        if limit <= 0:
+            return []
+        due = sorted(
+            (c for c in self._callbacks.values() if not c.dead and c.next_attempt_at <= now),
+            key=lambda c: (c.next_attempt_at, c.id),
+        )
+        return [
+            CallbackJob(
+                id=c.id,
+                account_id=c.account_id,
+                url=c.url,
+                message=_copy(self._messages[c.message_id]),
+                attempts=c.attempts,
+            )
+            for c in due[:limit]
+        ]
+
+    async def next_callback_due(self) -> float | None:
+        self._check_open()
+        return min(
+            (c.next_attempt_at for c in self._callbacks.values() if not c.dead), default=None
+        )
+
+    async def finish_callbacks(self, ids: Sequence[int]) -> None:
+        self._check_open()
+        for callback_id in ids:
+            self._callbacks.pop(callback_id, None)
+
+    async def retry_callbacks(self, retries: Sequence[CallbackRetry]) -> None:
+        self._check_open()
+        for retry in retries:
+            callback = self._callbacks.get(retry.id)
+            if callback is None:
+                continue
+            callback.attempts = retry.attempts
+            callback.next_attempt_at = retry.next_attempt_at
+            callback.last_error = retry.last_error
+            callback.dead = retry.dead
+
+
+def _parse_id(message_id: str) -> int | None:
+    """The same rule as the SQLite store: canonical decimal strings below 2**63."""
+    if not (0 < len(message_id) <= _MAX_ID_DIGITS and message_id.isascii()):
+        return None
+    if not message_id.isdigit():
+        return None
+    value = int(message_id)
+    if value >= 2**63 or str(value) != message_id:
+        return None
+    return value
+
+
+def _copy(message: Message) -> Message:
+    return dataclasses.replace(message, extra=dict(message.extra))

@@ -1,0 +1,197 @@
+"""Destination numbers: parse, validate and describe them the way Alibaba's international API does.
+
+Alibaba's international actions (2018-05-01) take ``To`` as the full international number with the
+country dialling code and no ``+`` (``6281234567890``, ``85212345678``) and answer with
+``NumberDetail {Country, Region, Carrier}``. Everything here is derived from Google's
+libphonenumber metadata (the ``phonenumbers`` package), never from hand-written patterns, so that
+number plans stay correct by upgrading one dependency.
+
+Accepted input: the digits of an E.164 number (ITU-T E.164 §6: country code + national
+significant number, at most 15 digits), optionally preceded by ``+`` or the international call
+prefix ``00``; ASCII spaces and dashes are removed, nothing else is tolerated.
+
+Decisions worth knowing:
+
+- **Number types that can receive SMS**: only ``MOBILE`` and ``FIXED_LINE_OR_MOBILE`` are accepted.
+  The latter is what libphonenumber reports where mobile and fixed ranges share a numbering plan
+  (NANP: US/CA; parts of IN, CN...), so refusing it would refuse every US number. ``PAGER`` is
+  refused: paging networks are not reached through an SMSC. ``VOIP``, ``PERSONAL_NUMBER`` (follow-me
+  numbers), ``UAN``, ``VOICEMAIL``, ``FIXED_LINE``, ``TOLL_FREE``, ``PREMIUM_RATE`` and
+  ``SHARED_COST`` are refused: A2P traffic to them is dropped or billed abnormally by carriers.
+- **Canonical form**: :attr:`NumberInfo.e164` is libphonenumber's E.164 rendering, which drops a
+  trunk prefix typed after the country code (``62 0812...`` becomes ``62812...``). Throttling per
+  number and de-duplication therefore key on one spelling of each number.
+- **Non-geographic numbers** (``+800``, ``+882``... region ``001``) have no destination country to
+  price or route by, and are refused with ``isv.NOT_SUPPORTED_COUNTRY``.
+- **Carrier** is the carrier the range was allocated to; it can be stale for ported numbers.
+
+Parsing sits on the submit hot path, so results (accepted and refused) are kept in a bounded LRU
+cache keyed by the normalised digits.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Final
+
+import phonenumbers
+from phonenumbers import PhoneNumberType, carrier, geocoder
+
+from smsgate import errors
+from smsgate.errors import ResultCode, SmsError
+
+__all__ = [
+    "CACHE_SIZE",
+    "SMS_CAPABLE_TYPES",
+    "NumberInfo",
+    "is_mainland_china",
+    "parse_destination",
+]
+
+#: Upper bound of cached parse results: ~65k distinct numbers is a day's traffic of a busy
+#: account, and one entry costs a few hundred bytes.
+CACHE_SIZE: Final = 65_536
+
+#: Number types that can receive SMS (see the module docstring for the reasoning).
+SMS_CAPABLE_TYPES: Final = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+# E.164 allows 15 digits; libphonenumber still normalises a stray trunk prefix after the country
+# code, so the cheap pre-check leaves room for it (17 is libphonenumber's own national maximum).
+_MIN_DIGITS: Final = 6
+_MAX_DIGITS: Final = 17
+_NON_GEOGRAPHIC_REGION: Final = "001"
+_LANG: Final = "en"
+
+_TYPE_NAMES: Final[dict[int, str]] = {
+    getattr(PhoneNumberType, name): name.lower()
+    for name in dir(PhoneNumberType)
+    if name.isupper() and isinstance(getattr(PhoneNumberType, name), int)
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NumberInfo:
+    """A destination that passed validation, with what Alibaba's ``NumberDetail`` shows."""
+
+    e164: str
+    """Digits only, no ``+`` (what Alibaba echoes in ``To``), e.g. ``6281234567890``."""
+    country: str
+    """English country name, as ``NumberDetail.Country`` shows, e.g. ``Indonesia``."""
+    region_code: str
+    """ISO 3166-1 alpha-2 code, e.g. ``ID``."""
+    region: str
+    """Geographic area of the number where libphonenumber knows one, else the country name."""
+    carrier: str
+    """Name of the carrier the range belongs to (English), ``""`` if unknown."""
+    number_type: str
+    """libphonenumber's type in lower case: ``mobile`` or ``fixed_line_or_mobile``."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A cached refusal; a fresh :class:`SmsError` is raised from it on every call, because
+    re-raising one exception instance would keep growing its traceback."""
+
+    result: ResultCode
+    detail: str
+
+
+def parse_destination(raw: str) -> NumberInfo:
+    """Validate an international destination number and describe it.
+
+    Raises ``SmsError(isv.MOBILE_NUMBER_ILLEGAL)`` for anything that is not a valid, SMS-capable
+    number, and ``SmsError(isv.NOT_SUPPORTED_COUNTRY)`` for non-geographic numbers.
+    """
+    outcome = _lookup(_normalise(raw))
+    if isinstance(outcome, _Refusal):
+        raise SmsError(outcome.result, outcome.detail)
+    return outcome
+
+
+def is_mainland_china(info: NumberInfo) -> bool:
+    """True for mainland China (+86), which Alibaba serves through its domestic API and rules;
+    Hong Kong, Macao and Taiwan have their own region codes and are international."""
+    return info.region_code == "CN"
+
+
+def _normalise(raw: str) -> str:
+    """Strip separators and the international prefix; cheap checks that need no metadata."""
+    digits = raw.replace(" ", "").replace("-", "")
+    if digits.startswith("+"):
+        digits = digits[1:]
+    elif digits.startswith("00"):
+        digits = digits[2:]
+    if not digits:
+        raise SmsError(errors.MOBILE_NUMBER_ILLEGAL, "the number is empty")
+    if not (digits.isascii() and digits.isdigit()):
+        raise SmsError(
+            errors.MOBILE_NUMBER_ILLEGAL, f"{_show(raw)} contains characters other than digits"
+        )
+    if digits[0] == "0":
+        raise SmsError(
+            errors.MOBILE_NUMBER_ILLEGAL,
+            f"{_show(raw)} has no country code (give the international number, e.g. 6281234567890)",
+        )
+    if not _MIN_DIGITS <= len(digits) <= _MAX_DIGITS:
+        raise SmsError(errors.MOBILE_NUMBER_ILLEGAL, f"{_show(raw)} has {len(digits)} digits")
+    return digits
+
+
+def _show(raw: str) -> str:
+    """Quote input for an error detail without echoing an arbitrarily long string back."""
+    return repr(raw if len(raw) <= 24 else raw[:24] + "...")
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _lookup(digits: str) -> NumberInfo | _Refusal:
+    """Parse, validate and describe ``digits`` (country code first); the costly, cached part."""
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return _Refusal(errors.MOBILE_NUMBER_ILLEGAL, f"{digits} is not a phone number")
+    if not phonenumbers.is_valid_number(number):
+        return _Refusal(errors.MOBILE_NUMBER_ILLEGAL, f"{digits} is not a valid number")
+    region_code = phonenumbers.region_code_for_number(number)
+    if region_code is None or region_code == _NON_GEOGRAPHIC_REGION:
+        return _Refusal(errors.NOT_SUPPORTED_COUNTRY, f"{digits} belongs to no country")
+    number_type = phonenumbers.number_type(number)
+    type_name = _TYPE_NAMES.get(number_type, "unknown")
+    if number_type not in SMS_CAPABLE_TYPES:
+        return _Refusal(
+            errors.MOBILE_NUMBER_ILLEGAL, f"{digits} is a {type_name} number, which cannot get SMS"
+        )
+    return _describe(number, region_code, number_type, type_name)
+
+
+def _describe(
+    number: phonenumbers.PhoneNumber, region_code: str, number_type: int, type_name: str
+) -> NumberInfo:
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+    country = _country_name(region_code)
+    return NumberInfo(
+        e164=e164,
+        country=country,
+        region_code=region_code,
+        region=_area(number, number_type, country),
+        carrier=carrier.name_for_valid_number(number, _LANG),
+        number_type=type_name,
+    )
+
+
+def _area(number: phonenumbers.PhoneNumber, number_type: int, country: str) -> str:
+    """Where the number is, as precisely as libphonenumber's geocoder knows. Mobile ranges are
+    geographic only in a few plans (CN, BR, MX, NANP...); elsewhere the country is the answer, found
+    without the geocoder's lookups. The geocoder gives "" for numbers of a shared country code
+    (+1, +44, +7...) valid in several regions: the country again."""
+    code = number.country_code  # always set by parse(); Optional in the stubs
+    if code is None or not phonenumbers.is_number_type_geographical(number_type, code):
+        return country
+    return geocoder.description_for_valid_number(number, _LANG) or country
+
+
+@functools.lru_cache(maxsize=512)
+def _country_name(region_code: str) -> str:
+    """English name of a region. libphonenumber's public ``country_name_for_number`` returns ""
+    when a number is valid in several regions sharing a country code, so ask by region code."""
+    return geocoder._region_display_name(region_code, _LANG) or region_code

@@ -1,0 +1,662 @@
+"""The store contract: every adapter of ``smsgate.ports.store.Store`` must pass this suite.
+
+The ``store`` fixture is parametrised over the memory fake and SQLite, so the core's unit tests
+(which use the fake) mean the same thing in production. SQLite-only properties (encryption at
+rest, durability across reopening, group-commit failure isolation) are at the bottom.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from smsgate.adapters.secret_box import SecretBox
+from smsgate.adapters.storage import sqlite as sqlite_module
+from smsgate.adapters.storage.sqlite import MIGRATIONS, SqliteStore
+from smsgate.domain.models import (
+    AccessKey,
+    Account,
+    AccountState,
+    Message,
+    MessageStatus,
+    Receipt,
+    SubmitOutcome,
+    Template,
+    TemplateStatus,
+)
+from smsgate.ports.store import CallbackRetry, Store, StoreError
+
+MakeAccount = Callable[..., Account]
+MakeKey = Callable[..., AccessKey]
+MakeMessage = Callable[..., Message]
+MakeTemplate = Callable[..., Template]
+OpenAccount = Callable[..., Awaitable[None]]
+StoreFactory = Callable[[], Store]
+
+
+T0 = 1_700_000_000.0
+
+
+@pytest.fixture
+def open_account(make_account: MakeAccount, make_key: MakeKey) -> OpenAccount:
+    """Create an account with one key named ``key-<account id>``."""
+
+    async def open_(store: Store, account_id: str = "acc-1", **changes: object) -> None:
+        await store.create_account(
+            make_account(account_id, **changes), make_key(f"key-{account_id}", account_id)
+        )
+
+    return open_
+
+
+def _delivered(message_id: str, done_at: float = T0 + 10) -> Receipt:
+    return Receipt(message_id, MessageStatus.DELIVERED, "success", done_at)
+
+
+# -- accounts and keys -------------------------------------------------------------------------
+
+
+async def test_create_get_and_list_accounts(
+    store: Store, make_account: MakeAccount, make_key: MakeKey
+) -> None:
+    await store.create_account(make_account("acc-2"), make_key("key-2", "acc-2"))
+    await store.create_account(make_account("acc-1", balance_micros=5), make_key("key-1"))
+
+    assert await store.get_account("acc-1") == make_account("acc-1", balance_micros=5)
+    assert await store.get_account("nobody") is None
+    assert [a.id for a in await store.list_accounts()] == ["acc-1", "acc-2"]
+
+
+async def test_create_account_refuses_duplicates_and_foreign_keys(
+    store: Store, make_account: MakeAccount, make_key: MakeKey, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    with pytest.raises(StoreError):
+        await store.create_account(make_account("acc-1"), make_key("other-key"))
+    with pytest.raises(StoreError):  # the key id is taken: the account is not created either
+        await store.create_account(make_account("acc-2"), make_key("key-acc-1", "acc-2"))
+    assert await store.get_account("acc-2") is None
+    with pytest.raises(ValueError, match="another account"):
+        await store.create_account(make_account("acc-3"), make_key("key-3", "acc-1"))
+
+
+async def test_account_state_and_callback_url(store: Store, open_account: OpenAccount) -> None:
+    await open_account(store)
+
+    assert await store.set_account_state("acc-1", AccountState.SUSPENDED)
+    assert await store.set_callback_url("acc-1", "https://example.com/receipts")
+    account = await store.get_account("acc-1")
+    assert account is not None
+    assert account.state is AccountState.SUSPENDED
+    assert account.callback_url == "https://example.com/receipts"
+
+    assert await store.set_callback_url("acc-1", None)
+    account = await store.get_account("acc-1")
+    assert account is not None
+    assert account.callback_url is None
+    assert not await store.set_account_state("nobody", AccountState.NORMAL)
+    assert not await store.set_callback_url("nobody", None)
+
+
+async def test_keys_crud_and_find_key(
+    store: Store, make_key: MakeKey, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    extra = make_key("key-b", allowed_actions=frozenset({"SendSms"}), secret="s3cr3t")
+    await store.add_key(extra)
+
+    assert [k.id for k in await store.list_keys("acc-1")] == ["key-acc-1", "key-b"]
+    assert await store.list_keys("nobody") == []
+    found = await store.find_key("key-b")
+    assert found is not None
+    key, account = found
+    assert key == extra
+    assert key.allows("SendSms")
+    assert not key.allows("QuerySendDetails")
+    assert account.id == "acc-1"
+
+    assert await store.set_key_enabled("key-b", False)
+    assert await store.set_key_actions("key-b", None)
+    found = await store.find_key("key-b")
+    assert found is not None
+    assert not found[0].enabled
+    assert found[0].allowed_actions is None
+    assert await store.set_key_actions("key-b", frozenset({"SendSms", "QuerySendDetails"}))
+    found = await store.find_key("key-b")
+    assert found is not None
+    assert found[0].allowed_actions == frozenset({"SendSms", "QuerySendDetails"})
+
+    assert await store.delete_key("key-b")
+    assert not await store.delete_key("key-b")
+    assert await store.find_key("key-b") is None
+    assert not await store.set_key_enabled("key-b", True)
+    assert not await store.set_key_actions("key-b", None)
+
+
+async def test_find_key_reports_states_as_they_are(store: Store, open_account: OpenAccount) -> None:
+    await open_account(store)
+    await store.set_key_enabled("key-acc-1", False)
+    await store.set_account_state("acc-1", AccountState.CLOSED)
+
+    found = await store.find_key("key-acc-1")
+
+    assert found is not None
+    assert not found[0].enabled
+    assert found[1].state is AccountState.CLOSED
+
+
+async def test_add_key_needs_an_account_and_a_fresh_id(
+    store: Store, make_key: MakeKey, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    with pytest.raises(StoreError):
+        await store.add_key(make_key("orphan", "nobody"))
+    with pytest.raises(StoreError):
+        await store.add_key(make_key("key-acc-1"))
+
+
+# -- balance -----------------------------------------------------------------------------------
+
+
+async def test_add_balance(store: Store, open_account: OpenAccount) -> None:
+    await open_account(store, balance_micros=100)
+
+    assert await store.add_balance("acc-1", 50) == 150
+    assert await store.add_balance("acc-1", -150) == 0
+    with pytest.raises(ValueError, match="insufficient balance"):
+        await store.add_balance("acc-1", -1)
+    assert await store.add_balance("nobody", 10) is None
+    account = await store.get_account("acc-1")
+    assert account is not None
+    assert account.balance_micros == 0
+
+
+async def test_balance_never_goes_below_zero_under_concurrent_debits(
+    store: Store, open_account: OpenAccount
+) -> None:
+    await open_account(store, balance_micros=1000)
+
+    results = await asyncio.gather(
+        *(store.add_balance("acc-1", -7) for _ in range(200)), return_exceptions=True
+    )
+
+    balances = [r for r in results if isinstance(r, int)]
+    refusals = [r for r in results if isinstance(r, ValueError)]
+    assert len(balances) == 1000 // 7
+    assert len(refusals) == 200 - 1000 // 7
+    assert sorted(balances, reverse=True) == [1000 - 7 * n for n in range(1, 1000 // 7 + 1)]
+    account = await store.get_account("acc-1")
+    assert account is not None
+    assert account.balance_micros == 1000 % 7
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+async def test_insert_and_get_round_trips_every_field(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    message = make_message(
+        9_223_372_036_854_775_807,  # the largest id: 2**63 - 1
+        sender=None,
+        body="Ünïcödé 验证码 🙂",
+        encoding="UCS2",
+        segments=2,
+        status=MessageStatus.SUBMITTED,
+        task_id="out-1",
+        channel_id="ch-1",
+        template_code=None,
+        sms_up_extend_code="12",
+        validity_period=300,
+        door="smpp",
+        error_code="success",
+        send_date=T0 + 1.5,
+        receive_date=T0 + 2.25,
+        carrier_message_id="c-77",
+        converted=False,
+        conversion_time=T0 + 3.0,
+        extra={"k": "v", "ü": "é"},
+    )
+    plain = make_message(1)
+    await store.insert_messages([message, plain])
+
+    assert await store.get_message("acc-1", message.id) == message
+    assert await store.get_message("acc-1", "1") == plain
+
+
+async def test_messages_are_isolated_between_accounts(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store, "acc-1")
+    await open_account(store, "acc-2")
+    await store.insert_messages([make_message(1, "acc-1"), make_message(2, "acc-2")])
+
+    assert await store.get_message("acc-2", "1") is None
+    assert await store.get_message("acc-1", "2") is None
+    assert not await store.record_conversion("acc-2", "1", True, T0)
+
+
+@pytest.mark.parametrize("bad_id", ["", "abc", "-1", "1.5", " 1", "01", "٣", str(2**63), "9" * 40])
+async def test_get_message_tolerates_any_id(
+    store: Store, bad_id: str, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(1)])
+
+    assert await store.get_message("acc-1", bad_id) is None
+
+
+async def test_insert_refuses_ids_that_are_not_canonical_decimals(
+    store: Store, make_message: MakeMessage
+) -> None:
+    with pytest.raises(ValueError, match="not a canonical decimal"):
+        await store.insert_messages([make_message("007")])
+
+
+async def test_insert_is_all_or_nothing_and_refuses_duplicates(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(1)])
+
+    with pytest.raises(StoreError):
+        await store.insert_messages([make_message(2), make_message(1)])
+    with pytest.raises(StoreError):
+        await store.insert_messages([make_message(3), make_message(3)])
+
+    assert await store.get_message("acc-1", "2") is None
+    assert await store.get_message("acc-1", "3") is None
+
+
+async def test_a_failing_insert_does_not_fail_concurrent_ones(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(1)])
+
+    results = await asyncio.gather(
+        *(store.insert_messages([make_message(i)]) for i in range(10, 20)),
+        store.insert_messages([make_message(1)]),
+        *(store.insert_messages([make_message(i)]) for i in range(20, 30)),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[10], StoreError)
+    assert results[:10] + results[11:] == [None] * 20
+    for i in range(10, 30):
+        assert await store.get_message("acc-1", str(i)) is not None
+
+
+async def test_returned_messages_are_copies(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(1)])
+
+    got = await store.get_message("acc-1", "1")
+    assert got is not None
+    got.status = MessageStatus.FAILED
+    got.extra["x"] = "y"
+
+    assert await store.get_message("acc-1", "1") == make_message(1)
+
+
+async def test_mark_submitted(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(1), make_message(2)])
+    await store.apply_receipts([_delivered("2")])
+
+    await store.mark_submitted(
+        [
+            SubmitOutcome("1", "carrier-1", T0 + 1),
+            SubmitOutcome("2", "carrier-2", T0 + 1),  # already final: left alone
+            SubmitOutcome("404", "carrier-x", T0 + 1),
+            SubmitOutcome("not-an-id", "carrier-y", T0 + 1),
+        ]
+    )
+    await store.mark_submitted([SubmitOutcome("1", None, T0 + 2)])  # resubmitted, no carrier id
+
+    first = await store.get_message("acc-1", "1")
+    assert first is not None
+    assert (first.status, first.send_date, first.carrier_message_id) == (
+        MessageStatus.SUBMITTED,
+        T0 + 2,
+        "carrier-1",
+    )
+    second = await store.get_message("acc-1", "2")
+    assert second is not None
+    assert (second.status, second.carrier_message_id) == (MessageStatus.DELIVERED, None)
+
+
+async def test_apply_receipts_is_idempotent(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(1), make_message(2), make_message(3)])
+    await store.mark_submitted([SubmitOutcome("1", "c-1", T0 + 1)])
+    receipts = [
+        _delivered("1", T0 + 10),
+        Receipt("2", MessageStatus.FAILED, "INVALID_NUM", T0 + 11, send_date=T0 + 5),
+        Receipt("2", MessageStatus.DELIVERED, "success", T0 + 12),  # the first one wins
+        _delivered("404"),
+        _delivered("junk"),
+    ]
+
+    changed = await store.apply_receipts(receipts)
+
+    assert [(m.id, m.status, m.error_code) for m in changed] == [
+        ("1", MessageStatus.DELIVERED, "success"),
+        ("2", MessageStatus.FAILED, "INVALID_NUM"),
+    ]
+    assert changed[0].send_date == T0 + 1  # kept from mark_submitted
+    assert changed[0].receive_date == T0 + 10
+    assert changed[1].send_date == T0 + 5
+    assert changed == [await store.get_message("acc-1", "1"), await store.get_message("acc-1", "2")]
+    assert await store.apply_receipts(receipts) == []
+    assert await store.apply_receipts([]) == []
+    third = await store.get_message("acc-1", "3")
+    assert third is not None
+    assert third.status is MessageStatus.ACCEPTED
+
+
+async def test_apply_receipts_refuses_a_status_that_is_not_final(store: Store) -> None:
+    with pytest.raises(ValueError, match="final status"):
+        await store.apply_receipts([Receipt("1", MessageStatus.SUBMITTED, "success", T0)])
+
+
+async def test_unfinished_messages_pages_in_numeric_id_order(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    ids = [1, 2, 9, 10, 11, 99, 100, 1000, 2**62, 2**63 - 1]
+    await store.insert_messages([make_message(i) for i in reversed(ids)])
+    await store.mark_submitted([SubmitOutcome("10", "c", T0)])
+    await store.apply_receipts([_delivered("9"), _delivered("100")])
+    expected = [str(i) for i in ids if i not in (9, 100)]
+
+    seen: list[str] = []
+    after: str | None = None
+    while page := await store.unfinished_messages(after, 3):
+        assert len(page) <= 3
+        assert all(not m.is_final for m in page)
+        seen.extend(m.id for m in page)
+        after = page[-1].id
+
+    assert seen == expected
+    assert await store.unfinished_messages(None, 0) == []
+    with pytest.raises(ValueError, match="not a message id"):
+        await store.unfinished_messages("abc", 3)
+
+
+async def test_record_conversion(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(1)])
+
+    assert await store.record_conversion("acc-1", "1", True, T0 + 60)
+    assert not await store.record_conversion("acc-1", "2", True, T0)
+    assert not await store.record_conversion("acc-1", "x", True, T0)
+    message = await store.get_message("acc-1", "1")
+    assert message is not None
+    assert (message.converted, message.conversion_time) == (True, T0 + 60)
+    await store.add_conversion_data("acc-1", 0.25, T0)
+
+
+# -- callbacks ---------------------------------------------------------------------------------
+
+
+async def test_receipts_queue_callbacks_only_for_accounts_with_a_url(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store, "with-url", callback_url="https://a.example/receipts")
+    await open_account(store, "no-url")
+    await store.insert_messages(
+        [make_message(1, "with-url"), make_message(2, "no-url"), make_message(3, "with-url")]
+    )
+    assert await store.next_callback_due() is None
+
+    await store.apply_receipts([_delivered("1", T0 + 10), _delivered("2"), _delivered("3", T0 + 9)])
+    await store.apply_receipts([_delivered("1", T0 + 10)])  # a repeat queues nothing
+    await store.set_callback_url("with-url", "https://changed.example")  # URL was snapshotted
+
+    jobs = await store.due_callbacks(T0 + 100, 10)
+    assert [(j.message.id, j.account_id, j.url, j.attempts) for j in jobs] == [
+        ("3", "with-url", "https://a.example/receipts", 0),
+        ("1", "with-url", "https://a.example/receipts", 0),
+    ]
+    assert jobs[0].message.status is MessageStatus.DELIVERED
+    assert jobs[0].message.receive_date == T0 + 9
+    assert await store.next_callback_due() == T0 + 9
+    assert await store.due_callbacks(T0 + 9.5, 10) == jobs[:1]
+    assert await store.due_callbacks(T0 + 100, 1) == jobs[:1]
+    assert await store.due_callbacks(T0 + 100, 0) == []
+
+
+async def test_retry_finish_and_dead_callbacks(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store, callback_url="https://a.example/receipts")
+    await store.insert_messages([make_message(i) for i in (1, 2, 3)])
+    await store.apply_receipts([_delivered(str(i), T0 + i) for i in (1, 2, 3)])
+    first, second, third = await store.due_callbacks(T0 + 10, 10)
+
+    await store.retry_callbacks(
+        [
+            CallbackRetry(first.id, 1, T0 + 100, "HTTP 500", dead=False),
+            CallbackRetry(second.id, 5, T0 + 50, "gave up: timeout", dead=True),
+        ]
+    )
+
+    assert await store.due_callbacks(T0 + 10, 10) == [third]
+    assert await store.next_callback_due() == T0 + 3
+    await store.finish_callbacks([third.id])
+    assert await store.next_callback_due() == T0 + 100  # the dead one is never due
+    retried = await store.due_callbacks(T0 + 100, 10)
+    assert [(j.id, j.attempts) for j in retried] == [(first.id, 1)]
+    await store.finish_callbacks([first.id, 12345])
+    assert await store.due_callbacks(T0 + 1_000_000, 10) == []
+    assert await store.next_callback_due() is None
+
+
+# -- templates ---------------------------------------------------------------------------------
+
+
+async def test_templates_crud(
+    store: Store, make_template: MakeTemplate, open_account: OpenAccount
+) -> None:
+    await open_account(store, "acc-1")
+    await open_account(store, "acc-2")
+    await store.put_template(make_template("SMS_2"))
+    await store.put_template(make_template("SMS_1"))
+    await store.put_template(make_template("SMS_1", "acc-2"))
+    replaced = make_template("SMS_2", content="Changed ${code}", status=TemplateStatus.REJECTED)
+    await store.put_template(replaced)
+
+    assert await store.get_template("acc-1", "SMS_2") == replaced
+    assert await store.get_template("acc-1", "SMS_404") is None
+    assert [t.code for t in await store.list_templates("acc-1")] == ["SMS_1", "SMS_2"]
+    assert [t.account_id for t in await store.list_templates("acc-2")] == ["acc-2"]
+    assert await store.delete_template("acc-1", "SMS_1")
+    assert not await store.delete_template("acc-1", "SMS_1")
+    assert await store.get_template("acc-2", "SMS_1") is not None
+    with pytest.raises(StoreError):
+        await store.put_template(make_template("SMS_9", "nobody"))
+
+
+# -- life cycle --------------------------------------------------------------------------------
+
+
+async def test_a_closed_store_refuses_work(
+    store_factory: StoreFactory, make_message: MakeMessage
+) -> None:
+    store = store_factory()
+    with pytest.raises(StoreError):
+        await store.insert_messages([make_message(1)])
+    await store.start()
+    await store.close()
+    await store.close()  # closing twice is harmless
+    with pytest.raises(StoreError):
+        await store.add_balance("acc-1", 1)
+    with pytest.raises(StoreError):
+        await store.get_account("acc-1")
+
+
+# -- SQLite only -------------------------------------------------------------------------------
+
+
+async def test_sqlite_keeps_secrets_encrypted(
+    db_path: Path, secret_box: SecretBox, make_account: MakeAccount, make_key: MakeKey
+) -> None:
+    secret = "Plain-Secret-7f3a9c"
+    store = SqliteStore(db_path, secret_box)
+    await store.start()
+    await store.create_account(make_account(), make_key("key-1", secret=secret))
+    await store.add_key(make_key("key-2", secret=secret + "-2"))
+    assert _files_contain(db_path, b"key-1")  # the check can see what is stored
+    assert not _files_contain(db_path, secret.encode())
+    await store.close()
+
+    assert not _files_contain(db_path, secret.encode())
+    reopened = SqliteStore(db_path, secret_box)
+    await reopened.start()
+    found = await reopened.find_key("key-1")
+    await reopened.close()
+    assert found is not None
+    assert found[0].secret == secret
+
+
+def _files_contain(db_path: Path, needle: bytes) -> bool:
+    """Look through the database and its WAL (committed data may not be checkpointed yet)."""
+    files = [p for p in db_path.parent.iterdir() if p.name.startswith(db_path.name)]
+    return any(needle in p.read_bytes() for p in files)
+
+
+async def test_sqlite_data_survives_reopening(
+    db_path: Path,
+    secret_box: SecretBox,
+    make_message: MakeMessage,
+    make_template: MakeTemplate,
+    open_account: OpenAccount,
+) -> None:
+    store = SqliteStore(db_path, secret_box, durability="normal")
+    await store.start()
+    await open_account(store, callback_url="https://a.example/cb", balance_micros=10)
+    await store.put_template(make_template())
+    await store.insert_messages([make_message(1), make_message(2)])
+    await store.apply_receipts([_delivered("1")])
+    await store.close()
+
+    reopened = SqliteStore(db_path, secret_box)
+    await reopened.start()
+    try:
+        account = await reopened.get_account("acc-1")
+        assert account is not None
+        assert account.balance_micros == 10
+        assert await reopened.get_template("acc-1", "SMS_100001") == make_template()
+        assert await reopened.get_message("acc-1", "2") == make_message(2)
+        assert [m.id for m in await reopened.unfinished_messages(None, 10)] == ["2"]
+        assert [j.message.id for j in await reopened.due_callbacks(T0 + 100, 10)] == ["1"]
+    finally:
+        await reopened.close()
+    with closing(sqlite3.connect(db_path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+async def test_sqlite_refuses_a_newer_schema(db_path: Path, secret_box: SecretBox) -> None:
+    with closing(sqlite3.connect(db_path)) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+
+    with pytest.raises(StoreError, match="newer"):
+        await SqliteStore(db_path, secret_box).start()
+
+
+async def test_sqlite_queries_use_their_indexes(sqlite_store: SqliteStore, db_path: Path) -> None:
+    with closing(sqlite3.connect(db_path)) as conn:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        plans = {
+            name: str(conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall())
+            for name, sql, params in [
+                ("unfinished", sqlite_module._SELECT_UNFINISHED, (0, 10)),
+                ("due", sqlite_module._SELECT_DUE_CALLBACKS, (0.0, 10)),
+                ("next", sqlite_module._SELECT_NEXT_CALLBACK, ()),
+            ]
+        }
+    assert mode == "wal"
+    assert "USING INDEX messages_unfinished" in plans["unfinished"]
+    assert "USING INDEX callbacks_due" in plans["due"]
+    assert "USING INDEX callbacks_due" in plans["next"]
+    assert "TEMP B-TREE" not in "".join(plans.values())  # no sorting: pages stay cheap
+
+
+async def test_sqlite_reports_a_wrong_master_key(
+    db_path: Path, secret_box: SecretBox, open_account: OpenAccount
+) -> None:
+    store = SqliteStore(db_path, secret_box)
+    await store.start()
+    await open_account(store)
+    await store.close()
+
+    other = SqliteStore(db_path, SecretBox(bytes(32)))
+    await other.start()
+    try:
+        with pytest.raises(StoreError, match="master key"):
+            await other.find_key("key-acc-1")
+    finally:
+        await other.close()
+
+
+async def test_sqlite_isolates_a_failing_op_within_its_batch(
+    sqlite_store: SqliteStore, db_path: Path, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    """Hold the write lock from outside so that every op below is queued before the writer can
+    commit: the duplicate then shares a batch with good ops, which must all still commit."""
+    store = sqlite_store
+    await open_account(store)
+    await store.insert_messages([make_message(1)])
+    before = store.stats.isolated_batches
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        tasks: list[asyncio.Task[object]] = [
+            asyncio.create_task(store.insert_messages([make_message(i)])) for i in range(10, 20)
+        ]
+        tasks.append(asyncio.create_task(store.insert_messages([make_message(1)])))
+        tasks += [
+            asyncio.create_task(store.insert_messages([make_message(i)])) for i in range(20, 30)
+        ]
+        tasks.append(asyncio.create_task(store.add_balance("acc-1", -1)))  # a domain error
+        # Runs after every task above has queued its op (the loop runs callbacks in order).
+        asyncio.get_running_loop().call_soon(holder.rollback)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+
+    assert isinstance(results[10], StoreError)
+    assert isinstance(results[10].__cause__, sqlite3.IntegrityError)
+    assert isinstance(results[21], ValueError)
+    assert results[:10] + results[11:21] == [None] * 20
+    assert store.stats.isolated_batches > before
+    assert [m.id for m in await store.unfinished_messages(None, 100)] == [
+        "1",
+        *(str(i) for i in range(10, 30)),
+    ]
+
+
+async def test_list_messages_newest_first_and_per_account(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    assert await store.last_message_id() is None
+    await store.insert_messages([make_message(i) for i in (5, 7, 6)])
+    await store.insert_messages([make_message(8, account_id="acc-2")])
+    listed = await store.list_messages("acc-1", 2)
+    assert [m.id for m in listed] == ["7", "6"]
+    assert [m.id for m in await store.list_messages("acc-2", 10)] == ["8"]
+    assert await store.list_messages("acc-1", 0) == []
+    assert await store.last_message_id() == "8"

@@ -1,0 +1,222 @@
+"""Destination number parsing, checked against libphonenumber's own example numbers."""
+
+from __future__ import annotations
+
+import phonenumbers
+import pytest
+from phonenumbers import PhoneNumberType
+
+from smsgate import errors
+from smsgate.domain import numbers
+from smsgate.domain.numbers import NumberInfo, is_mainland_china, parse_destination
+from smsgate.errors import SmsError
+
+SMS_REGIONS = ("ID", "HK", "SG", "GB", "US", "DE", "BR", "IN", "CN")
+
+
+def example(region: str, kind: int) -> str:
+    """libphonenumber's example number of ``kind`` in ``region``, as Alibaba takes it (no '+')."""
+    number = phonenumbers.example_number_for_type(region, kind)
+    assert number is not None, f"no example {kind} number for {region}"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def refusal(raw: str) -> SmsError:
+    with pytest.raises(SmsError) as caught:
+        parse_destination(raw)
+    return caught.value
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    numbers._lookup.cache_clear()
+
+
+@pytest.mark.parametrize("region", SMS_REGIONS)
+def test_example_mobile_numbers_are_accepted(region: str) -> None:
+    digits = example(region, PhoneNumberType.MOBILE)
+    info = parse_destination(digits)
+    assert info.e164 == digits
+    assert info.region_code == region
+    assert info.number_type in {"mobile", "fixed_line_or_mobile"}
+    assert info.country
+    assert info.region
+
+
+@pytest.mark.parametrize(
+    ("region", "country"),
+    [
+        ("ID", "Indonesia"),
+        ("HK", "Hong Kong"),
+        ("SG", "Singapore"),
+        ("GB", "United Kingdom"),
+        ("US", "United States"),
+        ("DE", "Germany"),
+        ("BR", "Brazil"),
+        ("IN", "India"),
+        ("CN", "China"),
+    ],
+)
+def test_country_is_the_english_name(region: str, country: str) -> None:
+    assert parse_destination(example(region, PhoneNumberType.MOBILE)).country == country
+
+
+def test_indonesian_mobile_in_full() -> None:
+    digits = example("ID", PhoneNumberType.MOBILE)
+    assert parse_destination(digits) == NumberInfo(
+        e164=digits,
+        country="Indonesia",
+        region_code="ID",
+        region="Indonesia",
+        carrier="Telkomsel",
+        number_type="mobile",
+    )
+
+
+def test_carrier_is_filled_for_a_mobile_range() -> None:
+    info = parse_destination(example("HK", PhoneNumberType.MOBILE))
+    assert info.carrier == "China Mobile"
+
+
+def test_geocoded_region_for_a_chinese_mobile() -> None:
+    info = parse_destination(example("CN", PhoneNumberType.MOBILE))
+    assert info.country == "China"
+    assert info.region == "Yulin, Guangxi"
+    assert info.carrier == "China Unicom"
+
+
+def test_us_numbers_are_fixed_line_or_mobile_and_accepted() -> None:
+    info = parse_destination(example("US", PhoneNumberType.MOBILE))
+    assert info.number_type == "fixed_line_or_mobile"
+    assert info.region == "New Jersey"
+    assert info.carrier == ""
+
+
+def test_shared_country_code_gets_the_right_region() -> None:
+    # +1 is shared by the NANP countries; the number's own region must come out.
+    canada = example("CA", PhoneNumberType.MOBILE)
+    info = parse_destination(canada)
+    assert (info.region_code, info.country) == ("CA", "Canada")
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "{d}",
+        "+{d}",
+        "00{d}",
+        "+{cc} {rest}",
+        "{cc}-{rest}",
+        " {cc} {rest} ",
+    ],
+)
+def test_accepted_spellings_normalise_to_the_same_digits(spelling: str) -> None:
+    digits = example("SG", PhoneNumberType.MOBILE)
+    raw = spelling.format(d=digits, cc=digits[:2], rest=digits[2:])
+    assert parse_destination(raw).e164 == digits
+
+
+def test_trunk_prefix_after_country_code_is_dropped() -> None:
+    digits = example("ID", PhoneNumberType.MOBILE)  # 62 812...
+    assert parse_destination("620" + digits[2:]).e164 == digits
+
+
+@pytest.mark.parametrize(
+    ("region", "kind"),
+    [
+        ("GB", PhoneNumberType.FIXED_LINE),
+        ("DE", PhoneNumberType.FIXED_LINE),
+        ("CN", PhoneNumberType.FIXED_LINE),
+        ("ID", PhoneNumberType.TOLL_FREE),
+        ("DE", PhoneNumberType.TOLL_FREE),
+        ("HK", PhoneNumberType.PREMIUM_RATE),
+        ("GB", PhoneNumberType.VOIP),
+        ("GB", PhoneNumberType.PAGER),
+        ("DE", PhoneNumberType.PAGER),
+        ("GB", PhoneNumberType.PERSONAL_NUMBER),
+        ("HK", PhoneNumberType.UAN),
+    ],
+)
+def test_numbers_that_cannot_receive_sms_are_refused(region: str, kind: int) -> None:
+    error = refusal(example(region, kind))
+    assert error.result is errors.MOBILE_NUMBER_ILLEGAL
+    assert "cannot get SMS" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("+", "empty"),
+        ("6281234567a", "other than digits"),
+        ("(65) 81234567", "other than digits"),
+        ("65.8123.4567", "other than digits"),
+        ("+65+81234567", "other than digits"),
+        ("٦٥٨١٢٣٤٥٦٧", "other than digits"),  # Arabic-Indic digits are not ASCII digits
+        ("6581234567\n", "other than digits"),
+        ("081234567890", "no country code"),
+        ("+081234567890", "no country code"),
+        ("65812", "has 5 digits"),
+        ("6" * 18, "has 18 digits"),
+        ("999123456789", "not a phone number"),  # +999 is not an assigned country code
+        ("6512345678", "not a valid number"),  # right length for SG, unassigned range
+        ("62812", "has 5 digits"),
+        ("6281234567890123", "not a valid number"),  # too long for Indonesia
+    ],
+)
+def test_malformed_numbers_are_refused(raw: str, why: str) -> None:
+    error = refusal(raw)
+    assert error.result is errors.MOBILE_NUMBER_ILLEGAL
+    assert why in str(error)
+
+
+def test_detail_does_not_echo_huge_input() -> None:
+    error = refusal("x" * 10_000)
+    assert len(str(error)) < 100
+
+
+def test_non_geographic_numbers_are_not_a_supported_country() -> None:
+    # +882 34 is a global mobile range: valid, but no country to route or price by.
+    number = phonenumbers.example_number_for_non_geo_entity(882)
+    assert number is not None
+    digits = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+    assert phonenumbers.is_valid_number(number)
+    assert refusal(digits).result is errors.NOT_SUPPORTED_COUNTRY
+
+
+def test_results_are_cached_both_ways() -> None:
+    digits = example("DE", PhoneNumberType.MOBILE)
+    first = parse_destination(digits)
+    assert parse_destination("+" + digits) is first
+    refusal("6512345678")
+    again = refusal("6512345678")
+    assert again.result is errors.MOBILE_NUMBER_ILLEGAL
+    info = numbers._lookup.cache_info()
+    assert (info.hits, info.misses) == (2, 2)
+
+
+def test_cached_refusals_raise_fresh_exceptions() -> None:
+    first = refusal("6512345678")
+    second = refusal("6512345678")
+    assert first is not second
+
+
+def test_cache_is_bounded() -> None:
+    assert numbers._lookup.cache_parameters()["maxsize"] == numbers.CACHE_SIZE
+
+
+@pytest.mark.parametrize(
+    ("region", "mainland"),
+    [("CN", True), ("HK", False), ("ID", False), ("US", False)],
+)
+def test_is_mainland_china(region: str, mainland: bool) -> None:
+    info = parse_destination(example(region, PhoneNumberType.MOBILE))
+    assert is_mainland_china(info) is mainland
+
+
+def test_macao_and_taiwan_are_not_mainland() -> None:
+    for region in ("MO", "TW"):
+        info = parse_destination(example(region, PhoneNumberType.MOBILE))
+        assert info.region_code == region
+        assert not is_mainland_china(info)
