@@ -76,7 +76,7 @@ async def client_loop(
     while counter[0] < total:
         i = counter[0]
         counter[0] += 1
-        to = f"659{(i * 7919) % 10_000_000:07d}"
+        to = f"659{1 + (i * 7919) % 8}{(i * 104_729) % 1_000_000:06d}"  # valid SG mobiles
         if to.endswith(("9901", "9902", "9903", "9904", "9905", "9906", "9907", "9908", "9909")):
             to = "6591234567"
         data = body_for(key_id, secret, to, i)

@@ -144,6 +144,9 @@ class ServerProcess:
 SIMULATOR_CONFIG = """
 [simulator]
 delay_ms = 20
+
+[callbacks]
+backoff_initial_s = 0.05
 """
 
 

@@ -21,6 +21,10 @@ class Carrier(Protocol):
     #: True when handing a message over again after a crash is harmless (the simulator); a real
     #: carrier instead waits for receipts of SUBMITTED messages until they expire.
     resubmit_on_recovery: bool
+    #: True when the hand-over must be recorded (status SUBMITTED, carrier id) before the receipt
+    #: can be matched. The simulator reports the send date in its receipts instead, which saves a
+    #: store write per message.
+    records_submission: bool
 
     async def start(self, sink: ReceiptSink) -> None: ...
     async def submit(self, messages: Sequence[Message]) -> list[SubmitOutcome]: ...

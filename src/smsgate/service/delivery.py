@@ -52,7 +52,8 @@ class DeliveryWorker:
             self._receipts.feed(expired)
         if live:
             outcomes = await self._carrier.submit(live)
-            await self._store.mark_submitted(outcomes)
+            if self._carrier.records_submission:
+                await self._store.mark_submitted(outcomes)
         return len(batch)
 
 

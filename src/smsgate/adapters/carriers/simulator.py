@@ -24,6 +24,7 @@ __all__ = ["CarrierSimulator"]
 
 class CarrierSimulator:
     resubmit_on_recovery = True
+    records_submission = False  # receipts carry the send date
 
     def __init__(self, config: SimulatorConfig, clock: Clock) -> None:
         self._config = config
@@ -49,11 +50,11 @@ class CarrierSimulator:
 
     async def submit(self, messages: Sequence[Message]) -> list[SubmitOutcome]:
         now = self._clock.now()
-        by_delay: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        by_delay: dict[int, list[tuple[str, str, float]]] = defaultdict(list)
         outcomes = []
         for message in messages:
             code, delay = self.outcome_for(message.to)
-            by_delay[delay].append((message.id, code))
+            by_delay[delay].append((message.id, code, now))
             outcomes.append(SubmitOutcome(message.id, f"sim-{message.id}", now))
         loop = asyncio.get_running_loop()
         for delay, items in by_delay.items():
@@ -62,15 +63,15 @@ class CarrierSimulator:
             self._timers.add(holder[0])
         return outcomes
 
-    def _fire(self, items: list[tuple[str, str]], holder: list[asyncio.TimerHandle]) -> None:
+    def _fire(self, items: list[tuple[str, str, float]], holder: list[asyncio.TimerHandle]) -> None:
         self._timers.discard(holder[0])
         self._report(items)
 
-    def _report(self, items: list[tuple[str, str]]) -> None:
+    def _report(self, items: list[tuple[str, str, float]]) -> None:
         if self._sink is None:
             return
         done = self._clock.now()
-        receipts = [Receipt(mid, _status_for(code), code, done) for mid, code in items]
+        receipts = [Receipt(mid, _status_for(code), code, done, sent) for mid, code, sent in items]
         self._sink(receipts)
 
 

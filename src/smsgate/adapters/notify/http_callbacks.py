@@ -11,7 +11,6 @@ POST and the bookkeeping), and each carries its ``MessageId`` to de-duplicate on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections import defaultdict
@@ -45,6 +44,7 @@ class CallbackPusher:
         clock: Clock,
         config: CallbackConfig,
         max_concurrent_posts: int = 16,
+        coalesce_s: float = 0.05,
     ) -> None:
         self._store = store
         self._render = render
@@ -53,6 +53,7 @@ class CallbackPusher:
         self._wakeup = asyncio.Event()
         self._limit = asyncio.Semaphore(max_concurrent_posts)
         self._session: aiohttp.ClientSession | None = None
+        self._coalesce_s = coalesce_s
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -70,8 +71,13 @@ class CallbackPusher:
                 continue
             due = await self._store.next_callback_due()
             timeout = None if due is None else max(0.0, due - self._clock.now())
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                continue
+            # Receipts arrive in many small batches; gather a few before asking the store, so
+            # that a busy pipeline costs a handful of queries a second, not one per batch.
+            await asyncio.sleep(self._coalesce_s)
 
     async def push_due(self) -> int:
         """Push every callback due now; returns how many were attempted."""
