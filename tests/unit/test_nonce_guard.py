@@ -107,21 +107,86 @@ def test_memory_stays_bounded_under_sustained_traffic() -> None:
     assert sizes[-1] >= rate * int(WINDOW.total_seconds())  # and nothing was forgotten early
 
 
+def _fill(guard: MemoryNonceGuard, start: datetime, minutes: int, per_minute: int) -> None:
+    """``per_minute`` fresh nonces ``"<minute>-<i>"`` a minute, spread over each minute."""
+    for minute in range(minutes):
+        for i in range(per_minute):
+            now = start + timedelta(minutes=minute, seconds=i * 59 / per_minute)
+            assert guard.check_and_remember(AK, f"{minute}-{i}", now, now)
+
+
+def test_replays_are_caught_in_sealed_and_open_buckets() -> None:
+    guard = MemoryNonceGuard(WINDOW, bucket=BUCKET)
+    # Minute-aligned, so the first nonce of each minute lands in the previous minute's expiry
+    # bucket, which is sealed already: sealing it again merges it.
+    start = T0.replace(second=0)
+    minutes, per_minute = 6, 2_000
+    _fill(guard, start, minutes, per_minute)
+    later = start + timedelta(minutes=minutes - 1, seconds=59.5)
+    # White box: the first five minutes are sealed, the last one is still open.
+    assert len(guard._sealed) >= minutes - 1
+    assert sum(len(pending) for pending in guard._open.values()) == per_minute
+    for minute in range(minutes):
+        for i in range(per_minute):
+            assert not guard.check_and_remember(AK, f"{minute}-{i}", later, later), (minute, i)
+    # Enough fresh nonces that some pass a bucket's prefilter and are looked up in vain.
+    for i in range(20_000):
+        assert guard.check_and_remember(AK, f"fresh-{i}", later, later)
+    assert len(guard) == minutes * per_minute + 20_000
+    for i in range(20_000):
+        assert not guard.check_and_remember(AK, f"fresh-{i}", later, later)
+
+
+def test_a_bucket_sealed_several_times_still_catches_every_replay() -> None:
+    """A client clock ahead fills an expiry bucket minutes before in-sync clients do."""
+    guard = MemoryNonceGuard(WINDOW, bucket=BUCKET)
+    ahead = T0 + timedelta(minutes=5)
+    assert guard.check_and_remember(AK, "early-1", ahead, T0)
+    # Sealed on entering the next minute; the same bucket gets one more (prefilter kept) ...
+    assert guard.check_and_remember(AK, "early-2", ahead, T0 + timedelta(minutes=1))
+    assert guard.check_and_remember(AK, "other", T0, T0 + timedelta(minutes=2))
+    # ... then, from in-sync clients five minutes on, enough to rebuild the prefilter.
+    for i in range(500):
+        now = ahead + timedelta(seconds=i * 30 / 500)
+        assert guard.check_and_remember(AK, f"n{i}", now, now)
+    later = ahead + timedelta(minutes=1, seconds=30)
+    for nonce in ["early-1", "early-2", "other", *(f"n{i}" for i in range(500))]:
+        assert not guard.check_and_remember(AK, nonce, later, later), nonce
+    assert guard.check_and_remember(AK, "n500", later, later)
+
+
+def test_forgotten_after_a_long_silence() -> None:
+    """Buckets still open when the clock jumps past their time are dropped without sealing."""
+    guard = MemoryNonceGuard(WINDOW, bucket=BUCKET)
+    assert guard.check_and_remember(AK, "n1", T0, T0)
+    assert guard.check_and_remember(AK, "n1", T0, T0 + WINDOW + BUCKET)
+    assert len(guard) == 1
+
+
 def test_memory_per_entry_is_small() -> None:
-    """The number quoted in the module docstring (about 90 B) with room for allocator noise."""
-    guard = MemoryNonceGuard(WINDOW)
-    count = 60_000
-    nonces = [f"{i:032x}" for i in range(count)]
+    """The steady state of the default window: 15 sealed buckets and a full open one.
+
+    The module docstring quotes 14 to 21 bytes; 25 leaves room for allocator noise.
+    """
+    guard = MemoryNonceGuard(WINDOW, bucket=BUCKET)
+    minutes = int(WINDOW / BUCKET) + 1
+    per_minute = 3_000
+    start = T0.replace(second=0, microsecond=500_000)  # the last minute's bucket is still open
+    requests = [
+        (f"{minute}-{i}", start + timedelta(minutes=minute, seconds=i * 59 / per_minute))
+        for minute in range(minutes)
+        for i in range(per_minute)
+    ]  # made before tracing: tracing makes every allocation slow
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        for nonce in nonces:
-            guard.check_and_remember(AK, nonce, T0, T0)
-        per_entry = (tracemalloc.get_traced_memory()[0] - before) / count
+        for nonce, now in requests:
+            guard.check_and_remember(AK, nonce, now, now)
+        per_entry = (tracemalloc.get_traced_memory()[0] - before) / len(guard)
     finally:
         tracemalloc.stop()
-    assert len(guard) == count
-    assert per_entry < 130, per_entry
+    assert len(guard) == minutes * per_minute
+    assert per_entry < 25, per_entry
 
 
 # A model of the contract: a pair is remembered until max(timestamp, now) + window, and at most
