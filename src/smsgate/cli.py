@@ -78,7 +78,11 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_serve_async(config))
+    try:
+        asyncio.run(_serve_async(config))
+    except OSError as exc:  # the port is taken, the data directory is not writable...
+        print(f"smsgate: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

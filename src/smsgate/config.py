@@ -9,6 +9,7 @@ installed: SQLite in the data directory, in-process queue, built-in carrier simu
 from __future__ import annotations
 
 import tomllib
+import typing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -117,91 +118,133 @@ class Config:
 
 
 def load_config(path: Path | None = None, **overrides: Any) -> Config:
-    """Read ``path`` (TOML) if given, then apply non-None ``overrides`` of [server] settings."""
+    """Read ``path`` (TOML) if given, then apply non-None ``overrides`` of [server] settings.
+
+    Every value is checked against its setting's type and range here, once, so that a mistake
+    is a one-line :class:`ConfigError` at start-up rather than a failure at the first request.
+    """
     raw: dict[str, Any] = {}
     if path is not None:
         try:
             raw = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    server_values = dict(_table(raw.pop("server", {}), "server"))
+    server_values.update({k: v for k, v in overrides.items() if v is not None})
     config = Config(
-        server=_section(ServerConfig, raw.pop("server", {}), "server"),
-        store=_section(StoreConfig, raw.pop("store", {}), "store"),
-        pipeline=_section(PipelineConfig, raw.pop("pipeline", {}), "pipeline"),
-        simulator=_simulator(raw.pop("simulator", {})),
-        callbacks=_section(CallbackConfig, raw.pop("callbacks", {}), "callbacks"),
+        server=_section(ServerConfig, server_values, "server"),
+        store=_section(StoreConfig, _table(raw.pop("store", {}), "store"), "store"),
+        pipeline=_section(PipelineConfig, _table(raw.pop("pipeline", {}), "pipeline"), "pipeline"),
+        simulator=_simulator(_table(raw.pop("simulator", {}), "simulator")),
+        callbacks=_section(
+            CallbackConfig, _table(raw.pop("callbacks", {}), "callbacks"), "callbacks"
+        ),
     )
     if raw:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(raw))}")
-    server_overrides = {k: v for k, v in overrides.items() if v is not None}
-    if server_overrides:
-        config = replace(config, server=_checked_server(replace(config.server, **server_overrides)))
     return config
 
 
+#: Settings that may be zero; every other number must be greater than zero.
+_MAY_BE_ZERO = frozenset({"delay_ms", "http_port", "smpp_port", "node_id"})
+_RANGES: dict[str, tuple[int, int]] = {
+    "http_port": (0, 65535),
+    "smpp_port": (0, 65535),
+    "node_id": (0, 1023),
+}
+_WHAT = {
+    "http_port": "a port number 0-65535",
+    "smpp_port": "a port number 0-65535",
+    "node_id": "a node_id 0-1023",
+}
+
+
+def _table(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] must be a table of settings")
+    return value
+
+
 def _section(cls: type[Any], values: dict[str, Any], name: str) -> Any:
-    known = set(cls.__dataclass_fields__)
-    unknown = set(values) - known
+    hints = typing.get_type_hints(cls)
+    unknown = set(values) - set(hints)
     if unknown:
         raise ConfigError(f"unknown settings in [{name}]: {', '.join(sorted(unknown))}")
-    if "data_dir" in values:
-        values = {**values, "data_dir": Path(values["data_dir"])}
-    try:
-        section = cls(**values)
-    except TypeError as exc:
-        raise ConfigError(f"[{name}]: {exc}") from exc
-    if cls is ServerConfig:
-        return _checked_server(section)
-    _check_positive(section, name)
-    return section
+    checked = {key: _checked(name, key, hints[key], value) for key, value in values.items()}
+    return cls(**checked)
 
 
-def _checked_server(server: ServerConfig) -> ServerConfig:
-    for port_name in ("http_port", "smpp_port"):
-        port = getattr(server, port_name)
-        if not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ConfigError(f"[server] {port_name} must be a port number 0-65535, not {port!r}")
-    if not 0 <= server.node_id <= 1023:
-        raise ConfigError("[server] node_id must be 0-1023")
-    return server
+def _checked(section: str, key: str, hint: Any, value: Any) -> Any:
+    """``value`` converted to the setting's type, or ConfigError saying what was expected."""
+    where = f"[{section}] {key}"
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{where} must be one of {', '.join(map(repr, choices))}")
+        return value
+    if hint is Path:
+        if not isinstance(value, str | Path) or not str(value):
+            raise ConfigError(f"{where} must be a path")
+        return Path(value)
+    if hint is str:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where} must be a non-empty string")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be {_WHAT.get(key, 'a whole number')}, not {value!r}")
+        return _in_range(where, key, value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, not {value!r}")
+        return float(_in_range(where, key, value))
+    raise ConfigError(f"{where} cannot be set in the configuration file")
 
 
-_MAY_BE_ZERO = frozenset({"delay_ms"})
+def _in_range(where: str, key: str, value: float) -> float:
+    low, high = _RANGES.get(key, (0, None))
+    if key in _WHAT and not low <= value <= (high or value):
+        raise ConfigError(f"{where} must be {_WHAT[key]}, not {value!r}")
+    if value < low or (value == 0 and key not in _MAY_BE_ZERO):
+        raise ConfigError(f"{where} must be greater than zero, not {value!r}")
+    return value
 
 
-def _check_positive(section: Any, name: str) -> None:
-    for key in section.__dataclass_fields__:
-        value = getattr(section, key)
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            continue
-        if value < 0 or (value == 0 and key not in _MAY_BE_ZERO):
-            raise ConfigError(f"[{name}] {key} must be greater than zero, not {value!r}")
-    if name == "store" and section.durability not in ("full", "normal"):
-        raise ConfigError("[store] durability must be 'full' or 'normal'")
+_RULE_KEYS = frozenset({"match", "value", "receipt", "delay_ms"})
 
 
 def _simulator(values: dict[str, Any]) -> SimulatorConfig:
     values = dict(values)
     rules_raw = values.pop("rules", None)
-    base = _section(SimulatorConfig, values, "simulator")
+    base: SimulatorConfig = _section(SimulatorConfig, values, "simulator")
     if rules_raw is None:
-        return base  # type: ignore[no-any-return]
+        return base
+    if not isinstance(rules_raw, list):
+        raise ConfigError("[simulator] rules must be a list of [[simulator.rules]] tables")
+    rules = tuple(_rule(i, rule) for i, rule in enumerate(rules_raw, start=1))
+    return replace(base, rules=rules)
+
+
+def _rule(number: int, rule: Any) -> SimulatorRule:
+    where = f"[[simulator.rules]] #{number}"
+    if not isinstance(rule, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(rule) - _RULE_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown settings {', '.join(sorted(unknown))}")
     known_receipts = {c.code for c in errors.RECEIPT_CODES} | {
         errors.DELIVERED.code,
         errors.EXPIRED.code,
     }
-    rules = []
-    for i, rule in enumerate(rules_raw):
-        kind = rule.get("match")
-        if kind not in ("prefix", "suffix", "exact"):
-            raise ConfigError(f"[[simulator.rules]] #{i + 1}: match must be prefix|suffix|exact")
-        if rule.get("receipt") not in known_receipts:
-            raise ConfigError(
-                f"[[simulator.rules]] #{i + 1}: receipt must be one of {sorted(known_receipts)}"
-            )
-        delay = rule.get("delay_ms")
-        if delay is not None and (not isinstance(delay, int) or delay < 0):
-            raise ConfigError(f"[[simulator.rules]] #{i + 1}: delay_ms must be >= 0")
-        rules.append(SimulatorRule(kind, str(rule["value"]), rule["receipt"], delay))
-    result: SimulatorConfig = replace(base, rules=tuple(rules))
-    return result
+    kind = rule.get("match")
+    if kind not in ("prefix", "suffix", "exact"):
+        raise ConfigError(f"{where}: match must be prefix|suffix|exact")
+    value = rule.get("value")
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value):
+        raise ConfigError(f"{where}: value must be the digits to match")
+    if rule.get("receipt") not in known_receipts:
+        raise ConfigError(f"{where}: receipt must be one of {sorted(known_receipts)}")
+    delay = rule.get("delay_ms")
+    if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int) or delay < 0):
+        raise ConfigError(f"{where}: delay_ms must be a whole number >= 0")
+    return SimulatorRule(kind, str(value), rule["receipt"], delay)

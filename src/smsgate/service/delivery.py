@@ -51,9 +51,14 @@ class DeliveryWorker:
         if expired:
             self._receipts.feed(expired)
         if live:
-            outcomes = await self._carrier.submit(live)
-            if self._carrier.records_submission:
-                await self._store.mark_submitted(outcomes)
+            try:
+                outcomes = await self._carrier.submit(live)
+                if self._carrier.records_submission:
+                    await self._store.mark_submitted(outcomes)
+            except Exception:
+                # Back on the queue: accepted work must not wait for a restart to be retried.
+                await self._queue.put_when_room(live)
+                raise
         return len(batch)
 
 

@@ -32,8 +32,10 @@ RenderBatch = Callable[[Sequence[Message]], bytes]
 
 def backoff_delay(attempts: int, config: CallbackConfig, jitter: float = 1.0) -> float:
     """Seconds to wait after the ``attempts``-th failure: doubling from the first delay, capped."""
-    base: float = config.backoff_initial_s * float(2 ** max(0, attempts - 1))
-    return float(min(config.backoff_max_s, base) * jitter)
+    # Cap the exponent first: 2 ** 1100 does not fit a float, and max_attempts has no bound.
+    doublings = min(max(0, attempts - 1), 64)
+    base = config.backoff_initial_s * float(2**doublings)
+    return float(min(config.backoff_max_s, base * jitter))
 
 
 class CallbackPusher:

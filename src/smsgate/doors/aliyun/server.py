@@ -21,7 +21,7 @@ from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.signature import SignedRequest, parse_signed_request
 from smsgate.errors import GatewayCode, GatewayError, OverloadedError, SmsError
 from smsgate.ports.clock import Clock
-from smsgate.ports.store import MessageStore
+from smsgate.ports.store import MessageStore, StoreError
 from smsgate.service.access import check_may_call
 from smsgate.service.submit import SubmitService
 
@@ -90,6 +90,12 @@ class AliyunDoor:
             return self._gateway_error(request_id, host, exc.gateway_code, exc.message, fmt)
         except SmsError as exc:
             body_ = render.result_body(request_id, exc.result, exc.result.message)
+            return _respond(200, body_, fmt, "Response")
+        except StoreError:
+            # A handler's own read or write failed: the core's system error (SMPP 46), not the
+            # access layer's. Logged for the operator; the client gets the catalog row only.
+            log.exception("request %s: store failure", request_id)
+            body_ = render.result_body(request_id, errors.SYSTEM_ERROR)
             return _respond(200, body_, fmt, "Response")
         except OverloadedError:
             return self._gateway_error(request_id, host, errors.THROTTLING, None, fmt)
