@@ -94,8 +94,8 @@ async def _serve_async(config: Config) -> None:
         f"smsgate: HTTP API (Alibaba Cloud SMS 2018-05-01) listening on "
         f"http://{listening.http_host}:{listening.http_port}\n"
         f"smsgate: data directory {data_dir}\n"
-        f"smsgate: create credentials with: smsgate accounts create --data-dir {data_dir} "
-        f"--name demo --balance 100 --json",
+        f"smsgate: create credentials with: {_self_command()} accounts create "
+        f"--data-dir {data_dir} --name demo --balance 100 --json",
         flush=True,
     )
     stop = asyncio.Event()
@@ -105,6 +105,14 @@ async def _serve_async(config: Config) -> None:
     await stop.wait()
     print("smsgate: stopping", flush=True)
     await gateway.stop()
+
+
+def _self_command() -> str:
+    """How the user can run this same smsgate again: its script, or the module."""
+    script = Path(sys.argv[0])
+    if script.name == "smsgate":
+        return str(script.resolve())
+    return f"{sys.executable} -m smsgate.cli"
 
 
 # --- administration ------------------------------------------------------------------------
