@@ -20,6 +20,7 @@ from smsgate.config import (
     default_simulator_rules,
     load_config,
 )
+from smsgate.service.accounts import format_money, parse_money
 
 WriteToml = Callable[[str], Path]
 
@@ -404,3 +405,18 @@ def test_an_unknown_key_in_a_rule_is_refused(toml: WriteToml) -> None:
 def test_server_sizes_must_be_positive(toml: WriteToml, line: str) -> None:
     with pytest.raises(ConfigError):
         load_config(toml(f"[server]\n{line}\n"))
+
+
+@pytest.mark.parametrize(
+    ("text", "micros", "shown"),
+    [("100", 100_000_000, "100"), ("0.05", 50_000, "0.05"), ("12.345678", 12_345_678, "12.345678")],
+)
+def test_money_round_trips(text: str, micros: int, shown: str) -> None:
+    assert parse_money(text) == micros
+    assert format_money(micros) == shown
+
+
+@pytest.mark.parametrize("text", ["-1", "abc", "1.0000001", "NaN"])
+def test_bad_money_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"amount|decimal"):
+        parse_money(text)

@@ -37,7 +37,8 @@ def parse_money(text: str) -> int:
 
 
 def format_money(micros: int) -> str:
-    return str((Decimal(micros) / MICROS).quantize(Decimal("0.000001")).normalize())
+    amount = (Decimal(micros) / MICROS).quantize(Decimal("0.000001")).normalize()
+    return f"{amount:f}"  # plain digits: normalize() alone would print 100 as 1E+2
 
 
 def _random(length: int) -> str:
