@@ -1,11 +1,14 @@
 """Insert throughput of the SQLite store under many concurrent single-message callers.
 
-This is the shape of the hot path: every door coroutine awaits ``insert_messages([one])`` before
-it answers, so throughput comes only from the writer grouping concurrent callers into one commit.
+This is the shape of the hot path: every door coroutine awaits ``insert_messages([one])`` (or,
+charging the account, ``accept_messages([one], price)``) before it answers, so throughput comes
+only from the writer grouping concurrent callers into one commit.
 
     python bench/store_bench.py [--seconds 3] [--concurrency 64] [--durability full normal]
+                                [--mode insert accept] [--accounts 1]
 
-Prints messages/s, the average batch size and per-call latency percentiles for each durability.
+Prints messages/s, the average batch size and per-call latency percentiles for each durability
+and mode. ``accept`` charges each message to one of ``--accounts`` funded accounts.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 try:
     import uvloop
@@ -27,13 +31,16 @@ except ImportError:  # uvloop is optional (no Windows build): fall back to async
 
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage.sqlite import Durability, SqliteStore
-from smsgate.domain.models import Message
+from smsgate.domain.models import AccessKey, Account, AccountState, Message
+
+Mode = Literal["insert", "accept"]
+PRICE_MICROS = 50_000
 
 
-def _message(message_id: int) -> Message:
+def _message(message_id: int, account_id: str = "bench") -> Message:
     return Message(
         id=str(message_id),
-        account_id="bench",
+        account_id=account_id,
         to="8613800138000",
         sender="smsgate",
         body="Your verification code is 123456. It expires in 5 minutes.",
@@ -46,32 +53,66 @@ def _message(message_id: int) -> Message:
         msg_type="OTP",
         created_at=time.time(),
         template_code="SMS_123456789",
+        price_micros=PRICE_MICROS,
     )
 
 
 async def _caller(
-    store: SqliteStore, ids: Iterator[int], deadline: float, latencies: list[float]
+    store: SqliteStore,
+    mode: Mode,
+    account_id: str,
+    ids: Iterator[int],
+    deadline: float,
+    latencies: list[float],
 ) -> int:
     done = 0
     clock = time.perf_counter
     while (start := clock()) < deadline:
-        await store.insert_messages([_message(next(ids))])
+        message = _message(next(ids), account_id)
+        if mode == "insert":
+            await store.insert_messages([message])
+        elif not await store.accept_messages([message], PRICE_MICROS):
+            raise RuntimeError("the bench account ran out of money")
         latencies.append(clock() - start)
         done += 1
     return done
 
 
-async def run(durability: Durability, seconds: float, concurrency: int) -> None:
+async def _open_accounts(store: SqliteStore, count: int) -> list[str]:
+    ids = [f"bench-{i}" for i in range(count)]
+    for account_id in ids:
+        await store.create_account(
+            Account(account_id, account_id, AccountState.NORMAL, 10**18, None, time.time()),
+            AccessKey(f"key-{account_id}", account_id, "secret", True, None, time.time()),
+        )
+    return ids
+
+
+async def run(
+    durability: Durability, mode: Mode, seconds: float, concurrency: int, accounts: int
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(
             Path(tmp) / "bench.db", SecretBox(secrets.token_bytes(32)), durability=durability
         )
         await store.start()
+        account_ids = await _open_accounts(store, accounts)
+        store.stats.batches = store.stats.ops = 0
         ids = itertools.count(1)
         latencies: list[float] = []
         started = time.perf_counter()
         counts = await asyncio.gather(
-            *(_caller(store, ids, started + seconds, latencies) for _ in range(concurrency))
+            *(
+                _caller(
+                    store,
+                    mode,
+                    account_ids[i % accounts],
+                    ids,
+                    started + seconds,
+                    latencies,
+                )
+                for i in range(concurrency)
+            )
         )
         elapsed = time.perf_counter() - started
         await store.close()
@@ -79,7 +120,7 @@ async def run(durability: Durability, seconds: float, concurrency: int) -> None:
     stats = store.stats
     cuts = statistics.quantiles(latencies, n=100)
     print(
-        f"durability={durability:<6} concurrency={concurrency} "
+        f"durability={durability:<6} mode={mode:<6} concurrency={concurrency} "
         f"messages/s={total / elapsed:,.0f} (n={total:,}) "
         f"batch avg={stats.ops / max(stats.batches, 1):.1f} "
         f"latency ms p50={cuts[49] * 1e3:.2f} p99={cuts[98] * 1e3:.2f}"
@@ -91,11 +132,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--durability", nargs="+", default=["full", "normal"])
+    parser.add_argument(
+        "--mode", nargs="+", choices=["insert", "accept"], default=["insert", "accept"]
+    )
+    parser.add_argument("--accounts", type=int, default=1, help="accounts charged by accept")
     parser.add_argument("--no-uvloop", action="store_true", help="use the stock asyncio loop")
     args = parser.parse_args()
     runner = asyncio.run if args.no_uvloop or uvloop is None else uvloop.run
     for durability in args.durability:
-        runner(run(durability, args.seconds, args.concurrency))
+        for mode in args.mode:
+            runner(run(durability, mode, args.seconds, args.concurrency, args.accounts))
 
 
 if __name__ == "__main__":

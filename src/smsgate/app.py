@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,33 +19,33 @@ from datetime import timedelta
 from aiohttp import web
 
 from smsgate.adapters.carriers.simulator import CarrierSimulator
+from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.notify.http_callbacks import CallbackPusher
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.replay.memory import MemoryNonceGuard
-from smsgate.adapters.secret_box import SecretBox
-from smsgate.adapters.storage.sqlite import SqliteStore
+from smsgate.adapters.storage.factory import open_store
 from smsgate.config import Config
-from smsgate.domain.ids import MessageIdGenerator
+from smsgate.domain.faults import FaultInjector
+from smsgate.domain.ids import MessageIdGenerator, first_id_at
+from smsgate.domain.limits import utc_day_bounds, utc_month_bounds
+from smsgate.doors.admin import AdminApi, load_or_create_token
 from smsgate.doors.aliyun import render
 from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.server import AliyunDoor
 from smsgate.ports.clock import SystemClock
 from smsgate.ports.store import StoreError
+from smsgate.service.access import AccessGuard
+from smsgate.service.accounts import AccountService
+from smsgate.service.admin import AdminService
 from smsgate.service.delivery import DeliveryWorker, recover_unfinished
 from smsgate.service.keyring import KeyRing
+from smsgate.service.policy import PolicyCache
 from smsgate.service.receipts import ReceiptProcessor
 from smsgate.service.submit import SubmitService
 
-__all__ = ["Gateway", "Listening", "open_store"]
+__all__ = ["Gateway", "Listening"]
 
 log = logging.getLogger(__name__)
-
-
-def open_store(config: Config) -> SqliteStore:
-    """The store of a data directory (not started). The CLI uses it too."""
-    config.server.data_dir.mkdir(parents=True, exist_ok=True)
-    box = SecretBox.from_key_file(config.master_key_path)
-    return SqliteStore(config.db_path, box, durability=config.store.durability)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +61,14 @@ class Gateway:
         self.store = open_store(config)
         self.queue = MemoryDeliveryQueue(config.pipeline.queue_size)
         self.carrier = CarrierSimulator(config.simulator, self.clock)
-        self.receipts = ReceiptProcessor(self.store)
+        self.policy = PolicyCache(self.store, self.clock, config.server.refresh_s)
+        self.limiter = MemoryLimiter()
+        self.receipts = ReceiptProcessor(self.store, self.policy)
         self.pusher = CallbackPusher(
             self.store, render.receipt_push_body, self.clock, config.callbacks
         )
         skew = timedelta(seconds=config.server.timestamp_skew_s)
-        self.keyring = KeyRing(self.store, self.clock)
+        self.keyring = KeyRing(self.store, self.clock, config.server.refresh_s)
         self.authenticator = ApiAuthenticator(
             self.keyring, MemoryNonceGuard(window=skew), self.clock, skew
         )
@@ -80,9 +83,12 @@ class Gateway:
         self.submit = SubmitService(
             self.store,
             self.store,
+            self.store,
             self.queue,
             self.ids,
             self.clock,
+            self.policy,
+            self.limiter,
             max_segments=config.pipeline.max_segments,
         )
         self.worker = DeliveryWorker(
@@ -95,6 +101,7 @@ class Gateway:
         )
         self.door = AliyunDoor(
             self.authenticator,
+            AccessGuard(self.policy, self.store, FaultInjector(random.random)),
             self.submit,
             self.store,
             self.clock,
@@ -104,6 +111,7 @@ class Gateway:
     async def start(self) -> Listening:
         await self.store.start()
         self._wire_core(await self.store.last_message_id())
+        await self._seed_quotas()
         await self.carrier.start(self.receipts.feed)
         self.receipts.set_wakeup(self._receipts_ready.set)
         self.receipts.add_listener(lambda _changed: self.pusher.wake())
@@ -112,7 +120,15 @@ class Gateway:
         self._spawn(self._deliver_forever, "delivery")
         self._spawn(self._apply_receipts_forever, "receipts")
         self._spawn(self.pusher.run, "callbacks")
-        self._runner = web.AppRunner(self.door.application(), access_log=None)
+        app = self.door.application()
+        token = load_or_create_token(self.config.admin.token, self.config.admin_token_path)
+        AdminApi(
+            self.store,
+            AccountService(self.store, self.clock),
+            AdminService(self.store, self.clock),
+            token,
+        ).register(app)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.server.host, self.config.server.http_port)
         await site.start()
@@ -137,6 +153,14 @@ class Gateway:
         await self.carrier.close()
         await self.pusher.close()
         await self.store.close()
+
+    async def _seed_quotas(self) -> None:
+        """Day and month quotas count what the store already holds for this UTC day and month."""
+        now = self.clock.now()
+        day_start, month_start = utc_day_bounds(now)[0], utc_month_bounds(now)[0]
+        by_day = await self.store.count_messages_since(first_id_at(int(day_start * 1000)))
+        by_month = await self.store.count_messages_since(first_id_at(int(month_start * 1000)))
+        self.limiter.seed_usage(by_day, by_month, sum(by_day.values()), now)
 
     def _spawn(self, factory: Callable[[], Awaitable[None]], name: str) -> None:
         async def guarded() -> None:

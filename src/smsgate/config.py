@@ -17,6 +17,7 @@ from typing import Any, Literal
 from smsgate import errors
 
 __all__ = [
+    "AdminConfig",
     "CallbackConfig",
     "Config",
     "ConfigError",
@@ -43,6 +44,9 @@ class ServerConfig:
     node_id: int = 0  # distinguishes message ids of processes sharing one store
     max_body_bytes: int = 4 * 1024 * 1024
     timestamp_skew_s: int = 900  # Alibaba rejects signatures more than 15 minutes off
+    # How often cached keys and policy documents are checked against the store: changes made by
+    # the CLI or the admin API take effect within this many seconds. 0 checks on every request.
+    refresh_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +105,24 @@ class CallbackConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminConfig:
+    """The operator admin API (``/admin`` on the HTTP port).
+
+    ``token`` is the operator's bearer token; empty means the one kept in ``admin.token`` in the
+    data directory, created (mode 0600) on first start.
+    """
+
+    token: str = field(default="", repr=False)  # kept out of reprs, and so out of logs
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     callbacks: CallbackConfig = field(default_factory=CallbackConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
 
     @property
     def db_path(self) -> Path:
@@ -115,6 +131,10 @@ class Config:
     @property
     def master_key_path(self) -> Path:
         return self.server.data_dir / "master.key"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.server.data_dir / "admin.token"
 
 
 def load_config(path: Path | None = None, **overrides: Any) -> Config:
@@ -139,6 +159,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
         callbacks=_section(
             CallbackConfig, _table(raw.pop("callbacks", {}), "callbacks"), "callbacks"
         ),
+        admin=_admin(_table(raw.pop("admin", {}), "admin")),
     )
     if raw:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(raw))}")
@@ -146,7 +167,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
 
 
 #: Settings that may be zero; every other number must be greater than zero.
-_MAY_BE_ZERO = frozenset({"delay_ms", "http_port", "smpp_port", "node_id"})
+_MAY_BE_ZERO = frozenset({"delay_ms", "http_port", "smpp_port", "node_id", "refresh_s"})
 _RANGES: dict[str, tuple[int, int]] = {
     "http_port": (0, 65535),
     "smpp_port": (0, 65535),
@@ -208,6 +229,22 @@ def _in_range(where: str, key: str, value: float) -> float:
     if value < low or (value == 0 and key not in _MAY_BE_ZERO):
         raise ConfigError(f"{where} must be greater than zero, not {value!r}")
     return value
+
+
+#: A configured operator token shorter than this is refused: it would be guessable.
+MIN_ADMIN_TOKEN_LENGTH = 16
+
+
+def _admin(values: dict[str, Any]) -> AdminConfig:
+    admin: AdminConfig = _section(AdminConfig, values, "admin")
+    if admin.token and (
+        len(admin.token) < MIN_ADMIN_TOKEN_LENGTH or admin.token != admin.token.strip()
+    ):
+        raise ConfigError(
+            f"[admin] token must be at least {MIN_ADMIN_TOKEN_LENGTH} characters without "
+            "surrounding spaces (or leave it out to use the admin.token file)"
+        )
+    return admin
 
 
 _RULE_KEYS = frozenset({"match", "value", "receipt", "delay_ms"})

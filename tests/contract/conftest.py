@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,19 @@ def make_message() -> Callable[..., Message]:
 @pytest.fixture
 def make_template() -> Callable[..., Template]:
     return _template
+
+
+@pytest.fixture
+def open_account() -> Callable[..., Awaitable[None]]:
+    """Create an account with one key named ``key-<account id>``:
+    ``await open_account(store, "acc-2", balance_micros=100)``."""
+
+    async def open_(store: Store, account_id: str = "acc-1", **changes: Any) -> None:
+        await store.create_account(
+            _account(account_id, **changes), _key(f"key-{account_id}", account_id)
+        )
+
+    return open_
 
 
 @pytest.fixture

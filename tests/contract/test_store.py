@@ -11,13 +11,16 @@ import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage import sqlite as sqlite_module
 from smsgate.adapters.storage.sqlite import MIGRATIONS, SqliteStore
+from smsgate.domain.ids import MessageIdGenerator
 from smsgate.domain.models import (
     AccessKey,
     Account,
@@ -25,6 +28,8 @@ from smsgate.domain.models import (
     Message,
     MessageStatus,
     Receipt,
+    ReviewStatus,
+    SignName,
     SubmitOutcome,
     Template,
     TemplateStatus,
@@ -40,18 +45,6 @@ StoreFactory = Callable[[], Store]
 
 
 T0 = 1_700_000_000.0
-
-
-@pytest.fixture
-def open_account(make_account: MakeAccount, make_key: MakeKey) -> OpenAccount:
-    """Create an account with one key named ``key-<account id>``."""
-
-    async def open_(store: Store, account_id: str = "acc-1", **changes: object) -> None:
-        await store.create_account(
-            make_account(account_id, **changes), make_key(f"key-{account_id}", account_id)
-        )
-
-    return open_
 
 
 def _delivered(message_id: str, done_at: float = T0 + 10) -> Receipt:
@@ -492,6 +485,153 @@ async def test_templates_crud(
         await store.put_template(make_template("SMS_9", "nobody"))
 
 
+# -- record queries and quota counts -----------------------------------------------------------
+
+
+def _made_at(
+    make_message: MakeMessage,
+    ids: MessageIdGenerator,
+    at: float,
+    account_id: str = "acc-1",
+    **changes: object,
+) -> Message:
+    """A message as the submit service makes it: its id counted at its creation millisecond."""
+    return make_message(ids.next_id(int(at * 1000)), account_id, created_at=at, **changes)
+
+
+async def test_query_messages_pages_an_accounts_window_newest_first(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store, "acc-1")
+    await open_account(store, "acc-2")
+    ids = MessageIdGenerator(3)
+    at = [T0 - 0.001, T0, T0 + 1, T0 + 2, T0 + 3, T0 + 4.5, T0 + 10]
+    mine = [_made_at(make_message, ids, t) for t in at]
+    mine[4] = replace(mine[4], to="8613911112222")
+    theirs = _made_at(make_message, MessageIdGenerator(4), T0 + 5, "acc-2")
+    await store.insert_messages([*mine, theirs])
+    inside = mine[5:0:-1]  # [T0, T0 + 10), newest first
+
+    async def query(**kwargs: Any) -> tuple[int, list[str]]:
+        total, page = await store.query_messages("acc-1", since=T0, until=T0 + 10, **kwargs)
+        return total, [m.id for m in page]
+
+    assert await store.query_messages("acc-1", since=T0, until=T0 + 10) == (5, inside)
+    assert await query(limit=2) == (5, [m.id for m in inside[:2]])
+    assert await query(limit=2, offset=2) == (5, [m.id for m in inside[2:4]])
+    assert await query(limit=2, offset=4) == (5, [inside[4].id])
+    assert await query(offset=5) == (5, [])
+    assert await query(limit=0) == (5, [])
+    assert await query(to="8613911112222") == (1, [mine[4].id])
+    assert await query(to="8613900000000") == (0, [])
+    assert await store.query_messages("acc-2", since=T0, until=T0 + 10) == (1, [theirs])
+    assert await store.query_messages("nobody", since=T0, until=T0 + 10) == (0, [])
+    assert await store.query_messages("acc-1", since=T0 + 10, until=T0) == (0, [])
+    last = await store.query_messages("acc-1", since=T0 + 10, until=T0 + 10.001)
+    assert last == (1, [mine[6]])
+    with pytest.raises(ValueError, match="offset"):
+        await store.query_messages("acc-1", since=T0, until=T0 + 10, offset=-1)
+
+
+async def test_query_messages_places_a_message_at_its_ids_millisecond(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    """When the id generator ran ahead of the clock (a burst, a clock stepped back), the id's
+    time counts: the message is in exactly one of two adjacent windows, as quotas count it."""
+    await open_account(store)
+    ahead = make_message(
+        MessageIdGenerator(1).next_id(int((T0 + 10.002) * 1000)), created_at=T0 + 9.9995
+    )
+    await store.insert_messages([ahead])
+
+    assert await store.query_messages("acc-1", since=T0, until=T0 + 10) == (0, [])
+    assert await store.query_messages("acc-1", since=T0 + 10, until=T0 + 20) == (1, [ahead])
+
+
+async def test_query_messages_takes_windows_of_any_size(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(2**63 - 1), make_message(1)])
+
+    total, page = await store.query_messages("acc-1", since=0.0, until=1e12, limit=1)
+
+    assert (total, [m.id for m in page]) == (2, [str(2**63 - 1)])
+    assert await store.query_messages("acc-1", since=-1e9, until=0.0) == (0, [])
+    assert await store.query_messages("acc-1", since=1e12, until=2e12) == (0, [])
+
+
+async def test_count_messages_since_counts_per_account_from_an_id_on(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    for account_id in ("acc-1", "acc-2", "acc-3", "idle"):
+        await open_account(store, account_id)
+    owners = {1: "acc-1", 2: "acc-1", 3: "acc-2", 4: "acc-1", 5: "acc-2", 6: "acc-1", 7: "acc-3"}
+    await store.insert_messages([make_message(i, a) for i, a in owners.items()])
+
+    assert await store.count_messages_since("4") == {"acc-1": 2, "acc-2": 1, "acc-3": 1}
+    assert await store.count_messages_since("1") == {"acc-1": 4, "acc-2": 2, "acc-3": 1}
+    assert await store.count_messages_since("7") == {"acc-3": 1}
+    assert await store.count_messages_since("8") == {}
+    with pytest.raises(ValueError, match="not a message id"):
+        await store.count_messages_since("tomorrow")
+
+
+# -- policy: documents and sign names ----------------------------------------------------------
+
+
+async def test_documents_are_versioned_on_every_write(store: Store) -> None:
+    assert await store.get_document("prices") is None
+    assert await store.document_versions() == {}
+
+    assert await store.put_document("prices", '{"CN": 0.05}') == 1
+    assert await store.put_document("prices", '{"CN": 0.06}') == 2
+    assert await store.put_document("limits", "{}") == 1
+    assert await store.put_document("limits", "{}") == 2  # an unchanged body is a write too
+
+    assert await store.get_document("prices") == (2, '{"CN": 0.06}')
+    assert await store.document_versions() == {"prices": 2, "limits": 2}
+    with pytest.raises(ValueError, match="not JSON"):
+        await store.put_document("prices", "{not json")
+    assert await store.get_document("prices") == (2, '{"CN": 0.06}')
+
+
+async def test_concurrent_document_writes_each_get_their_own_version(store: Store) -> None:
+    versions = await asyncio.gather(
+        *(store.put_document("keywords", f'{{"n": {i}}}') for i in range(20))
+    )
+
+    assert sorted(versions) == list(range(1, 21))
+    document = await store.get_document("keywords")
+    assert document is not None
+    assert document[0] == 20
+    assert document[1] == f'{{"n": {versions.index(20)}}}'
+
+
+async def test_sign_names_crud(store: Store, open_account: OpenAccount) -> None:
+    await open_account(store, "acc-1")
+    await open_account(store, "acc-2")
+    pending = SignName("acc-1", "Acme", ReviewStatus.PENDING, T0)
+    await store.put_sign_name(pending)
+    await store.put_sign_name(SignName("acc-1", "Acme Pay", ReviewStatus.APPROVED, T0 + 1))
+    await store.put_sign_name(SignName("acc-2", "Acme", ReviewStatus.REJECTED, T0 + 2))
+    approved = replace(pending, status=ReviewStatus.APPROVED)
+    await store.put_sign_name(approved)
+
+    assert await store.get_sign_name("acc-1", "Acme") == approved
+    assert await store.get_sign_name("acc-1", "Nobody") is None
+    assert [s.name for s in await store.list_sign_names("acc-1")] == ["Acme", "Acme Pay"]
+    assert await store.list_sign_names("nobody") == []
+    assert await store.delete_sign_name("acc-1", "Acme")
+    assert not await store.delete_sign_name("acc-1", "Acme")
+    assert await store.get_sign_name("acc-1", "Acme") is None
+    other = await store.get_sign_name("acc-2", "Acme")
+    assert other is not None
+    assert other.status is ReviewStatus.REJECTED
+    with pytest.raises(StoreError):
+        await store.put_sign_name(SignName("nobody", "Acme", ReviewStatus.PENDING, T0))
+
+
 # -- life cycle --------------------------------------------------------------------------------
 
 
@@ -551,8 +691,10 @@ async def test_sqlite_data_survives_reopening(
     await store.start()
     await open_account(store, callback_url="https://a.example/cb", balance_micros=10)
     await store.put_template(make_template())
-    await store.insert_messages([make_message(1), make_message(2)])
+    await store.insert_messages([make_message(1), make_message(2, price_micros=7)])
     await store.apply_receipts([_delivered("1")])
+    await store.put_document("prices", "[]")
+    await store.put_sign_name(SignName("acc-1", "Acme", ReviewStatus.APPROVED, T0))
     await store.close()
 
     reopened = SqliteStore(db_path, secret_box)
@@ -562,13 +704,40 @@ async def test_sqlite_data_survives_reopening(
         assert account is not None
         assert account.balance_micros == 10
         assert await reopened.get_template("acc-1", "SMS_100001") == make_template()
-        assert await reopened.get_message("acc-1", "2") == make_message(2)
+        assert await reopened.get_message("acc-1", "2") == make_message(2, price_micros=7)
         assert [m.id for m in await reopened.unfinished_messages(None, 10)] == ["2"]
         assert [j.message.id for j in await reopened.due_callbacks(T0 + 100, 10)] == ["1"]
+        assert await reopened.put_document("prices", "[1]") == 2
+        assert [s.name for s in await reopened.list_sign_names("acc-1")] == ["Acme"]
     finally:
         await reopened.close()
     with closing(sqlite3.connect(db_path)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+async def test_sqlite_migrates_a_database_of_schema_2(
+    db_path: Path, secret_box: SecretBox, make_message: MakeMessage
+) -> None:
+    with closing(sqlite3.connect(db_path)) as conn:
+        for statements in MIGRATIONS[:2]:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 2")
+        columns = sqlite_module._MESSAGE_COLUMNS.removesuffix(", price_micros")
+        row = sqlite_module._message_row(make_message(1))[:-1]
+        conn.execute(f"INSERT INTO messages ({columns}) VALUES ({', '.join('?' * 27)})", row)
+        conn.commit()
+
+    store = SqliteStore(db_path, secret_box)
+    await store.start()
+    try:
+        assert await store.get_message("acc-1", "1") == make_message(1, price_micros=0)
+        assert await store.put_document("prices", "{}") == 1
+        assert await store.document_versions() == {"prices": 1}
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(db_path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
 
 
 async def test_sqlite_refuses_a_newer_schema(db_path: Path, secret_box: SecretBox) -> None:
@@ -588,12 +757,24 @@ async def test_sqlite_queries_use_their_indexes(sqlite_store: SqliteStore, db_pa
                 ("unfinished", sqlite_module._SELECT_UNFINISHED, (0, 10)),
                 ("due", sqlite_module._SELECT_DUE_CALLBACKS, (0.0, 10)),
                 ("next", sqlite_module._SELECT_NEXT_CALLBACK, ()),
+                ("count window", sqlite_module._COUNT_WINDOW, ("a", 0, 9)),
+                ("count window to", sqlite_module._COUNT_WINDOW_TO, ("a", 0, 9, "86")),
+                ("page window", sqlite_module._PAGE_WINDOW, ("a", 0, 9, 10, 0)),
+                ("page window to", sqlite_module._PAGE_WINDOW_TO, ("a", 0, 9, "86", 10, 0)),
+                ("count since", sqlite_module._COUNT_SINCE, (0,)),
             ]
         }
     assert mode == "wal"
     assert "USING INDEX messages_unfinished" in plans["unfinished"]
     assert "USING INDEX callbacks_due" in plans["due"]
     assert "USING INDEX callbacks_due" in plans["next"]
+    # Record queries and quota counts walk an account's id range on messages_account, reading
+    # only the index when no other column is needed.
+    window = "messages_account (account_id=? AND id>? AND id<?)"
+    assert f"USING COVERING INDEX {window}" in plans["count window"]
+    for name in ("count window to", "page window", "page window to"):
+        assert f"USING INDEX {window}" in plans[name]
+    assert "USING COVERING INDEX messages_account (account_id=? AND id>?)" in plans["count since"]
     assert "TEMP B-TREE" not in "".join(plans.values())  # no sorting: pages stay cheap
 
 

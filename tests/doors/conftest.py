@@ -19,14 +19,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from aliyunsdkcore.auth.composer import rpc_signature_composer
 from aliyunsdkcore.utils import parameter_helper
 
+from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.replay.memory import MemoryNonceGuard
 from smsgate.adapters.storage.memory import MemoryStore
+from smsgate.domain.faults import FaultInjector
 from smsgate.domain.ids import MessageIdGenerator
 from smsgate.domain.models import AccessKey, Account, AccountState
 from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.server import AliyunDoor
+from smsgate.service.access import AccessGuard
 from smsgate.service.keyring import KeyRing
+from smsgate.service.policy import PolicyCache
 from smsgate.service.submit import SubmitService
 
 NOW = datetime(2026, 11, 24, 22, 55, 27, tzinfo=UTC)
@@ -109,17 +113,29 @@ async def open_door(
     that nothing drains; one account whose key may call ``actions`` (None: everything)."""
     store = MemoryStore() if store is None else store
     await store.start()
-    account = Account(ACCOUNT_ID, "acme", state, 0, None, T0 - 86_400)
+    account = Account(ACCOUNT_ID, "acme", state, 1_000_000_000, None, T0 - 86_400)
     await store.create_account(
         account, AccessKey(AK, ACCOUNT_ID, SECRET, True, actions, T0 - 86_400)
     )
     clock = FixedClock()
     queue = MemoryDeliveryQueue(capacity)
-    submit = SubmitService(store, store, queue, MessageIdGenerator(0), clock, max_segments=15)
+    policy = PolicyCache(store, clock, ttl_s=0)
+    submit = SubmitService(
+        store,
+        store,
+        store,
+        queue,
+        MessageIdGenerator(0),
+        clock,
+        policy,
+        MemoryLimiter(),
+        max_segments=15,
+    )
     authenticator = ApiAuthenticator(
         KeyRing(store, clock), MemoryNonceGuard(window=SKEW), clock, SKEW
     )
-    door = AliyunDoor(authenticator, submit, store, clock, max_body_bytes=4 * 1024 * 1024)
+    guard = AccessGuard(policy, store, FaultInjector(lambda: 0.5))
+    door = AliyunDoor(authenticator, guard, submit, store, clock, max_body_bytes=4 * 1024 * 1024)
     try:
         async with TestClient(TestServer(door.application())) as client:
             yield Door(client, store, queue, clock, account)

@@ -71,7 +71,7 @@ async def test_send_answers_ok_with_alibabas_fields(door: Door) -> None:
     body = await json_of(response)
     assert set(body) == RESULT_KEYS | {"Segments", "To", "From", "MessageId", "NumberDetail"}
     assert body["ResponseCode"] == "OK"
-    assert body["ResponseDescription"] == "The SMS Send Request was accepted"
+    assert body["ResponseDescription"] == "The call is successful."
     assert (body["Segments"], body["To"], body["From"]) == ("1", SG, "Acme")
     assert body["NumberDetail"] == {
         "Country": "Singapore",
@@ -315,7 +315,7 @@ async def test_xml_ok_answer(door: Door) -> None:
     fields = children(root)
     assert set(fields) == RESULT_KEYS | {"Segments", "To", "MessageId", "NumberDetail"}  # no From
     assert (fields["ResponseCode"], fields["Segments"], fields["To"]) == ("OK", "1", SG)
-    assert fields["ResponseDescription"] == "The SMS Send Request was accepted"
+    assert fields["ResponseDescription"] == "The call is successful."
     detail = root.find("NumberDetail")
     assert detail is not None
     assert children(detail) == {"Country": "Singapore", "Region": "Singapore", "Carrier": "SingTel"}

@@ -127,6 +127,7 @@ class ServerProcess:
 
     def create_account(self, name: str = "test", **options: str) -> Account:
         args = ["accounts", "create", "--name", name]
+        options.setdefault("balance", "1000")  # 0.05 a segment by default
         for key, value in options.items():
             args += [f"--{key.replace('_', '-')}", value]
         created = run_cli(self.data_dir, *args)

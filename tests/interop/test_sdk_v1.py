@@ -54,8 +54,17 @@ def test_batch_send(server: ServerProcess, account: Account) -> None:
 
 def test_template_send(server: ServerProcess, account: Account) -> None:
     server.cli(
-        "templates", "add", account.account_id, "--code", "SMS_200", "--content", "Hi ${name}"
+        "templates",
+        "add",
+        account.account_id,
+        "--code",
+        "SMS_200",
+        "--content",
+        "Hi ${name}",
+        "--status",
+        "approved",
     )
+    server.cli("signs", "add", account.account_id, "Acme", "--status", "approved")
     body = v1_call(
         server,
         account,

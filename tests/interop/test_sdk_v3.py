@@ -163,7 +163,10 @@ def test_send_with_template(
         "Your code is ${code}, valid for ${minutes} minutes",
         "--type",
         "verification",
+        "--status",
+        "approved",
     )
+    server.cli("signs", "add", pushed_account.account_id, "Acme", "--status", "approved")
     client = v3_client(server, pushed_account)
     body = client.send_message_with_template(
         models.SendMessageWithTemplateRequest(
@@ -198,8 +201,17 @@ def test_template_errors(
     expected: errors.ResultCode,
 ) -> None:
     server.cli(
-        "templates", "add", account.account_id, "--code", "SMS_100002", "--content", "Code ${code}"
+        "templates",
+        "add",
+        account.account_id,
+        "--code",
+        "SMS_100002",
+        "--content",
+        "Code ${code}",
+        "--status",
+        "approved",
     )
+    server.cli("signs", "add", account.account_id, "Acme", "--status", "approved")
     server.cli(
         "templates",
         "add",

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from smsgate import errors
 from smsgate.adapters.carriers.simulator import CarrierSimulator
+from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.storage.memory import MemoryStore
 from smsgate.config import SimulatorConfig, SimulatorRule, default_simulator_rules
@@ -35,12 +36,14 @@ from smsgate.domain.models import (
 from smsgate.ports.carrier import ReceiptSink
 from smsgate.ports.store import StoreError
 from smsgate.service.delivery import DeliveryWorker, recover_unfinished
+from smsgate.service.policy import PolicyCache
 from smsgate.service.receipts import ReceiptProcessor
 from smsgate.service.submit import Submission, SubmitService
 
 T0 = 1_795_000_000.0
 ACCOUNT_ID = "1000000000000001"
 DELIVERED_TO = "6591230000"  # matches no default rule
+BALANCE = 1_000_000_000  # 1,000.00: each message costs the default 0.05 a segment
 WAIT_S = 5.0  # a safety net only: a receipt that never comes fails the test instead of hanging
 
 
@@ -103,13 +106,24 @@ class Pipeline:
         self.carrier = SpyCarrier(
             CarrierSimulator(simulator, clock), records_submission=records_submission
         )
-        self.receipts = ReceiptProcessor(store)
+        self.policy = PolicyCache(store, clock, ttl_s=0)
+        self.receipts = ReceiptProcessor(store, self.policy)
         self.arrived = asyncio.Event()
         self.receipts.set_wakeup(self.arrived.set)
         self.changed: list[list[Message]] = []
         self.receipts.add_listener(lambda changed: self.changed.append(list(changed)))
         self.ids = MessageIdGenerator(1)
-        self.submit = SubmitService(store, store, self.queue, self.ids, clock, max_segments=15)
+        self.submit = SubmitService(
+            store,
+            store,
+            store,
+            self.queue,
+            self.ids,
+            clock,
+            self.policy,
+            MemoryLimiter(),
+            max_segments=15,
+        )
         self.worker = DeliveryWorker(
             self.queue, self.carrier, store, self.receipts, clock, batch_size=50
         )
@@ -134,7 +148,7 @@ class Pipeline:
 
 
 def account() -> Account:
-    return Account(ACCOUNT_ID, "acme", AccountState.NORMAL, 0, None, T0 - 86_400)
+    return Account(ACCOUNT_ID, "acme", AccountState.NORMAL, BALANCE, None, T0 - 86_400)
 
 
 def key() -> AccessKey:
@@ -429,7 +443,7 @@ async def test_receipts_go_back_when_the_store_fails(clock: FixedClock) -> None:
     ids = MessageIdGenerator(0)
     messages = [make_message(ids.next_id(int(T0 * 1000))) for _ in range(4)]
     await store.insert_messages(messages)
-    processor = ReceiptProcessor(store)
+    processor = ReceiptProcessor(store, PolicyCache(store, clock, ttl_s=0))
     notified: list[list[str]] = []
     processor.add_listener(lambda changed: notified.append([m.id for m in changed]))
     first = [Receipt(m.id, MessageStatus.DELIVERED, "success", T0 + 1) for m in messages[:3]]
@@ -457,11 +471,13 @@ async def test_receipts_go_back_when_the_store_fails(clock: FixedClock) -> None:
     }
 
 
-async def test_listeners_hear_only_messages_that_changed(store: MemoryStore) -> None:
+async def test_listeners_hear_only_messages_that_changed(
+    store: MemoryStore, clock: FixedClock
+) -> None:
     ids = MessageIdGenerator(0)
     messages = [make_message(ids.next_id(int(T0 * 1000))) for _ in range(2)]
     await store.insert_messages(messages)
-    processor = ReceiptProcessor(store)
+    processor = ReceiptProcessor(store, PolicyCache(store, clock, ttl_s=0))
     heard: list[list[Message]] = []
     also: list[int] = []
     processor.add_listener(lambda changed: heard.append(list(changed)))
@@ -489,11 +505,13 @@ async def test_listeners_hear_only_messages_that_changed(store: MemoryStore) -> 
     assert (first.status, first.error_code) == (MessageStatus.DELIVERED, "success")
 
 
-async def test_the_processor_applies_at_most_one_batch_per_run(store: MemoryStore) -> None:
+async def test_the_processor_applies_at_most_one_batch_per_run(
+    store: MemoryStore, clock: FixedClock
+) -> None:
     ids = MessageIdGenerator(0)
     messages = [make_message(ids.next_id(int(T0 * 1000))) for _ in range(5)]
     await store.insert_messages(messages)
-    processor = ReceiptProcessor(store, max_batch=2)
+    processor = ReceiptProcessor(store, PolicyCache(store, clock, ttl_s=0), max_batch=2)
     wakeups: list[None] = []
     processor.set_wakeup(lambda: wakeups.append(None))
 

@@ -1,7 +1,8 @@
 """SubmitService and the access rules: validation, store-then-enqueue, backpressure, templates.
 
-The store and queue are the in-memory fakes; the clock is fixed, so message ids and timestamps are
-deterministic. Nothing here opens a socket or waits on a timer.
+The store, queue and limiter are the in-memory fakes; the clock is fixed, so message ids and
+timestamps are deterministic. Nothing here opens a socket or waits on a timer. The policy is the
+defaults (no documents stored): every segment costs 0.05, so the account starts with a balance.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import replace
 import pytest
 
 from smsgate import errors
+from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.storage.memory import MemoryStore
 from smsgate.domain.ids import MessageIdGenerator, parse_message_id
@@ -21,12 +23,15 @@ from smsgate.domain.models import (
     AccountState,
     Message,
     MessageStatus,
+    ReviewStatus,
+    SignName,
     Template,
     TemplateStatus,
 )
 from smsgate.errors import OverloadedError, ResultCode, SmsError
 from smsgate.ports.store import StoreError
 from smsgate.service.access import check_account_usable, check_may_call
+from smsgate.service.policy import Policy, PolicyCache
 from smsgate.service.submit import MAX_NUMBERS_PER_CALL, Submission, SubmitService
 
 T0 = 1_795_000_000.0  # 2026-11-18, after the message id epoch
@@ -34,6 +39,9 @@ SG = "6591234567"  # Singapore mobile (SingTel)
 ID = "6281234567890"  # Indonesia mobile (Telkomsel)
 CN = "8613800138000"  # mainland China mobile: refused by the international API
 MAX_SEGMENTS = 3
+BALANCE = 1_000_000_000  # 1,000.00: 20,000 one-segment messages at the default 0.05
+#: The policy with no document stored, as PolicyCache reads an empty store.
+DEFAULTS = Policy()
 
 
 class FixedClock:
@@ -45,18 +53,18 @@ class FixedClock:
 
 
 class FailingInsertStore(MemoryStore):
-    """A store whose disk is gone: every insert fails as the SQLite adapter's would."""
+    """A store whose disk is gone: every accept fails as the SQLite adapter's would."""
 
     def __init__(self) -> None:
         super().__init__()
         self.fail = True
         self.insert_calls = 0
 
-    async def insert_messages(self, messages: Sequence[Message]) -> None:
+    async def accept_messages(self, messages: Sequence[Message], charge_micros: int) -> bool:
         self.insert_calls += 1
         if self.fail:
             raise StoreError("disk I/O error")
-        await super().insert_messages(messages)
+        return await super().accept_messages(messages, charge_micros)
 
 
 def make_account(account_id: str = "1000000000000001", **changes: object) -> Account:
@@ -64,7 +72,7 @@ def make_account(account_id: str = "1000000000000001", **changes: object) -> Acc
         id=account_id,
         name="acme",
         state=AccountState.NORMAL,
-        balance_micros=0,
+        balance_micros=BALANCE,
         callback_url=None,
         created_at=T0 - 86_400,
     )
@@ -108,6 +116,8 @@ async def store(account: Account) -> AsyncIterator[MemoryStore]:
     store = MemoryStore()
     await store.start()
     await store.create_account(account, make_key(account))
+    # SendMessageWithTemplate needs an approved sign name in From (require_sign_name default).
+    await store.put_sign_name(SignName(account.id, "Acme", ReviewStatus.APPROVED, T0 - 3600))
     yield store
     await store.close()
 
@@ -121,7 +131,15 @@ def make_service(
     store: MemoryStore, queue: MemoryDeliveryQueue, clock: FixedClock
 ) -> SubmitService:
     return SubmitService(
-        store, store, queue, MessageIdGenerator(7), clock, max_segments=MAX_SEGMENTS
+        store,
+        store,
+        store,
+        queue,
+        MessageIdGenerator(7),
+        clock,
+        PolicyCache(store, clock, ttl_s=0),
+        MemoryLimiter(),
+        max_segments=MAX_SEGMENTS,
     )
 
 
@@ -142,7 +160,7 @@ async def drain(queue: MemoryDeliveryQueue) -> list[Message]:
 
 def refusal(service: SubmitService, account: Account, sub: Submission) -> SmsError:
     with pytest.raises(SmsError) as caught:
-        service.prepare(account, sub)
+        service.prepare(account, sub, DEFAULTS)
     return caught.value
 
 
@@ -163,6 +181,7 @@ def test_prepare_builds_the_message_from_the_number_and_text(
             channel_id="c-1",
             validity_period=300,
         ),
+        DEFAULTS,
     )
 
     assert message.to == SG  # canonical E.164 digits, no '+', no separators
@@ -187,7 +206,7 @@ def test_prepare_builds_the_message_from_the_number_and_text(
 
 
 def test_prepare_counts_unicode_segments(service: SubmitService, account: Account) -> None:
-    message = service.prepare(account, Submission(to=SG, body="你" * 71))
+    message = service.prepare(account, Submission(to=SG, body="你" * 71), DEFAULTS)
     assert (message.encoding, message.segments) == ("UCS2", 2)
 
 
@@ -205,7 +224,8 @@ def test_prepare_refuses_the_chinese_mainland(service: SubmitService, account: A
         errors.COUNTRY_RESTRICTED
     )
     # ... but only for the international API.
-    assert service.prepare(account, Submission(to=CN, body="hi"), international=False).to == CN
+    sub = Submission(to=CN, body="hi")
+    assert service.prepare(account, sub, DEFAULTS, international=False).to == CN
 
 
 @pytest.mark.parametrize(
@@ -249,7 +269,7 @@ def test_prepare_accepts_fields_at_their_limits(
     service: SubmitService, account: Account, changes: dict[str, object]
 ) -> None:
     sub = replace(Submission(to=SG, body="hi"), **changes)  # type: ignore[arg-type]
-    assert service.prepare(account, sub).to == SG
+    assert service.prepare(account, sub, DEFAULTS).to == SG
 
 
 def test_prepare_checks_fields_before_the_number(service: SubmitService, account: Account) -> None:
@@ -261,7 +281,8 @@ def test_prepare_refuses_a_text_over_the_segment_limit(
     service: SubmitService, account: Account
 ) -> None:
     at_limit = "a" * (153 * MAX_SEGMENTS)
-    assert service.prepare(account, Submission(to=SG, body=at_limit)).segments == MAX_SEGMENTS
+    message = service.prepare(account, Submission(to=SG, body=at_limit), DEFAULTS)
+    assert message.segments == MAX_SEGMENTS
 
     error = refusal(service, account, Submission(to=SG, body=at_limit + "a"))
     assert error.result is errors.INVALID_PARAMETERS
@@ -271,7 +292,7 @@ def test_prepare_refuses_a_text_over_the_segment_limit(
 def test_prepare_never_touches_the_queue(
     service: SubmitService, account: Account, queue: MemoryDeliveryQueue
 ) -> None:
-    service.prepare(account, Submission(to=SG, body="hi"))
+    service.prepare(account, Submission(to=SG, body="hi"), DEFAULTS)
     assert queue.used == 0
 
 
@@ -315,7 +336,9 @@ async def test_a_batch_that_does_not_fit_is_refused_whole(
 ) -> None:
     queue = MemoryDeliveryQueue(2)
     service = make_service(store, queue, clock)
-    messages = [service.prepare(account, Submission(to=SG, body=str(i))) for i in range(3)]
+    messages = [
+        service.prepare(account, Submission(to=SG, body=str(i)), DEFAULTS) for i in range(3)
+    ]
 
     with pytest.raises(OverloadedError):
         await service.accept(messages)
@@ -387,6 +410,11 @@ async def test_send_batch_of_exactly_the_limit_is_accepted(
 ) -> None:
     queue = MemoryDeliveryQueue(MAX_NUMBERS_PER_CALL)
     service = make_service(store, queue, clock)
+    # One number a thousand times: lift the per-number limits, which are not under test here.
+    await store.put_document(
+        f"account:{account.id}",
+        '{"limits": {"NOTIFY": {"per_day": null}, "per_number_per_day": null}}',
+    )
 
     accepted, failed = await service.send_batch(
         account, [Submission(to=SG, body="hi")] * MAX_NUMBERS_PER_CALL
@@ -410,7 +438,7 @@ async def test_send_batch_splits_good_and_bad_numbers(
     accepted, failed = await service.send_batch(account, subs)
 
     assert [(m.to, m.body) for m in accepted] == [(SG, "a"), (ID, "d")]
-    assert [(sub.to, exc.result) for sub, exc in failed] == [
+    assert [(to, exc.result) for to, exc in failed] == [
         ("12345", errors.MOBILE_NUMBER_ILLEGAL),
         (CN, errors.COUNTRY_RESTRICTED),
     ]

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_SEQUENCE",
     "MessageIdGenerator",
     "MessageIdParts",
+    "first_id_at",
     "parse_message_id",
 ]
 
@@ -111,3 +112,9 @@ def parse_message_id(message_id: str) -> MessageIdParts:
         node_id=(value >> _NODE_SHIFT) & MAX_NODE_ID,
         sequence=value & MAX_SEQUENCE,
     )
+
+
+def first_id_at(unix_ms: int) -> str:
+    """The smallest id any node can issue at ``unix_ms``: ids at or above it were made then or
+    later, so a time window becomes a primary-key range."""
+    return str(max(1, max(0, unix_ms - EPOCH_MS) << _TICK_SHIFT))

@@ -18,6 +18,8 @@ __all__ = [
     "Message",
     "MessageStatus",
     "Receipt",
+    "ReviewStatus",
+    "SignName",
     "SubmitOutcome",
     "Template",
     "TemplateStatus",
@@ -64,6 +66,20 @@ class TemplateStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     BLOCKED = "blocked"
+
+
+#: Sign names and sender IDs go through the same review as templates.
+ReviewStatus = TemplateStatus
+
+
+@dataclass(frozen=True, slots=True)
+class SignName:
+    """A sign name (sender ID) an account may put in ``From``, once approved."""
+
+    account_id: str
+    name: str
+    status: ReviewStatus
+    created_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +137,7 @@ class Message:
     send_date: float | None = None  # handed to the carrier
     receive_date: float | None = None  # receipt received
     carrier_message_id: str | None = None
+    price_micros: int = 0  # what accepting it cost; refunded on some failures
     converted: bool | None = None  # SmsConversion: did the user act on it
     conversion_time: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -145,6 +162,7 @@ class Receipt:
     error_code: str  # "success" or a receipt code of the catalog
     done_at: float
     send_date: float | None = None
+    refund: bool = False  # give the message's price back to its account (failure receipts)
 
 
 @dataclass(frozen=True, slots=True)

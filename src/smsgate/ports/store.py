@@ -21,6 +21,7 @@ from smsgate.domain.models import (
     AccountState,
     Message,
     Receipt,
+    SignName,
     SubmitOutcome,
     Template,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "CallbackRetry",
     "CallbackStore",
     "MessageStore",
+    "PolicyStore",
     "Store",
     "StoreError",
     "TemplateStore",
@@ -74,7 +76,35 @@ class TemplateStore(Protocol):
 
 class MessageStore(Protocol):
     async def insert_messages(self, messages: Sequence[Message]) -> None:
-        """Store newly accepted messages; durable when it returns."""
+        """Store newly accepted messages without charging; durable when it returns."""
+        ...
+
+    async def accept_messages(self, messages: Sequence[Message], charge_micros: int) -> bool:
+        """Charge ``charge_micros`` to the messages' account and store them, in one transaction.
+
+        All messages belong to one account. Returns False, storing and charging nothing, when the
+        balance is below the charge: the balance never goes below zero, and a message is never
+        charged twice (the charge and the rows commit together or not at all).
+        """
+        ...
+
+    async def query_messages(
+        self,
+        account_id: str,
+        *,
+        since: float,
+        until: float,
+        to: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[int, list[Message]]:
+        """An account's messages created in [since, until), optionally to one number, newest
+        first: (total count, one page)."""
+        ...
+
+    async def count_messages_since(self, since_id: str) -> dict[str, int]:
+        """Messages per account with an id at or above ``since_id`` (ids grow with time): what
+        day and month quotas have used so far, rebuilt on start."""
         ...
 
     async def get_message(self, account_id: str, message_id: str) -> Message | None:
@@ -89,8 +119,10 @@ class MessageStore(Protocol):
         """Move messages to their final status.
 
         Idempotent: a receipt for a message already final is ignored. Returns the messages that
-        changed. In the same transaction, queues an HTTP callback for every changed message whose
-        account has a callback URL, so that no receipt push is lost to a crash.
+        changed. A changed message whose receipt says ``refund`` gets its ``price_micros`` back on
+        its account's balance, in the same transaction (so at most once). The same transaction
+        queues an HTTP callback for every changed message whose account has a callback URL, so
+        that no receipt push is lost to a crash.
         """
         ...
 
@@ -150,7 +182,31 @@ class CallbackStore(Protocol):
     async def retry_callbacks(self, retries: Sequence[CallbackRetry]) -> None: ...
 
 
-class Store(AccountStore, TemplateStore, MessageStore, CallbackStore, Protocol):
+class PolicyStore(Protocol):
+    """Operator-edited policy kept as named JSON documents (prices, countries, keywords, limits,
+    faults, per-account settings), each with a version that grows on every change so that
+    running servers can tell cheaply when to reload."""
+
+    async def get_document(self, name: str) -> tuple[int, str] | None:
+        """(version, JSON text), or None if never written."""
+        ...
+
+    async def put_document(self, name: str, body: str) -> int:
+        """Write a document; returns its new version."""
+        ...
+
+    async def document_versions(self) -> dict[str, int]: ...
+
+    async def put_sign_name(self, sign: SignName) -> None:
+        """Insert or replace (account_id, name)."""
+        ...
+
+    async def get_sign_name(self, account_id: str, name: str) -> SignName | None: ...
+    async def list_sign_names(self, account_id: str) -> list[SignName]: ...
+    async def delete_sign_name(self, account_id: str, name: str) -> bool: ...
+
+
+class Store(AccountStore, TemplateStore, MessageStore, CallbackStore, PolicyStore, Protocol):
     """Everything the embedded default keeps in one database."""
 
     async def start(self) -> None: ...

@@ -1,15 +1,31 @@
-"""Who may call what: account states and per-key action permissions.
+"""Who may call what: account states, key permissions, barred actions, resource owners, faults.
 
 Shared by every door, so an SMPP bind and an HTTP call of the same account get the same answer.
+The checks run in a fixed order, each with its seed code:
+
+1. the account's state (isv.ACCOUNT_NOT_EXISTS, isv.ACCOUNT_ABNORMAL, isv.OUT_OF_SERVICE,
+   isv.PRODUCT_UN_SUBSCRIPT);
+2. the key's permission: its RAM-style policy if it has one (isv.RAM_CHECK_FAILED when it cannot
+   be evaluated), else its action list (isp.RAM_PERMISSION_DENY);
+3. actions the operator barred for the account (isv.FORBIDDEN_ACTION);
+4. ``ResourceOwnerId``/``ResourceOwnerAccount``, when given, must name the caller's own account
+   (isp.RES_OWNER_ID_UNKNOWN when they name no account, isp.RAM_PERMISSION_DENY when another);
+5. fault injection, last, so that an injected fault never hides a real refusal.
 """
 
 from __future__ import annotations
 
-from smsgate import errors
-from smsgate.domain.models import AccessKey, Account, AccountState
-from smsgate.errors import SmsError
+from collections.abc import Mapping
 
-__all__ = ["check_account_usable", "check_may_call"]
+from smsgate import errors
+from smsgate.domain.faults import FaultInjector
+from smsgate.domain.models import AccessKey, Account, AccountState
+from smsgate.domain.ram import check_policy
+from smsgate.errors import SmsError
+from smsgate.ports.store import AccountStore
+from smsgate.service.policy import PolicyCache
+
+__all__ = ["AccessGuard", "check_account_usable", "check_may_call"]
 
 _STATE_ERRORS = {
     AccountState.CLOSED: errors.ACCOUNT_NOT_EXISTS,
@@ -31,3 +47,44 @@ def check_may_call(account: Account, key: AccessKey, action: str) -> None:
     check_account_usable(account)
     if not key.allows(action):
         raise SmsError(errors.RAM_PERMISSION_DENY, f"this AccessKey may not call {action}")
+
+
+class AccessGuard:
+    def __init__(self, policy: PolicyCache, accounts: AccountStore, faults: FaultInjector) -> None:
+        self._policy = policy
+        self._accounts = accounts
+        self._faults = faults
+
+    async def check(
+        self, account: Account, key: AccessKey, action: str, params: Mapping[str, str]
+    ) -> None:
+        check_account_usable(account)
+        key_policy = await self._policy.key_policy(key.id)
+        if key_policy is not None:
+            check_policy(key_policy, action)
+        elif not key.allows(action):
+            raise SmsError(errors.RAM_PERMISSION_DENY, f"this AccessKey may not call {action}")
+        settings = await self._policy.account(account.id)
+        if action in settings.barred_actions:
+            raise SmsError(errors.FORBIDDEN_ACTION, f"{action} is barred for this account")
+        await self._check_resource_owner(account, params)
+        policy = await self._policy.current()
+        fault = self._faults.check(policy.faults, policy.faults_version, account.id, action)
+        if fault is not None:
+            raise SmsError(fault, f"fault injected by the operator for {action}")
+
+    async def _check_resource_owner(self, account: Account, params: Mapping[str, str]) -> None:
+        owner_id = params.get("ResourceOwnerId")
+        owner_name = params.get("ResourceOwnerAccount")
+        if owner_id and owner_id != account.id:
+            found = await self._accounts.get_account(owner_id)
+            self._refuse_owner(found is not None, f"ResourceOwnerId {owner_id}")
+        if owner_name and owner_name != account.name:
+            names = {a.name for a in await self._accounts.list_accounts()}
+            self._refuse_owner(owner_name in names, f"ResourceOwnerAccount {owner_name!r}")
+
+    @staticmethod
+    def _refuse_owner(exists: bool, what: str) -> None:
+        if exists:
+            raise SmsError(errors.RAM_PERMISSION_DENY, f"{what} is not this AccessKey's account")
+        raise SmsError(errors.RES_OWNER_ID_UNKNOWN, f"{what} names no account")

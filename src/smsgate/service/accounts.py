@@ -10,35 +10,24 @@ from __future__ import annotations
 import secrets
 import string
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 from smsgate.domain.models import AccessKey, Account, AccountState
+from smsgate.domain.pricing import format_micros, parse_amount
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import AccountStore
 
 __all__ = ["AccountService", "NewKey", "format_money", "parse_money"]
 
 _ALPHABET = string.ascii_letters + string.digits
-MICROS = 1_000_000
 
 
 def parse_money(text: str) -> int:
     """A decimal amount ("12.50") in micro-units; ValueError for anything else."""
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"not an amount: {text!r}") from None
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"not a positive amount: {text!r}")
-    micros = amount * MICROS
-    if micros != micros.to_integral_value():
-        raise ValueError(f"more than 6 decimal places: {text!r}")
-    return int(micros)
+    return parse_amount(text, "amount")
 
 
 def format_money(micros: int) -> str:
-    amount = (Decimal(micros) / MICROS).quantize(Decimal("0.000001")).normalize()
-    return f"{amount:f}"  # plain digits: normalize() alone would print 100 as 1E+2
+    return format_micros(micros)
 
 
 def _random(length: int) -> str:

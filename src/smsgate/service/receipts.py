@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
-from smsgate.domain.models import Message, Receipt
+from smsgate.domain.models import Message, MessageStatus, Receipt
 from smsgate.ports.store import MessageStore, StoreError
+from smsgate.service.policy import PolicyCache
 
 __all__ = ["ReceiptProcessor"]
 
@@ -24,8 +26,9 @@ Listener = Callable[[Sequence[Message]], None]
 class ReceiptProcessor:
     """Batches receipts and applies them; :meth:`run_once` is driven by the app's task loop."""
 
-    def __init__(self, store: MessageStore, max_batch: int = 1000) -> None:
+    def __init__(self, store: MessageStore, policy: PolicyCache, max_batch: int = 1000) -> None:
         self._store = store
+        self._policy = policy
         self._max_batch = max_batch
         self._pending: list[Receipt] = []
         self._listeners: list[Listener] = []
@@ -53,6 +56,14 @@ class ReceiptProcessor:
             return 0
         batch = self._pending[: self._max_batch]
         del self._pending[: self._max_batch]
+        refund_on = (await self._policy.current()).platform.refund_on
+        if refund_on:
+            batch = [
+                replace(r, refund=True)
+                if r.status is not MessageStatus.DELIVERED and r.error_code in refund_on
+                else r
+                for r in batch
+            ]
         try:
             changed = await self._store.apply_receipts(batch)
         except StoreError:

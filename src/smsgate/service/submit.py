@@ -1,4 +1,4 @@
-"""Accepting messages: validate, store durably, hand to delivery.
+"""Accepting messages: every rule of the seed table, then durable storage with the charge.
 
 The one path every door takes to send a message. A message is accepted only once the store has
 made it durable; the door answers "OK" after :meth:`SubmitService.accept` returns. Room in the
@@ -17,13 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from smsgate import errors
-from smsgate.domain import numbers, templates, text
+from smsgate.domain import keywords, numbers, templates, text
 from smsgate.domain.ids import MessageIdGenerator
-from smsgate.domain.models import Account, Message, TemplateStatus
+from smsgate.domain.models import Account, Message, ReviewStatus, TemplateStatus
+from smsgate.domain.pricing import format_micros
 from smsgate.errors import OverloadedError, SmsError
 from smsgate.ports.clock import Clock
+from smsgate.ports.limits import Limiter
 from smsgate.ports.queue import DeliveryQueue
-from smsgate.ports.store import MessageStore, StoreError, TemplateStore
+from smsgate.ports.store import MessageStore, PolicyStore, StoreError, TemplateStore
+from smsgate.service.policy import Policy, PolicyCache
 
 __all__ = ["MAX_NUMBERS_PER_CALL", "MESSAGE_TYPES", "Submission", "SubmitService"]
 
@@ -52,25 +55,42 @@ class Submission:
 
 
 class SubmitService:
+    """Every rule a message must pass, in order, then durable acceptance with its charge.
+
+    Per message, pure checks first (:meth:`prepare`): fields, number, country, sender ID,
+    keywords, length, price. Then the stateful ones (:meth:`admit`): billing state, throttles and
+    quotas, and finally the charge, taken in the same store transaction that makes the message
+    durable. A message refused after its throttle counters were taken gives them back, so a
+    refused message never uses up a quota.
+    """
+
     def __init__(
         self,
         store: MessageStore,
         template_store: TemplateStore,
+        sign_store: PolicyStore,
         queue: DeliveryQueue,
         ids: MessageIdGenerator,
         clock: Clock,
+        policy: PolicyCache,
+        limiter: Limiter,
         *,
         max_segments: int,
     ) -> None:
         self._store = store
         self._templates = template_store
+        self._signs = sign_store
         self._queue = queue
         self._ids = ids
         self._clock = clock
+        self._policy = policy
+        self._limiter = limiter
         self._max_segments = max_segments
 
-    def prepare(self, account: Account, sub: Submission, *, international: bool = True) -> Message:
-        """Check one submission against the rules and build its message. Pure: no I/O.
+    def prepare(
+        self, account: Account, sub: Submission, policy: Policy, *, international: bool = True
+    ) -> Message:
+        """Check one submission against the stateless rules and build its message. No I/O.
 
         Raises :class:`SmsError` with the seed code of the first rule it breaks.
         """
@@ -81,13 +101,23 @@ class SubmitService:
                 errors.COUNTRY_RESTRICTED,
                 "the international API does not send to the Chinese mainland",
             )
+        policy.countries.check_destination(info.region_code, info.country)
+        policy.countries.check_sender(sub.sender, info.region_code)
         if not sub.body:
             raise SmsError(errors.INVALID_PARAMETERS, "the message text is empty")
+        if policy.keywords is not None:
+            keywords.check_text(policy.keywords, sub.body)
         segments = text.count_segments(sub.body)
         if segments > self._max_segments:
             raise SmsError(
                 errors.INVALID_PARAMETERS,
                 f"the message needs {segments} segments; the limit is {self._max_segments}",
+            )
+        unit_price = policy.prices.segment_price(info.region_code, info.carrier)
+        if unit_price is None:
+            raise SmsError(
+                errors.NOT_SUPPORTED_COUNTRY,
+                f"there is no price for {info.country} ({info.carrier})",
             )
         now = self._clock.now()
         return Message(
@@ -109,59 +139,115 @@ class SubmitService:
             template_code=sub.template_code,
             sms_up_extend_code=sub.sms_up_extend_code,
             validity_period=sub.validity_period,
+            price_micros=unit_price * segments,
         )
 
+    async def admit(
+        self, account: Account, messages: Sequence[Message]
+    ) -> tuple[list[Message], list[tuple[Message, SmsError]]]:
+        """Apply the stateful rules, then charge and store what passes: (accepted, refused).
+
+        Throttles and quotas refuse single messages (a batch sends the rest); a billing state,
+        the balance, a full queue or a store failure refuse the whole call.
+        """
+        if not messages:
+            return [], []
+        settings = await self._policy.account(account.id)
+        if settings.overdue:
+            raise SmsError(errors.BILLING_DEDUCTION_ERROR, "the account has overdue payments")
+        policy = await self._policy.current()
+        limits = await self._policy.account_limits(account.id)
+        now = self._clock.now()
+        verdicts = self._limiter.acquire(
+            account.id,
+            [(m.to, m.msg_type) for m in messages],
+            limits,
+            policy.platform.system_per_day,
+            now,
+        )
+        passed = [m for m, v in zip(messages, verdicts, strict=True) if v is None]
+        refused = [
+            (m, SmsError(v, f"{v.code} for {m.to}"))
+            for m, v in zip(messages, verdicts, strict=True)
+            if v is not None
+        ]
+        try:
+            await self.accept(passed)
+        except BaseException:
+            self._limiter.release(account.id, [(m.to, m.msg_type) for m in passed], now)
+            raise
+        return passed, refused
+
     async def accept(self, messages: Sequence[Message]) -> None:
-        """Store ``messages`` durably and enqueue them for delivery, or refuse them all."""
+        """Charge and store ``messages`` durably, then enqueue them; or refuse them all."""
         if not messages:
             return
         if not self._queue.try_reserve(len(messages)):
             raise OverloadedError(f"the delivery queue is full ({len(self._queue)} waiting)")
+        charge = sum(m.price_micros for m in messages)
         try:
-            await self._store.insert_messages(messages)
+            charged = await self._store.accept_messages(messages, charge)
         except StoreError as exc:
             self._queue.cancel_reservation(len(messages))
             raise SmsError(errors.SYSTEM_ERROR, "the message store failed") from exc
         except BaseException:
             self._queue.cancel_reservation(len(messages))
             raise
+        if not charged:
+            self._queue.cancel_reservation(len(messages))
+            raise SmsError(
+                errors.AMOUNT_NOT_ENOUGH,
+                f"sending costs {format_micros(charge)}, more than the balance",
+            )
         self._queue.put_reserved(messages)
 
     async def send(self, account: Account, sub: Submission) -> Message:
-        message = self.prepare(account, sub)
-        await self.accept([message])
+        message = self.prepare(account, sub, await self._policy.current())
+        _accepted, refused = await self.admit(account, [message])
+        if refused:
+            raise refused[0][1]
         return message
 
     async def send_batch(
         self, account: Account, subs: Sequence[Submission]
-    ) -> tuple[list[Message], list[tuple[Submission, SmsError]]]:
-        """Send to many numbers: good ones are accepted, bad ones come back with their error."""
+    ) -> tuple[list[Message], list[tuple[str, SmsError]]]:
+        """Send to many numbers: good ones are accepted, bad ones come back as (To, error)."""
         if len(subs) > MAX_NUMBERS_PER_CALL:
             raise SmsError(
                 errors.MOBILE_COUNT_OVER_LIMIT,
                 f"{len(subs)} numbers in one call; the limit is {MAX_NUMBERS_PER_CALL}",
             )
-        accepted: list[Message] = []
-        failed: list[tuple[Submission, SmsError]] = []
+        policy = await self._policy.current()
+        prepared: list[Message] = []
+        failed: list[tuple[str, SmsError]] = []
         for sub in subs:
             try:
-                accepted.append(self.prepare(account, sub))
+                prepared.append(self.prepare(account, sub, policy))
             except SmsError as exc:
-                failed.append((sub, exc))
-        await self.accept(accepted)
+                failed.append((sub.to, exc))
+        accepted, refused = await self.admit(account, prepared)
+        failed.extend((m.to, exc) for m, exc in refused)
         return accepted, failed
 
     async def send_with_template(
         self, account: Account, sub: Submission, template_param: str | None
     ) -> Message:
-        """Render an approved template of the account, then send like any other message."""
+        """Render an approved template of the account with an approved sign name, then send."""
         code = sub.template_code or ""
         template = await self._templates.get_template(account.id, code)
         if template is None or template.status is not TemplateStatus.APPROVED:
             state = "does not exist" if template is None else f"is {template.status.value}"
             raise SmsError(errors.SMS_CONTENT_CODE_ILLEGAL, f"template {code!r} {state}")
+        policy = await self._policy.current()
+        if policy.platform.require_sign_name:
+            await self._check_sign_name(account, sub.sender or "")
+        settings = await self._policy.account(account.id)
         params = templates.parse_template_param(template_param)
-        body = templates.render(template.content, params)
+        body = templates.render(
+            template.content,
+            params,
+            max_value_length=settings.max_param_length or policy.platform.max_param_length,
+        )
         return await self.send(
             account,
             Submission(
@@ -175,6 +261,12 @@ class SubmitService:
                 sms_up_extend_code=sub.sms_up_extend_code,
             ),
         )
+
+    async def _check_sign_name(self, account: Account, name: str) -> None:
+        sign = await self._signs.get_sign_name(account.id, name)
+        if sign is None or sign.status is not ReviewStatus.APPROVED:
+            state = "does not exist" if sign is None else f"is {sign.status.value}"
+            raise SmsError(errors.SMS_SIGN_NAME_ILLEGAL, f"sign name {name!r} {state}")
 
 
 def _template_message_type(template_type: str) -> str:

@@ -11,9 +11,13 @@ mutating what they hold.
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from smsgate.domain.ids import first_id_at
 from smsgate.domain.models import (
     FINAL_STATUSES,
     AccessKey,
@@ -22,6 +26,7 @@ from smsgate.domain.models import (
     Message,
     MessageStatus,
     Receipt,
+    SignName,
     SubmitOutcome,
     Template,
 )
@@ -30,6 +35,7 @@ from smsgate.ports.store import CallbackJob, CallbackRetry, StoreError
 __all__ = ["MemoryStore"]
 
 _MAX_ID_DIGITS = 19  # 2**63 - 1 has 19 digits
+_MAX_ID = 2**63 - 1
 
 
 @dataclass(slots=True)
@@ -56,6 +62,8 @@ class MemoryStore:
         self._conversion_data: list[tuple[str, float, float]] = []
         self._callbacks: dict[int, _Callback] = {}
         self._last_callback_id = 0
+        self._documents: dict[str, tuple[int, str]] = {}
+        self._sign_names: dict[tuple[str, str], SignName] = {}
 
     async def start(self) -> None:
         self._open = True
@@ -182,17 +190,69 @@ class MemoryStore:
     async def insert_messages(self, messages: Sequence[Message]) -> None:
         """All or nothing, like one SQLite operation."""
         self._check_open()
+        self._messages.update(self._new_messages(_parse_ids(messages), messages))
+
+    async def accept_messages(self, messages: Sequence[Message], charge_micros: int) -> bool:
+        """The SQLite store's checks, in its order: bad arguments and ids raise ValueError, an
+        account that cannot pay (or does not exist) gives False, a taken id raises StoreError;
+        all before anything changes."""
+        self._check_open()
+        account_id = _accepting_account(messages, charge_micros)
+        ids = _parse_ids(messages)
+        account = self._accounts.get(account_id)
+        if account is None or account.balance_micros < charge_micros:
+            return False
+        batch = self._new_messages(ids, messages)
+        if charge_micros:
+            balance = account.balance_micros - charge_micros
+            self._accounts[account_id] = dataclasses.replace(account, balance_micros=balance)
+        self._messages.update(batch)
+        return True
+
+    def _new_messages(self, ids: list[int], messages: Sequence[Message]) -> dict[int, Message]:
         batch: dict[int, Message] = {}
-        for message in messages:
-            mid = _parse_id(message.id)
-            if mid is None:
-                raise ValueError(
-                    f"message id {message.id!r} is not a canonical decimal below 2**63"
-                )
+        for mid, message in zip(ids, messages, strict=True):
             if mid in self._messages or mid in batch:
                 raise StoreError(f"message {message.id} already exists")
             batch[mid] = _copy(message)
-        self._messages.update(batch)
+        return batch
+
+    async def query_messages(
+        self,
+        account_id: str,
+        *,
+        since: float,
+        until: float,
+        to: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[int, list[Message]]:
+        """Like the SQLite store, a message's time is its id's millisecond."""
+        self._check_open()
+        if offset < 0:
+            raise ValueError("offset cannot be negative")
+        window = _id_window(since, until)
+        if window is None:
+            return 0, []
+        low, high = window
+        ids = sorted(
+            (
+                i
+                for i, m in self._messages.items()
+                if low <= i <= high and m.account_id == account_id and (to is None or m.to == to)
+            ),
+            reverse=True,
+        )
+        page = ids[offset : offset + max(limit, 0)]
+        return len(ids), [_copy(self._messages[i]) for i in page]
+
+    async def count_messages_since(self, since_id: str) -> dict[str, int]:
+        self._check_open()
+        since = _parse_id(since_id)
+        if since is None:
+            raise ValueError(f"not a message id: {since_id!r}")
+        counts = Counter(m.account_id for i, m in self._messages.items() if i >= since)
+        return {a: n for a, n in counts.items() if a in self._accounts}  # as in SQLite
 
     async def get_message(self, account_id: str, message_id: str) -> Message | None:
         self._check_open()
@@ -233,7 +293,16 @@ class MemoryStore:
                 message.send_date = receipt.send_date
             changed.append(_copy(message))
             self._queue_callback(message, receipt.done_at)
+            if receipt.refund and message.price_micros:
+                self._refund(message.account_id, message.price_micros)
         return changed
+
+    def _refund(self, account_id: str, amount: int) -> None:
+        """A message of an account that is not there refunds nothing, as in SQLite."""
+        account = self._accounts.get(account_id)
+        if account is not None:
+            balance = account.balance_micros + amount
+            self._accounts[account_id] = dataclasses.replace(account, balance_micros=balance)
 
     def _queue_callback(self, message: Message, due: float) -> None:
         """Snapshot the account's URL now, as the SQLite store does in the receipt's transaction."""
@@ -328,6 +397,81 @@ class MemoryStore:
             callback.next_attempt_at = retry.next_attempt_at
             callback.last_error = retry.last_error
             callback.dead = retry.dead
+
+    # -- policy: documents and sign names -----------------------------------------------------
+
+    async def get_document(self, name: str) -> tuple[int, str] | None:
+        self._check_open()
+        return self._documents.get(name)
+
+    async def put_document(self, name: str, body: str) -> int:
+        self._check_open()
+        _check_json(name, body)
+        version = self._documents.get(name, (0, ""))[0] + 1
+        self._documents[name] = (version, body)
+        return version
+
+    async def document_versions(self) -> dict[str, int]:
+        self._check_open()
+        return {name: version for name, (version, _) in self._documents.items()}
+
+    async def put_sign_name(self, sign: SignName) -> None:
+        self._check_open()
+        if sign.account_id not in self._accounts:
+            raise StoreError(f"no account {sign.account_id!r} for sign name {sign.name!r}")
+        self._sign_names[sign.account_id, sign.name] = sign
+
+    async def get_sign_name(self, account_id: str, name: str) -> SignName | None:
+        self._check_open()
+        return self._sign_names.get((account_id, name))
+
+    async def list_sign_names(self, account_id: str) -> list[SignName]:
+        self._check_open()
+        return sorted(
+            (s for s in self._sign_names.values() if s.account_id == account_id),
+            key=lambda s: s.name,
+        )
+
+    async def delete_sign_name(self, account_id: str, name: str) -> bool:
+        self._check_open()
+        return self._sign_names.pop((account_id, name), None) is not None
+
+
+def _check_json(name: str, body: str) -> None:
+    """Refuse what every server would fail to load."""
+    try:
+        json.loads(body)
+    except ValueError as exc:
+        raise ValueError(f"document {name!r} is not JSON: {exc}") from exc
+
+
+def _accepting_account(messages: Sequence[Message], charge_micros: int) -> str:
+    """The same checks as the SQLite store's."""
+    if charge_micros < 0:
+        raise ValueError("a charge cannot be negative")
+    if not messages:
+        raise ValueError("an accept needs at least one message")
+    account_id = messages[0].account_id
+    if any(m.account_id != account_id for m in messages):
+        raise ValueError("the messages of one accept must belong to one account")
+    return account_id
+
+
+def _parse_ids(messages: Sequence[Message]) -> list[int]:
+    ids: list[int] = []
+    for message in messages:
+        mid = _parse_id(message.id)
+        if mid is None:
+            raise ValueError(f"message id {message.id!r} is not a canonical decimal below 2**63")
+        ids.append(mid)
+    return ids
+
+
+def _id_window(since: float, until: float) -> tuple[int, int] | None:
+    """The SQLite store's rule: the ids whose millisecond is in [since, until)."""
+    low = int(first_id_at(math.ceil(since * 1000)))
+    high = min(int(first_id_at(math.ceil(until * 1000))) - 1, _MAX_ID)
+    return (low, high) if low <= high else None
 
 
 def _parse_id(message_id: str) -> int | None:

@@ -138,7 +138,7 @@ async def batch_send_message_to_globe(ctx: Context, params: Mapping[str, str]) -
     return {
         "From": optional(params, "From"),
         "SuccessCount": str(len(accepted)),
-        "FailedList": ",".join(sub.to for sub, _ in failed),
+        "FailedList": ",".join(to for to, _ in failed),
         "MessageIdList": ",".join(m.id for m in accepted),
     }
 
@@ -217,11 +217,4 @@ ACTIONS: dict[tuple[str, str], Handler] = {
     (INTERNATIONAL, "QueryMessage"): query_message,
     (INTERNATIONAL, "SmsConversion"): sms_conversion,
     (INTERNATIONAL, "ConversionData"): conversion_data,
-}
-
-#: What a successful call says in ``ResponseDescription``.
-OK_DESCRIPTIONS = {
-    "SendMessageToGlobe": "The SMS Send Request was accepted",
-    "SendMessageWithTemplate": "The SMS Send Request was accepted",
-    "BatchSendMessageToGlobe": "The SMS Send Request was accepted",
 }

@@ -16,13 +16,13 @@ from aiohttp import web
 
 from smsgate import errors
 from smsgate.doors.aliyun import render
-from smsgate.doors.aliyun.actions import ACTIONS, INTERNATIONAL, OK_DESCRIPTIONS, Context
+from smsgate.doors.aliyun.actions import ACTIONS, INTERNATIONAL, Context
 from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.signature import SignedRequest, parse_signed_request
 from smsgate.errors import GatewayCode, GatewayError, OverloadedError, SmsError
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import MessageStore, StoreError
-from smsgate.service.access import check_may_call
+from smsgate.service.access import AccessGuard
 from smsgate.service.submit import SubmitService
 
 __all__ = ["KNOWN_VERSIONS", "AliyunDoor"]
@@ -37,12 +37,14 @@ class AliyunDoor:
     def __init__(
         self,
         authenticator: ApiAuthenticator,
+        guard: AccessGuard,
         submit: SubmitService,
         messages: MessageStore,
         clock: Clock,
         max_body_bytes: int,
     ) -> None:
         self._auth = authenticator
+        self._guard = guard
         self._submit = submit
         self._messages = messages
         self._clock = clock
@@ -80,10 +82,10 @@ class AliyunDoor:
             action = _action_of(signed)
             handler = ACTIONS[(signed.version or "", action)]
             key, account = await self._auth.authenticate(signed)
-            check_may_call(account, key, action)
+            await self._guard.check(account, key, action, signed.params)
             ctx = Context(account, self._submit, self._messages, self._clock)
             fields = await handler(ctx, signed.params)
-            result = render.result_body(request_id, errors.OK, OK_DESCRIPTIONS.get(action, "OK"))
+            result = render.result_body(request_id, errors.OK)
             result.update(fields)
             return _respond(200, result, fmt, f"{action}Response")
         except GatewayError as exc:

@@ -1,0 +1,20 @@
+"""Opening the store of a data directory: shared by the server and the CLI.
+
+Kept apart from the composition root so that administration commands start quickly: they need
+the store, not the doors, the numbering data or the event-loop machinery of a server.
+"""
+
+from __future__ import annotations
+
+from smsgate.adapters.secret_box import SecretBox
+from smsgate.adapters.storage.sqlite import SqliteStore
+from smsgate.config import Config
+
+__all__ = ["open_store"]
+
+
+def open_store(config: Config) -> SqliteStore:
+    """The store of a data directory (not started)."""
+    config.server.data_dir.mkdir(parents=True, exist_ok=True)
+    box = SecretBox.from_key_file(config.master_key_path)
+    return SqliteStore(config.db_path, box, durability=config.store.durability)

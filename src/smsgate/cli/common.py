@@ -1,0 +1,107 @@
+"""What every administration command shares: the store of the data directory, the services over
+it, argument parsing helpers and output."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from smsgate.adapters.storage.factory import open_store
+from smsgate.config import Config
+from smsgate.domain.models import Account
+from smsgate.ports.clock import SystemClock
+from smsgate.ports.store import Store
+from smsgate.service.accounts import AccountService, parse_money
+from smsgate.service.admin import AdminService, NotFoundError
+
+__all__ = [
+    "CliError",
+    "Commands",
+    "Tools",
+    "actions_arg",
+    "money_arg",
+    "must_account",
+    "with_store",
+]
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+class CliError(Exception):
+    """A user mistake: printed as one line, exit status 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tools:
+    store: Store
+    accounts: AccountService
+    admin: AdminService
+
+
+Work = Callable[[Tools, argparse.Namespace], Coroutine[Any, Any, Any]]
+
+
+def with_store(work: Work) -> Callable[[Config, argparse.Namespace], int]:
+    """Run ``work`` against the data directory's store and print what it returns."""
+
+    def run(config: Config, args: argparse.Namespace) -> int:
+        async def go() -> Any:
+            store = open_store(config)
+            await store.start()
+            clock = SystemClock()
+            try:
+                return await work(
+                    Tools(store, AccountService(store, clock), AdminService(store, clock)), args
+                )
+            except NotFoundError as exc:
+                raise CliError(str(exc)) from None
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
+            finally:
+                await store.close()
+
+        output = asyncio.run(go())
+        if output is not None:
+            _print(output, args.json)
+        return 0
+
+    return run
+
+
+def _print(output: Any, as_json: bool) -> None:
+    if as_json or not isinstance(output, dict | list):
+        print(json.dumps(output, indent=2, ensure_ascii=False))
+        return
+    rows = output if isinstance(output, list) else [output]
+    for row in rows:
+        if isinstance(row, dict):
+            print("  ".join(f"{k}={v}" for k, v in row.items() if v is not None))
+        else:
+            print(json.dumps(row, ensure_ascii=False))
+
+
+def actions_arg(raw: str | None) -> frozenset[str] | None:
+    if raw is None or raw.strip().lower() == "all":
+        return None
+    actions = frozenset(a.strip() for a in raw.split(",") if a.strip())
+    if not actions:
+        raise CliError("--actions needs a comma-separated list of actions, or 'all'")
+    return actions
+
+
+def money_arg(raw: str) -> int:
+    try:
+        return parse_money(raw)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+async def must_account(store: Store, account_id: str) -> Account:
+    account = await store.get_account(account_id)
+    if account is None:
+        raise CliError(f"no account {account_id}")
+    return account

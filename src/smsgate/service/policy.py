@@ -1,0 +1,165 @@
+"""The operator's policy documents, parsed once and kept current.
+
+Rules read prices, country rules, keywords, limits, faults and account settings on every message;
+reading and parsing them from the store each time would put I/O and JSON on the hot path. This
+cache asks the store for document versions at most once a second and re-parses only what changed,
+so that changes made through the CLI or the admin API (possibly by another process) take effect
+within a second.
+
+Document names: ``platform``, ``prices``, ``countries``, ``keywords``, ``faults``,
+``account:<account id>``, ``key:<AccessKey id>``. A document that does not exist means its
+defaults. A stored document that no longer parses (written by an older version, or by hand) is
+logged and its defaults are used, rather than stopping every send.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from smsgate.domain.countries import CountryRules
+from smsgate.domain.faults import FaultRule, parse_faults
+from smsgate.domain.keywords import KeywordMatcher
+from smsgate.domain.limits import LimitPolicy
+from smsgate.domain.pricing import PriceTable
+from smsgate.domain.settings import AccountSettings, PlatformSettings
+from smsgate.ports.clock import Clock
+from smsgate.ports.store import PolicyStore
+
+__all__ = ["DEFAULT_PRICES", "DOCUMENT_PARSERS", "Policy", "PolicyCache", "parse_document"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: With no price table, every destination costs 0.05 a segment: enough for a zero balance to be
+#: refused with isv.AMOUNT_NOT_ENOUGH, as on Alibaba.
+DEFAULT_PRICES = PriceTable(default_micros=50_000)
+
+
+def _keywords(doc: Any) -> KeywordMatcher:
+    if not isinstance(doc, list) or not all(isinstance(k, str) for k in doc):
+        raise ValueError("keywords must be a JSON list of strings")
+    return KeywordMatcher(doc)
+
+
+#: Document name (or prefix, for per-account and per-key ones) -> parser of its JSON value.
+DOCUMENT_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "platform": PlatformSettings.from_dict,
+    "prices": PriceTable.from_dict,
+    "countries": CountryRules.from_dict,
+    "keywords": _keywords,
+    "faults": parse_faults,
+    "account:": AccountSettings.from_dict,
+    "key:": json.dumps,  # evaluated per call by domain.ram
+}
+
+
+def parse_document(name: str, text: str) -> Any:
+    """Parse and validate a document; ValueError says what is wrong (the CLI and API show it)."""
+    parser = DOCUMENT_PARSERS.get(name) or DOCUMENT_PARSERS.get(name.split(":", 1)[0] + ":")
+    if parser is None:
+        raise ValueError(f"unknown policy document {name!r}")
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{name} is not valid JSON: {exc}") from None
+    return parser(doc)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Everything platform-wide the rules need, as of one moment."""
+
+    platform: PlatformSettings = field(default_factory=PlatformSettings)
+    prices: PriceTable = DEFAULT_PRICES
+    countries: CountryRules = field(default_factory=CountryRules)
+    keywords: KeywordMatcher | None = None
+    faults: tuple[FaultRule, ...] = ()
+    limits: LimitPolicy = field(default_factory=LimitPolicy)
+    faults_version: int = 0
+
+
+class PolicyCache:
+    def __init__(self, store: PolicyStore, clock: Clock, ttl_s: float = 1.0) -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl = ttl_s
+        self._next_check = 0.0
+        self._versions: dict[str, int] = {}
+        self._parsed: dict[str, Any] = {}
+        self._policy = Policy()
+        self._account_limits: dict[str, LimitPolicy] = {}
+
+    async def current(self) -> Policy:
+        await self._refresh()
+        return self._policy
+
+    async def account(self, account_id: str) -> AccountSettings:
+        await self._refresh()
+        settings: AccountSettings = self._parsed.get(f"account:{account_id}", AccountSettings())
+        return settings
+
+    async def account_limits(self, account_id: str) -> LimitPolicy:
+        """The platform limits with the account's overrides applied."""
+        policy = await self.current()
+        merged = self._account_limits.get(account_id)
+        if merged is None:
+            settings = await self.account(account_id)
+            merged = policy.limits.merged(settings.limits) if settings.limits else policy.limits
+            self._account_limits[account_id] = merged
+        return merged
+
+    async def key_policy(self, key_id: str) -> str | None:
+        await self._refresh()
+        policy: str | None = self._parsed.get(f"key:{key_id}")
+        return policy
+
+    async def _refresh(self) -> None:
+        now = self._clock.now()
+        if now < self._next_check:
+            return
+        self._next_check = now + self._ttl
+        versions = await self._store.document_versions()
+        changed = [name for name, v in versions.items() if self._versions.get(name) != v]
+        if not changed:
+            return
+        for name in changed:
+            found = await self._store.get_document(name)
+            if found is None:
+                continue
+            version, text = found
+            try:
+                self._parsed[name] = parse_document(name, text)
+            except (ValueError, TypeError) as exc:
+                log.error(
+                    "policy document %s v%d is invalid, using defaults: %s", name, version, exc
+                )
+                self._parsed.pop(name, None)
+            self._versions[name] = version
+        self._rebuild(versions)
+
+    def _rebuild(self, versions: dict[str, int]) -> None:
+        platform = self._get("platform", PlatformSettings())
+        try:
+            limits = LimitPolicy.from_dict(platform.limits) if platform.limits else LimitPolicy()
+        except ValueError as exc:
+            log.error("platform limits are invalid, using defaults: %s", exc)
+            limits = LimitPolicy()
+        self._policy = Policy(
+            platform=platform,
+            prices=self._get("prices", DEFAULT_PRICES),
+            countries=self._get("countries", CountryRules()),
+            keywords=self._parsed.get("keywords"),
+            faults=self._get("faults", ()),
+            limits=limits,
+            faults_version=versions.get("faults", 0),
+        )
+        self._account_limits.clear()
+
+    def _get(self, name: str, default: T) -> T:
+        value: T = self._parsed.get(name, default)
+        return value

@@ -1,0 +1,703 @@
+"""Throttling and quotas: the policy document, every refusal code, the windows, and a model test
+of the in-memory limiter against a slow reference that keeps every message it accepted."""
+
+from __future__ import annotations
+
+import calendar
+import json
+import tracemalloc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smsgate import errors
+from smsgate.adapters.limits.memory import MemoryLimiter
+from smsgate.domain.limits import (
+    MESSAGE_TYPES,
+    LimitPolicy,
+    WindowLimits,
+    utc_day_bounds,
+    utc_month_bounds,
+)
+from smsgate.errors import ResultCode
+
+A = "1000000000000001"
+B = "1000000000000002"
+N1 = "+447700900001"
+N2 = "+447700900002"
+DEFAULT = LimitPolicy()
+
+
+def at(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: float = 0.0) -> float:
+    """POSIX seconds of a UTC date and time."""
+    return calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0)) + s
+
+
+T0 = at(2026, 3, 10, 9, 0)  # a Tuesday morning, mid-month, on the hour
+
+
+def one(
+    lim: MemoryLimiter,
+    now: float,
+    number: str = N1,
+    msg_type: str = "OTP",
+    *,
+    account: str = A,
+    policy: LimitPolicy = DEFAULT,
+    platform: int | None = None,
+) -> ResultCode | None:
+    [verdict] = lim.acquire(account, [(number, msg_type)], policy, platform, now)
+    return verdict
+
+
+def policy(**overrides: object) -> LimitPolicy:
+    return DEFAULT.merged(overrides)
+
+
+# --- the policy document ------------------------------------------------------------------------
+
+
+def test_defaults_are_alibabas_for_verification_codes_and_documented_for_the_rest() -> None:
+    assert DEFAULT.otp == WindowLimits(per_minute=1, per_hour=5, per_day=10)
+    assert DEFAULT.notify == WindowLimits(per_minute=None, per_hour=None, per_day=50)
+    assert DEFAULT.mkt == WindowLimits(per_minute=None, per_hour=None, per_day=50)
+    assert DEFAULT.per_number_per_day == 50
+    assert DEFAULT.account_per_day is None
+    assert DEFAULT.account_per_month is None
+    assert {t: DEFAULT.window(t) for t in MESSAGE_TYPES} == {
+        "OTP": DEFAULT.otp,
+        "NOTIFY": DEFAULT.notify,
+        "MKT": DEFAULT.mkt,
+    }
+
+
+def test_a_policy_survives_json() -> None:
+    p = policy(OTP={"per_minute": 2}, MKT={"per_day": None}, account_per_month=100_000)
+    assert LimitPolicy.from_dict(json.loads(json.dumps(p.to_dict()))) == p
+    assert LimitPolicy.from_dict(DEFAULT.to_dict()) == DEFAULT
+
+
+def test_from_dict_takes_the_defaults_for_what_it_leaves_out() -> None:
+    assert LimitPolicy.from_dict({}) == DEFAULT
+    p = LimitPolicy.from_dict({"account_per_day": 500})
+    assert p.account_per_day == 500
+    assert p.otp == DEFAULT.otp
+
+
+def test_merged_overrides_a_type_key_by_key_and_null_removes_a_limit() -> None:
+    base = policy(account_per_day=10)
+    p = base.merged({"OTP": {"per_day": 20, "per_minute": None}, "per_number_per_day": None})
+    assert p.otp == WindowLimits(per_minute=None, per_hour=5, per_day=20)
+    assert p.notify == base.notify
+    assert p.per_number_per_day is None
+    assert p.account_per_day == 10  # kept from the base, not reset to the default
+    assert base.otp == DEFAULT.otp  # the base is unchanged
+
+
+@pytest.mark.parametrize(
+    ("doc", "key"),
+    [
+        ({"OTP": {"per_minute": 0}}, "OTP.per_minute"),
+        ({"NOTIFY": {"per_hour": -1}}, "NOTIFY.per_hour"),
+        ({"MKT": {"per_day": 1.5}}, "MKT.per_day"),
+        ({"OTP": {"per_day": "10"}}, "OTP.per_day"),
+        ({"OTP": {"per_day": True}}, "OTP.per_day"),
+        ({"OTP": {"per_mintue": 1}}, "OTP.per_mintue"),
+        ({"OTP": 5}, "OTP"),
+        ({"OTP": None}, "OTP"),
+        ({"per_number_per_day": 0}, "per_number_per_day"),
+        ({"account_per_day": False}, "account_per_day"),
+        ({"account_per_month": -5}, "account_per_month"),
+        ({"SMS": {"per_day": 1}}, "SMS"),
+    ],
+)
+def test_a_bad_policy_names_its_key(doc: dict[str, object], key: str) -> None:
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        LimitPolicy.from_dict(doc)
+
+
+def test_a_policy_document_must_be_an_object() -> None:
+    with pytest.raises(ValueError, match="object"):
+        LimitPolicy.from_dict([])  # type: ignore[arg-type]
+
+
+def test_zero_is_refused_when_constructing_directly_too() -> None:
+    with pytest.raises(ValueError, match="per_minute"):
+        WindowLimits(per_minute=0)
+    with pytest.raises(ValueError, match="account_per_day"):
+        LimitPolicy(account_per_day=0)
+
+
+def test_limits_need_not_nest() -> None:
+    # Lowering the day limit alone must not require lowering the hour limit with it.
+    p = policy(OTP={"per_day": 3})
+    lim = MemoryLimiter()
+    verdicts = [one(lim, T0 + i * 61, policy=p) for i in range(4)]
+    assert verdicts == [None, None, None, errors.BUSINESS_LIMIT_DAY]
+
+
+# --- each code, with the defaults ---------------------------------------------------------------
+
+
+def test_a_second_verification_code_within_a_minute_is_refused() -> None:
+    lim = MemoryLimiter()
+    assert one(lim, T0) is None
+    assert one(lim, T0 + 1) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
+    assert one(lim, T0 + 59.999) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
+
+
+def test_the_minute_window_slides_and_ends_at_exactly_60_seconds() -> None:
+    lim = MemoryLimiter()
+    start = T0 + 17.25  # not on a minute boundary: the window is not the clock's minute
+    assert one(lim, start) is None
+    assert one(lim, start + 59.999) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
+    assert one(lim, start + 60) is None
+    assert one(lim, start + 119.5) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
+
+
+def test_a_sixth_code_within_an_hour_is_refused_until_exactly_3600_seconds_after_the_first() -> (
+    None
+):
+    lim = MemoryLimiter()
+    start = T0 + 1234.5  # the hour window straddles the clock hour
+    sent = [start + i * 61 for i in range(5)]
+    assert [one(lim, t) for t in sent] == [None] * 5
+    assert one(lim, start + 5 * 61) is errors.BUSINESS_LIMIT_HOUR
+    assert one(lim, start + 3599.999) is errors.BUSINESS_LIMIT_HOUR
+    assert one(lim, start + 3600) is None  # the first has left the window
+    assert one(lim, start + 3600 + 60) is errors.BUSINESS_LIMIT_HOUR  # the second has not
+
+
+def test_an_eleventh_code_in_a_utc_day_is_refused_until_midnight() -> None:
+    lim = MemoryLimiter()
+    day = at(2026, 3, 10)
+    sent = [day + i * 3601 for i in range(10)]  # one an hour: neither minute nor hour binds
+    assert [one(lim, t) for t in sent] == [None] * 10
+    assert one(lim, day + 10 * 3601) is errors.BUSINESS_LIMIT_DAY
+    assert one(lim, at(2026, 3, 10, 23, 59, 59.999)) is errors.BUSINESS_LIMIT_DAY
+    assert one(lim, at(2026, 3, 11)) is None
+
+
+def test_the_daily_cap_of_a_number_counts_every_type() -> None:
+    lim = MemoryLimiter()
+    otp_sent = sum(one(lim, T0 + i * 3601, msg_type="OTP") is None for i in range(10))
+    assert otp_sent == 10
+    later = T0 + 10 * 3601
+    for i in range(50 - otp_sent):
+        assert one(lim, later + i, msg_type="NOTIFY") is None
+    assert one(lim, later + 100, msg_type="MKT") is errors.BUSINESS_LIMIT_CONTROL_PHONE
+    assert one(lim, later + 100, msg_type="NOTIFY") is errors.BUSINESS_LIMIT_CONTROL_PHONE
+    assert one(lim, later + 100, N2, msg_type="MKT") is None  # another number is not capped
+
+
+def test_notification_and_promotion_day_limits() -> None:
+    lim = MemoryLimiter()
+    p = policy(per_number_per_day=None)
+    for msg_type in ("NOTIFY", "MKT"):
+        assert [one(lim, T0, msg_type=msg_type, policy=p) for _ in range(50)] == [None] * 50
+        assert one(lim, T0, msg_type=msg_type, policy=p) is errors.BUSINESS_LIMIT_DAY
+
+
+def test_the_account_daily_quota() -> None:
+    lim = MemoryLimiter()
+    p = policy(account_per_day=3)
+    numbers = [f"+4477009001{i:02d}" for i in range(5)]
+    verdicts = lim.acquire(A, [(n, "NOTIFY") for n in numbers], p, None, T0)
+    assert verdicts == [None, None, None, errors.DAY_LIMIT_CONTROL, errors.DAY_LIMIT_CONTROL]
+    assert one(lim, at(2026, 3, 10, 23, 59, 59.999), N2, "MKT", policy=p) is (
+        errors.DAY_LIMIT_CONTROL
+    )
+    assert one(lim, at(2026, 3, 11), N2, "MKT", policy=p) is None
+
+
+def test_the_account_monthly_quota_and_the_month_end() -> None:
+    lim = MemoryLimiter()
+    p = policy(account_per_month=4)
+    # Two a day on the last days of January (31 days): the month runs out on the 31st.
+    days = [at(2026, 1, 30, 12), at(2026, 1, 31, 12)]
+    for d in days:
+        assert lim.acquire(A, [(N1, "NOTIFY"), (N2, "NOTIFY")], p, None, d) == [None, None]
+    assert one(lim, at(2026, 1, 31, 23, 59, 59.999), msg_type="MKT", policy=p) is (
+        errors.MONTH_LIMIT_CONTROL
+    )
+    assert one(lim, at(2026, 2, 1), msg_type="MKT", policy=p) is None
+
+
+def test_the_month_ends_on_the_last_day_of_february_in_a_leap_year() -> None:
+    lim = MemoryLimiter()
+    p = policy(account_per_month=1)
+    assert one(lim, at(2024, 2, 29, 23, 59), msg_type="NOTIFY", policy=p) is None
+    assert one(lim, at(2024, 2, 29, 23, 59, 59.5), N2, "NOTIFY", policy=p) is (
+        errors.MONTH_LIMIT_CONTROL
+    )
+    assert one(lim, at(2024, 3, 1), N2, "NOTIFY", policy=p) is None
+    assert utc_month_bounds(at(2024, 2, 29, 12)) == (at(2024, 2, 1), at(2024, 3, 1))
+    assert utc_month_bounds(at(2025, 12, 31, 23, 59, 59.9)) == (at(2025, 12, 1), at(2026, 1, 1))
+    assert utc_day_bounds(at(2026, 3, 10, 23, 59, 59.9)) == (at(2026, 3, 10), at(2026, 3, 11))
+    assert utc_day_bounds(at(2026, 3, 11)) == (at(2026, 3, 11), at(2026, 3, 12))
+
+
+def test_the_platform_daily_quota_counts_every_account() -> None:
+    lim = MemoryLimiter()
+    assert one(lim, T0, N1, "NOTIFY", platform=3) is None
+    assert one(lim, T0, N1, "NOTIFY", account=B, platform=3) is None
+    assert one(lim, T0, N2, "NOTIFY", account=B, platform=3) is None
+    assert one(lim, T0, N2, "NOTIFY", platform=3) is errors.SYSTEM_LIMIT_CONTROL
+    assert one(lim, T0, N2, "NOTIFY", platform=None) is None  # unlimited still counts
+    assert one(lim, at(2026, 3, 11), N2, "NOTIFY", platform=3) is None
+
+
+def test_calendar_limits_reset_at_midnight_but_the_minute_window_does_not() -> None:
+    lim = MemoryLimiter()
+    p = policy(OTP={"per_day": 1}, account_per_day=1)
+    assert one(lim, at(2026, 3, 10, 23, 59, 30), policy=p) is None
+    # The day's limits are gone at midnight; the minute still counts the message at 23:59:30.
+    assert one(lim, at(2026, 3, 11, 0, 0, 10), policy=p) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
+    assert one(lim, at(2026, 3, 11, 0, 0, 30), policy=p) is None
+
+
+# --- precedence, batches, release, accounts -----------------------------------------------------
+
+TIGHT = LimitPolicy(
+    otp=WindowLimits(1, 1, 1),
+    per_number_per_day=1,
+    account_per_day=1,
+    account_per_month=1,
+)
+
+
+@pytest.mark.parametrize(
+    ("relaxed", "expected"),
+    [
+        ({}, errors.SYSTEM_LIMIT_CONTROL),
+        ({"platform": None}, errors.MONTH_LIMIT_CONTROL),
+        ({"platform": None, "account_per_month": None}, errors.DAY_LIMIT_CONTROL),
+        ({"platform": None, "account_per_month": None, "account_per_day": None}, None),
+    ],
+)
+def test_quotas_come_first_in_precedence(
+    relaxed: dict[str, None], expected: ResultCode | None
+) -> None:
+    platform = relaxed.pop("platform", 1)
+    p = TIGHT.merged(relaxed)
+    lim = MemoryLimiter()
+    assert one(lim, T0, policy=p, platform=platform) is None
+    verdict = one(lim, T0, policy=p, platform=platform)
+    if expected is None:  # then the number's own limits, checked next
+        assert verdict is errors.BUSINESS_LIMIT_CONTROL_PHONE
+    else:
+        assert verdict is expected
+
+
+@pytest.mark.parametrize(
+    ("relaxed", "expected"),
+    [
+        ({}, errors.BUSINESS_LIMIT_CONTROL_PHONE),
+        ({"per_number_per_day": None}, errors.BUSINESS_LIMIT_DAY),
+        ({"per_number_per_day": None, "OTP": {"per_day": None}}, errors.BUSINESS_LIMIT_HOUR),
+        (
+            {"per_number_per_day": None, "OTP": {"per_day": None, "per_hour": None}},
+            errors.BUSINESS_LIMIT_CONTROL_MINUTE,
+        ),
+        (
+            {
+                "per_number_per_day": None,
+                "OTP": {"per_day": None, "per_hour": None, "per_minute": None},
+            },
+            None,
+        ),
+    ],
+)
+def test_number_limits_in_precedence(
+    relaxed: dict[str, object], expected: ResultCode | None
+) -> None:
+    p = TIGHT.merged({"account_per_day": None, "account_per_month": None, **relaxed})
+    lim = MemoryLimiter()
+    assert one(lim, T0, policy=p) is None
+    assert one(lim, T0, policy=p) is expected
+
+
+def test_a_batch_counts_its_own_earlier_messages() -> None:
+    lim = MemoryLimiter()
+    verdicts = lim.acquire(
+        A, [(N1, "OTP"), (N2, "OTP"), (N1, "OTP"), (N1, "NOTIFY")], DEFAULT, None, T0
+    )
+    assert verdicts == [None, None, errors.BUSINESS_LIMIT_CONTROL_MINUTE, None]
+
+
+def test_a_refused_message_counts_nowhere() -> None:
+    lim = MemoryLimiter()
+    p = policy(account_per_day=2)
+    assert one(lim, T0, policy=p) is None
+    for i in range(5):
+        assert one(lim, T0 + i, policy=p) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
+    # The five refusals used none of the account's quota.
+    assert one(lim, T0 + 1, N2, policy=p) is None
+
+
+def test_release_gives_the_counts_back() -> None:
+    lim = MemoryLimiter()
+    p = policy(account_per_day=1, account_per_month=1)
+    assert one(lim, T0, policy=p, platform=1) is None
+    assert one(lim, T0 + 1, N2, policy=p, platform=1) is errors.SYSTEM_LIMIT_CONTROL
+    lim.release(A, [(N1, "OTP")], T0)  # say the store failed
+    # Quotas, the day count and the minute window are all free again.
+    assert one(lim, T0 + 2, policy=p, platform=1) is None
+    assert one(lim, T0 + 3, policy=p, platform=1) is errors.SYSTEM_LIMIT_CONTROL
+
+
+def test_release_takes_back_only_the_message_it_names() -> None:
+    lim = MemoryLimiter()
+    p = policy(OTP={"per_minute": 2})
+    assert one(lim, T0, policy=p) is None
+    assert one(lim, T0 + 10, policy=p) is None
+    lim.release(A, [(N1, "OTP")], T0 + 10)
+    assert one(lim, T0 + 20, policy=p) is None  # room for one again
+    assert one(lim, T0 + 30, policy=p) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
+    # The one at T0 was never released: it leaves the window at T0 + 60, not before.
+    assert one(lim, T0 + 59, policy=p) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
+    assert one(lim, T0 + 60, policy=p) is None
+
+
+def test_release_after_midnight_leaves_the_new_day_alone() -> None:
+    lim = MemoryLimiter()
+    p = policy(account_per_day=1, NOTIFY={"per_day": 1})
+    late = at(2026, 3, 10, 23, 59, 59)
+    assert one(lim, late, msg_type="NOTIFY", policy=p) is None
+    assert one(lim, at(2026, 3, 11, 0, 0, 1), msg_type="NOTIFY", policy=p) is None
+    lim.release(A, [(N1, "NOTIFY")], late)  # the old day's message: nothing to give back today
+    assert one(lim, at(2026, 3, 11, 0, 0, 2), N2, "NOTIFY", policy=p) is errors.DAY_LIMIT_CONTROL
+    p = policy(NOTIFY={"per_day": 1})
+    assert one(lim, at(2026, 3, 11, 0, 0, 2), msg_type="NOTIFY", policy=p) is (
+        errors.BUSINESS_LIMIT_DAY
+    )
+
+
+def test_release_of_the_same_month_gives_the_month_back() -> None:
+    lim = MemoryLimiter()
+    p = policy(account_per_month=1)
+    assert one(lim, at(2026, 3, 10, 23, 59), msg_type="NOTIFY", policy=p) is None
+    assert one(lim, at(2026, 3, 11, 8), msg_type="NOTIFY", policy=p) is errors.MONTH_LIMIT_CONTROL
+    lim.release(A, [(N1, "NOTIFY")], at(2026, 3, 10, 23, 59))
+    assert one(lim, at(2026, 3, 11, 8), msg_type="NOTIFY", policy=p) is None
+
+
+def test_accounts_do_not_throttle_each_other() -> None:
+    lim = MemoryLimiter()
+    p = policy(account_per_day=1)
+    assert one(lim, T0, account=A, policy=p) is None
+    assert one(lim, T0, account=A, policy=p) is errors.DAY_LIMIT_CONTROL
+    # Same number, same second, another account: its own minute, day and quota counts.
+    assert one(lim, T0, account=B, policy=p) is None
+    lim.release(B, [(N1, "OTP")], T0)
+    assert one(lim, T0 + 1, N2, account=A, policy=p) is errors.DAY_LIMIT_CONTROL
+
+
+def test_an_unknown_message_type_is_refused_and_not_counted() -> None:
+    lim = MemoryLimiter()
+    p = policy(account_per_day=1)
+    assert one(lim, T0, msg_type="otp", policy=p) is errors.INVALID_PARAMETERS
+    assert one(lim, T0, policy=p) is None
+
+
+# --- None and 0 ---------------------------------------------------------------------------------
+
+UNLIMITED = LimitPolicy.from_dict(
+    {
+        **{t: {"per_minute": None, "per_hour": None, "per_day": None} for t in MESSAGE_TYPES},
+        "per_number_per_day": None,
+    }
+)
+
+
+def test_no_limits_means_no_refusal_and_no_state_per_number() -> None:
+    lim = MemoryLimiter()
+    items = [(N1, t) for t in MESSAGE_TYPES] * 400
+    assert lim.acquire(A, items, UNLIMITED, None, T0) == [None] * 1200
+    assert lim.sizes() == {"day_counts": 0, "timestamps": 0}
+
+
+def test_a_zero_limit_that_slipped_past_validation_refuses_instead_of_failing() -> None:
+    for name in ("per_minute", "per_hour", "per_day"):
+        limits = WindowLimits()
+        object.__setattr__(limits, name, 0)
+        object.__setattr__(limits, "sliding_cap", 0 if name == "per_day" else 1)
+        p = LimitPolicy(otp=limits, per_number_per_day=None)
+        lim = MemoryLimiter()
+        assert one(lim, T0, policy=p) is not None, name
+        assert one(lim, T0 + 7200, policy=p) is not None, name
+    for name in ("per_number_per_day", "account_per_day", "account_per_month"):
+        p = LimitPolicy()
+        object.__setattr__(p, name, 0)
+        assert one(MemoryLimiter(), T0, msg_type="NOTIFY", policy=p) is not None, name
+    assert one(MemoryLimiter(), T0, platform=0) is errors.SYSTEM_LIMIT_CONTROL
+
+
+# --- seeding ------------------------------------------------------------------------------------
+
+
+def test_seeded_quotas_count_and_per_number_counts_start_empty() -> None:
+    lim = MemoryLimiter()
+    lim.seed_usage({A: 2, B: 1}, {A: 9, B: 1}, 3, T0)
+    p = policy(account_per_day=3, account_per_month=10)
+    assert one(lim, T0, policy=p) is None  # A: 3rd today, 10th this month
+    assert one(lim, T0, N2, policy=p) is errors.MONTH_LIMIT_CONTROL
+    assert one(lim, T0, account=B, policy=policy(account_per_day=2)) is None
+    assert one(lim, T0, N2, account=B, policy=policy(account_per_day=2)) is (
+        errors.DAY_LIMIT_CONTROL
+    )
+    # The platform: 3 seeded, 2 accepted since.
+    assert one(lim, T0, N2, "NOTIFY", account="other", platform=6) is None
+    assert one(lim, T0, N1, "NOTIFY", account="other", platform=6) is errors.SYSTEM_LIMIT_CONTROL
+
+
+def test_seeds_belong_to_their_day_and_month() -> None:
+    lim = MemoryLimiter()
+    lim.seed_usage({A: 5}, {A: 5}, 5, at(2026, 3, 31, 23))
+    p = policy(account_per_day=5, account_per_month=5)
+    assert one(lim, at(2026, 4, 1), policy=p, platform=5) is None
+
+
+def test_negative_seeds_are_refused() -> None:
+    with pytest.raises(ValueError, match="account_day"):
+        MemoryLimiter().seed_usage({A: -1}, {}, 0, T0)
+    with pytest.raises(ValueError, match="platform_day"):
+        MemoryLimiter().seed_usage({}, {}, -1, T0)
+
+
+# --- memory -------------------------------------------------------------------------------------
+
+
+def test_timestamps_survive_the_hour_change_only_while_they_count() -> None:
+    lim = MemoryLimiter()
+    p = policy(OTP={"per_hour": 2})
+    assert one(lim, at(2026, 3, 10, 10, 50), policy=p) is None
+    assert one(lim, at(2026, 3, 10, 11, 20), policy=p) is None  # moves to the new generation
+    assert one(lim, at(2026, 3, 10, 11, 30), policy=p) is errors.BUSINESS_LIMIT_HOUR
+    assert one(lim, at(2026, 3, 10, 12, 10), policy=p) is None  # 10:50 is out, 11:20 is in
+    assert one(lim, at(2026, 3, 10, 12, 15), policy=p) is errors.BUSINESS_LIMIT_HOUR
+    assert lim.sizes()["timestamps"] == 1
+    one(lim, at(2026, 3, 10, 14, 0), N2, "NOTIFY")  # two hours on, nothing left to count
+    assert lim.sizes()["timestamps"] == 0
+
+
+def test_day_counts_are_dropped_at_midnight() -> None:
+    lim = MemoryLimiter()
+    lim.acquire(A, [(f"+44770090{i:04d}", "NOTIFY") for i in range(100)], DEFAULT, None, T0)
+    assert lim.sizes()["day_counts"] == 100
+    one(lim, at(2026, 3, 11), msg_type="MKT", policy=UNLIMITED)
+    assert lim.sizes()["day_counts"] == 0
+
+
+def test_memory_per_tracked_number_stays_small() -> None:
+    # Measured: 94 bytes for a number's day count (its string included) and 55 more while it
+    # holds one timestamp. A regression to a deque (760 bytes) or a per-number object shows.
+    lim = MemoryLimiter()
+    numbers = 20_000
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(numbers):
+            lim.acquire(A, [(f"+86138{i:08d}", "OTP")], DEFAULT, None, T0 + i * 0.01)
+        per_number = (tracemalloc.get_traced_memory()[0] - before) / numbers
+    finally:
+        tracemalloc.stop()
+    assert lim.sizes() == {"day_counts": numbers, "timestamps": numbers}
+    assert per_number < 200, per_number
+
+
+# --- model test ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Reference:
+    """Obviously correct and slow: remembers every message it counted, scans them to decide."""
+
+    sent: list[tuple[str, str, str, float]] = field(default_factory=list)
+    seed_at: float | None = None
+    seed_day: dict[str, int] = field(default_factory=dict)
+    seed_month: dict[str, int] = field(default_factory=dict)
+    seed_platform: int = 0
+
+    def acquire(
+        self,
+        account: str,
+        items: Sequence[tuple[str, str]],
+        p: LimitPolicy,
+        platform: int | None,
+        now: float,
+    ) -> list[ResultCode | None]:
+        out: list[ResultCode | None] = []
+        for number, msg_type in items:
+            verdict = self._check(account, number, msg_type, p, platform, now)
+            if verdict is None:
+                self.sent.append((account, number, msg_type, now))
+            out.append(verdict)
+        return out
+
+    def release(self, account: str, items: Sequence[tuple[str, str]], now: float) -> None:
+        for number, msg_type in items:
+            self.sent.remove((account, number, msg_type, now))
+
+    def _check(
+        self,
+        account: str,
+        number: str,
+        msg_type: str,
+        p: LimitPolicy,
+        platform: int | None,
+        now: float,
+    ) -> ResultCode | None:
+        if msg_type not in MESSAGE_TYPES:
+            return errors.INVALID_PARAMETERS
+        day, month = utc_day_bounds(now), utc_month_bounds(now)
+
+        def within(bounds: tuple[float, float], t: float | None) -> bool:
+            return t is not None and bounds[0] <= t < bounds[1]
+
+        seeded_day, seeded_month = within(day, self.seed_at), within(month, self.seed_at)
+        today = [s for s in self.sent if within(day, s[3])]
+        mine_today = [s for s in today if s[0] == account]
+        mine_month = [s for s in self.sent if s[0] == account and within(month, s[3])]
+        number_today = [s for s in mine_today if s[1] == number]
+        type_today = [s for s in number_today if s[2] == msg_type]
+        type_all = [s for s in self.sent if s[:3] == (account, number, msg_type)]
+        w = p.window(msg_type)
+        checks: list[tuple[int | None, int, ResultCode]] = [
+            (
+                platform,
+                len(today) + (self.seed_platform if seeded_day else 0),
+                errors.SYSTEM_LIMIT_CONTROL,
+            ),
+            (
+                p.account_per_month,
+                len(mine_month) + (self.seed_month.get(account, 0) if seeded_month else 0),
+                errors.MONTH_LIMIT_CONTROL,
+            ),
+            (
+                p.account_per_day,
+                len(mine_today) + (self.seed_day.get(account, 0) if seeded_day else 0),
+                errors.DAY_LIMIT_CONTROL,
+            ),
+            (p.per_number_per_day, len(number_today), errors.BUSINESS_LIMIT_CONTROL_PHONE),
+            (w.per_day, len(type_today), errors.BUSINESS_LIMIT_DAY),
+            (
+                w.per_hour,
+                sum(now - s[3] < 3600.0 for s in type_all),
+                errors.BUSINESS_LIMIT_HOUR,
+            ),
+            (
+                w.per_minute,
+                sum(now - s[3] < 60.0 for s in type_all),
+                errors.BUSINESS_LIMIT_CONTROL_MINUTE,
+            ),
+        ]
+        for limit, count, code in checks:
+            if limit is not None and count >= limit:
+                return code
+        return None
+
+
+small_limit = st.sampled_from([None, 1, 2, 3, 5])
+window_limits = st.builds(WindowLimits, small_limit, small_limit, small_limit)
+policies = st.builds(
+    LimitPolicy,
+    window_limits,
+    window_limits,
+    window_limits,
+    st.sampled_from([None, 2, 4, 7]),
+    st.sampled_from([None, 3, 6, 12]),
+    st.sampled_from([None, 5, 10, 25]),
+)
+# Mostly the window edges, sometimes hours and days, sometimes anything.
+steps = st.one_of(
+    st.sampled_from([0.0, 0.001, 1.0, 30.0, 59.999, 60.0, 61.0, 600.0, 1200.0, 3599.999, 3600.0]),
+    st.sampled_from([0.0, 1.0, 59.999, 60.0, 61.0, 3600.0, 3601.0, 7300.0, 43_200.0, 86_400.0]),
+    st.floats(0, 5000, allow_nan=False),
+)
+# Few numbers and mostly verification codes, so that windows fill up.
+item = st.tuples(
+    st.sampled_from([N1, N1, N2]),
+    st.sampled_from(["OTP", "OTP", "OTP", "NOTIFY", "MKT", "XYZ"]),
+)
+ops = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("acquire"),
+            st.sampled_from([A, B]),
+            st.lists(item, min_size=1, max_size=3),
+            steps,
+        ),
+        st.tuples(
+            st.just("acquire"),
+            st.sampled_from([A, B]),
+            st.lists(item, min_size=1, max_size=3),
+            steps,
+        ),
+        st.tuples(st.just("release"), st.integers(0, 10_000), st.integers(0, 7), st.just(0.0)),
+    ),
+    max_size=80,
+)
+starts = st.sampled_from(
+    [
+        T0,
+        at(2026, 1, 31, 23, 58, 30),  # day and month end within minutes
+        at(2024, 2, 29, 22, 59, 59.5),  # leap day, hour and day ends
+        at(2026, 12, 31, 23, 0),  # year end
+    ]
+)
+seeds = st.one_of(
+    st.none(),
+    st.tuples(st.integers(0, 8), st.integers(0, 8), st.integers(0, 30)),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    policy_a=policies,
+    policy_b=policies,
+    platform=st.sampled_from([None, 4, 9, 30]),
+    start=starts,
+    seed=seeds,
+    operations=ops,
+)
+def test_memory_limiter_matches_the_reference(
+    policy_a: LimitPolicy,
+    policy_b: LimitPolicy,
+    platform: int | None,
+    start: float,
+    seed: tuple[int, int, int] | None,
+    operations: list[tuple[str, str | int, object, float]],
+) -> None:
+    lim, ref = MemoryLimiter(), Reference()
+    account_policy = {A: policy_a, B: policy_b}
+    now = start
+    if seed is not None:
+        day, month, platform_day = seed
+        lim.seed_usage({A: day}, {A: day + month}, platform_day, now)
+        ref.seed_at, ref.seed_day, ref.seed_month = now, {A: day}, {A: day + month}
+        ref.seed_platform = platform_day
+    # (account, acquire time, items still counted) of each acquire, for releases to pick from.
+    counted: list[tuple[str, float, list[tuple[str, str]]]] = []
+    for op, arg, extra, step in operations:
+        now += step
+        if op == "acquire":
+            assert isinstance(arg, str)
+            items = extra
+            assert isinstance(items, list)
+            got = lim.acquire(arg, items, account_policy[arg], platform, now)
+            want = ref.acquire(arg, items, account_policy[arg], platform, now)
+            assert got == want, (arg, items, now - start)
+            counted.append((arg, now, [i for i, v in zip(items, got, strict=True) if v is None]))
+        elif counted:
+            assert isinstance(arg, int)
+            assert isinstance(extra, int)
+            account, when, still = counted[arg % len(counted)]
+            chosen = [i for k, i in enumerate(still) if extra >> k & 1]
+            for i in chosen:
+                still.remove(i)
+            lim.release(account, chosen, when)
+            ref.release(account, chosen, when)
