@@ -58,8 +58,8 @@ def acct(rules_server: ServerProcess) -> Account:
 def policy(rules_server: ServerProcess) -> Iterator[ServerProcess]:
     """Platform-wide documents set by a test are reset afterwards."""
     yield rules_server
-    for name in DEFAULTS:
-        rules_server.cli("policy", "set", name, DEFAULTS[name])
+    for name, default in DEFAULTS.items():
+        rules_server.cli("policy", "set", name, default)
 
 
 def send(

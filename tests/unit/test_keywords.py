@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from smsgate import errors
-from smsgate.domain.keywords import KeywordMatcher, check_text, normalise
+from smsgate.domain.keywords import (
+    _IGNORABLE_ASTRAL,
+    _IGNORABLE_BMP,
+    KeywordMatcher,
+    check_text,
+    normalise,
+)
 from smsgate.errors import SmsError
 
 # Characters whose normalised forms never interact with their neighbours (no combining marks, no
@@ -106,15 +113,11 @@ def test_normalise_is_idempotent(text: str) -> None:
 
 @given(st.text(alphabet=st.characters(codec="ascii")))
 def test_ascii_fast_path_is_the_general_rule(text: str) -> None:
-    import unicodedata
-
     assert normalise(text) == unicodedata.normalize("NFKC", text.casefold())
 
 
 def test_ignorables_are_the_unicode_property() -> None:
     """``DerivedCoreProperties.txt``: "Total code points: 4174" for Default_Ignorable_Code_Point."""
-    from smsgate.domain.keywords import _IGNORABLE_ASTRAL, _IGNORABLE_BMP
-
     ignorable = [
         code
         for code in range(sys.maxunicode + 1)
@@ -127,8 +130,6 @@ def test_ignorables_are_the_unicode_property() -> None:
 
 def test_no_character_normalises_into_an_ignorable() -> None:
     """Backs the module's claim that dropping default-ignorables first is enough."""
-    from smsgate.domain.keywords import _IGNORABLE_ASTRAL, _IGNORABLE_BMP
-
     leaking = [
         hex(code)
         for code in range(sys.maxunicode + 1)

@@ -349,6 +349,20 @@ def test_release_gives_the_counts_back() -> None:
     assert one(lim, T0 + 3, policy=p, platform=1) is errors.SYSTEM_LIMIT_CONTROL
 
 
+def test_release_gives_a_number_its_day_back() -> None:
+    lim = MemoryLimiter()
+    p = policy(OTP={"per_day": 1}, NOTIFY={"per_day": 1})
+    assert one(lim, T0, policy=p) is None
+    assert lim.acquire(A, [(N1, "NOTIFY"), (N1, "NOTIFY")], p, None, T0) == [
+        None,
+        errors.BUSINESS_LIMIT_DAY,
+    ]
+    lim.release(A, [(N1, "OTP"), (N1, "NOTIFY")], T0)
+    assert one(lim, T0 + 60, policy=p) is None
+    assert one(lim, T0 + 60, msg_type="NOTIFY", policy=p) is None
+    assert lim.sizes()["day_counts"] == 2
+
+
 def test_release_takes_back_only_the_message_it_names() -> None:
     lim = MemoryLimiter()
     p = policy(OTP={"per_minute": 2})
@@ -614,7 +628,9 @@ policies = st.builds(
 )
 # Mostly the window edges, sometimes hours and days, sometimes anything.
 steps = st.one_of(
-    st.sampled_from([0.0, 0.001, 1.0, 30.0, 59.999, 60.0, 61.0, 600.0, 1200.0, 3599.999, 3600.0]),
+    st.sampled_from(
+        [0.0, 0.001, 0.5, 1.0, 30.0, 59.999, 60.0, 61.0, 600.0, 1800.0, 3599.999, 3600.0]
+    ),
     st.sampled_from([0.0, 1.0, 59.999, 60.0, 61.0, 3600.0, 3601.0, 7300.0, 43_200.0, 86_400.0]),
     st.floats(0, 5000, allow_nan=False),
 )
@@ -655,7 +671,7 @@ seeds = st.one_of(
 )
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     policy_a=policies,
     policy_b=policies,
@@ -701,3 +717,44 @@ def test_memory_limiter_matches_the_reference(
                 still.remove(i)
             lim.release(account, chosen, when)
             ref.release(account, chosen, when)
+
+
+sliding_only = st.builds(
+    LimitPolicy,
+    st.builds(WindowLimits, small_limit, small_limit, st.none()),
+    per_number_per_day=st.none(),
+)
+edge_steps = st.sampled_from(
+    [0.0, 0.5, 1.0, 59.5, 59.999, 60.0, 60.5, 61.0, 1800.0, 3540.0, 3599.5, 3599.999, 3600.0]
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    p=sliding_only,
+    start=starts,
+    operations=st.lists(
+        st.tuples(st.booleans(), st.integers(1, 3), st.integers(0, 10_000), edge_steps),
+        max_size=60,
+    ),
+)
+def test_sliding_windows_match_the_reference(
+    p: LimitPolicy, start: float, operations: list[tuple[bool, int, int, float]]
+) -> None:
+    """The windows alone, one number, times on the window edges: where an off-by-one hides."""
+    lim, ref = MemoryLimiter(), Reference()
+    now = start
+    counted: list[tuple[float, list[tuple[str, str]]]] = []
+    for is_release, size, pick, step in operations:
+        now += step
+        if not is_release:
+            items = [(N1, "OTP")] * size
+            got = lim.acquire(A, items, p, None, now)
+            assert got == ref.acquire(A, items, p, None, now), now - start
+            counted.append((now, [i for i, v in zip(items, got, strict=True) if v is None]))
+        elif counted:
+            when, still = counted[pick % len(counted)]
+            if still:
+                still.pop()
+                lim.release(A, [(N1, "OTP")], when)
+                ref.release(A, [(N1, "OTP")], when)

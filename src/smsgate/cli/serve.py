@@ -40,6 +40,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
 async def _serve_async(config: Config) -> None:
     from smsgate.app import Gateway  # noqa: PLC0415 - admin commands need not load the server
+
     gateway = Gateway(config)
     listening = await gateway.start()
     data_dir = config.server.data_dir.resolve()

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from smsgate import errors
+from smsgate.domain.limits import LimitPolicy
 
 __all__ = ["AccountSettings", "PlatformSettings"]
 
@@ -62,7 +63,9 @@ class PlatformSettings:
         refund = doc.get("refund_on", [])
         if refund == "all":
             refund = sorted(_RECEIPTS)
-        if not isinstance(refund, list) or not set(refund) <= _RECEIPTS:
+        if not isinstance(refund, list) or not all(
+            isinstance(code, str) and code in _RECEIPTS for code in refund
+        ):
             raise ValueError(f"platform.refund_on must be 'all' or a list of {sorted(_RECEIPTS)}")
         require = doc.get("require_sign_name", True)
         if not isinstance(require, bool):
@@ -123,8 +126,14 @@ def _object(doc: Any, keys: set[str], where: str) -> None:
 
 
 def _limits(value: Any, where: str) -> dict[str, Any]:
+    """Limits are checked when the document is written, so a typo is refused at once rather
+    than discovered on a send."""
     if not isinstance(value, dict):
         raise ValueError(f"{where} must be a JSON object")
+    try:
+        LimitPolicy.from_dict(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
     return value
 
 

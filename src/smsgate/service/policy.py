@@ -60,8 +60,9 @@ DOCUMENT_PARSERS: dict[str, Callable[[Any], Any]] = {
 
 def parse_document(name: str, text: str) -> Any:
     """Parse and validate a document; ValueError says what is wrong (the CLI and API show it)."""
-    parser = DOCUMENT_PARSERS.get(name) or DOCUMENT_PARSERS.get(name.split(":", 1)[0] + ":")
-    if parser is None:
+    prefix, colon, subject = name.partition(":")
+    parser = DOCUMENT_PARSERS.get(name) if not colon else DOCUMENT_PARSERS.get(prefix + ":")
+    if parser is None or (colon and not subject):
         raise ValueError(f"unknown policy document {name!r}")
     try:
         doc = json.loads(text)
@@ -109,7 +110,13 @@ class PolicyCache:
         merged = self._account_limits.get(account_id)
         if merged is None:
             settings = await self.account(account_id)
-            merged = policy.limits.merged(settings.limits) if settings.limits else policy.limits
+            try:
+                merged = policy.limits.merged(settings.limits) if settings.limits else policy.limits
+            except ValueError as exc:  # stored before limits were validated on write
+                log.error(
+                    "limits of account %s are invalid, using the platform's: %s", account_id, exc
+                )
+                merged = policy.limits
             self._account_limits[account_id] = merged
         return merged
 

@@ -54,9 +54,10 @@ class ReceiptProcessor:
         """Apply up to one batch of waiting receipts; returns how many were applied."""
         if not self._pending:
             return 0
+        # Read the policy before taking the batch: if reading fails, the receipts stay pending.
+        refund_on = (await self._policy.current()).platform.refund_on
         batch = self._pending[: self._max_batch]
         del self._pending[: self._max_batch]
-        refund_on = (await self._policy.current()).platform.refund_on
         if refund_on:
             batch = [
                 replace(r, refund=True)
