@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from smsgate import errors
@@ -21,9 +22,12 @@ from smsgate.ports.clock import Clock
 from smsgate.ports.store import MessageStore
 from smsgate.service.submit import Submission, SubmitService
 
-__all__ = ["ACTIONS", "INTERNATIONAL", "Context", "Handler"]
+__all__ = ["ACTIONS", "DOMESTIC", "INTERNATIONAL", "Context", "Handler"]
 
 INTERNATIONAL = "2018-05-01"
+DOMESTIC = "2017-05-25"
+#: Record queries reach back this many days, today (UTC) included, as Alibaba's do.
+QUERY_WINDOW_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +213,85 @@ async def conversion_data(ctx: Context, params: Mapping[str, str]) -> dict[str, 
     return {}
 
 
+def _send_status(status: MessageStatus) -> int:
+    """QuerySendDetails ``SendStatus``: 1 waiting for a receipt, 2 failed, 3 delivered."""
+    if status is MessageStatus.DELIVERED:
+        return 3
+    if status in (MessageStatus.FAILED, MessageStatus.EXPIRED):
+        return 2
+    return 1
+
+
+def _query_day(raw: str, now: float) -> float:
+    """Start of the UTC day ``raw`` (yyyyMMdd) names; isv.QUERY_DATE_ILLEGAL outside the window."""
+    try:
+        day = datetime.strptime(raw, "%Y%m%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise SmsError(errors.INVALID_PARAMETERS, "SendDate must be yyyyMMdd") from None
+    start = day.timestamp()
+    today = now - now % 86_400
+    if not today - (QUERY_WINDOW_DAYS - 1) * 86_400 <= start <= today:
+        raise SmsError(
+            errors.QUERY_DATE_ILLEGAL,
+            f"SendDate must be within the last {QUERY_WINDOW_DAYS} days and not in the future",
+        )
+    return start
+
+
+def _bounded_int(params: Mapping[str, str], name: str, low: int, high: int) -> int:
+    value = optional_int(params, name)
+    if value is None:
+        required(params, name)
+    if value is None or not low <= value <= high:
+        raise SmsError(errors.INVALID_PARAMETERS, f"{name} must be {low} to {high}")
+    return value
+
+
+async def query_send_details(ctx: Context, params: Mapping[str, str]) -> dict[str, Any]:
+    """Domestic record query (2017-05-25): one number's messages on one day, paged."""
+    phone = required(params, "PhoneNumber").lstrip("+")
+    since = _query_day(required(params, "SendDate"), ctx.clock.now())
+    page_size = _bounded_int(params, "PageSize", 1, 50)
+    page = _bounded_int(params, "CurrentPage", 1, 1_000_000)
+    total, messages = await ctx.messages.query_messages(
+        ctx.account.id,
+        since=since,
+        until=since + 86_400,
+        to=phone,
+        limit=page_size,
+        offset=(page - 1) * page_size,
+    )
+    biz_id = optional(params, "BizId")
+    if biz_id is not None:
+        messages = [m for m in messages if m.id == biz_id]
+        total = len(messages)
+    return {
+        "TotalCount": total,
+        "SmsSendDetailDTOs": {
+            "SmsSendDetailDTO": [
+                {
+                    "PhoneNum": m.to,
+                    "SendStatus": _send_status(m.status),
+                    "ErrCode": "DELIVERED" if m.status is MessageStatus.DELIVERED else m.error_code,
+                    "TemplateCode": m.template_code,
+                    "Content": m.body,
+                    "SendDate": _plain_date(m.send_date or m.created_at),
+                    "ReceiveDate": _plain_date(m.receive_date),
+                    "OutId": None,
+                }
+                for m in messages
+            ]
+        },
+    }
+
+
+def _plain_date(ts: float | None) -> str | None:
+    """``2019-01-08 16:44:10`` (UTC), as the domestic API shows dates."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 #: (API version, action) -> handler. The one place that says what smsgate answers.
 ACTIONS: dict[tuple[str, str], Handler] = {
     (INTERNATIONAL, "SendMessageToGlobe"): send_message_to_globe,
@@ -217,4 +300,5 @@ ACTIONS: dict[tuple[str, str], Handler] = {
     (INTERNATIONAL, "QueryMessage"): query_message,
     (INTERNATIONAL, "SmsConversion"): sms_conversion,
     (INTERNATIONAL, "ConversionData"): conversion_data,
+    (DOMESTIC, "QuerySendDetails"): query_send_details,
 }

@@ -79,12 +79,18 @@ def number_detail(message: Message) -> dict[str, str]:
     return {"Country": message.country, "Region": message.region, "Carrier": message.carrier}
 
 
-def result_body(request_id: str, result: ResultCode, description: str | None = None) -> Body:
-    """The head of every SMS action's answer: request id, response code and description."""
+def result_body(request_id: str, result: ResultCode, domestic: bool = False) -> Body:
+    """The head of every SMS action's answer: request id, code and description.
+
+    The international API (2018-05-01) names them ``ResponseCode``/``ResponseDescription``; the
+    domestic one (2017-05-25) ``Code``/``Message``.
+    """
+    if domestic:
+        return {"RequestId": request_id, "Code": result.code, "Message": result.message}
     return {
         "RequestId": request_id,
         "ResponseCode": result.code,
-        "ResponseDescription": description or result.message,
+        "ResponseDescription": result.message,
     }
 
 

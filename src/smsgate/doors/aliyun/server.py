@@ -16,7 +16,7 @@ from aiohttp import web
 
 from smsgate import errors
 from smsgate.doors.aliyun import render
-from smsgate.doors.aliyun.actions import ACTIONS, INTERNATIONAL, Context
+from smsgate.doors.aliyun.actions import ACTIONS, DOMESTIC, INTERNATIONAL, Context
 from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.signature import SignedRequest, parse_signed_request
 from smsgate.errors import GatewayCode, GatewayError, OverloadedError, SmsError
@@ -29,8 +29,8 @@ __all__ = ["KNOWN_VERSIONS", "AliyunDoor"]
 
 log = logging.getLogger(__name__)
 
-#: Versions smsgate knows. 2017-05-25 (domestic) is a later issue; until then it is refused.
-KNOWN_VERSIONS = frozenset({INTERNATIONAL})
+#: Versions smsgate knows. Of the domestic API (2017-05-25) only QuerySendDetails so far.
+KNOWN_VERSIONS = frozenset({INTERNATIONAL, DOMESTIC})
 
 
 class AliyunDoor:
@@ -68,6 +68,7 @@ class AliyunDoor:
         request_id = render.new_request_id()
         fmt = _format_of(request.query, request.headers)
         host = request.host
+        domestic, root = False, "Response"
         try:
             if request.method not in ("GET", "POST"):
                 raise GatewayError(errors.UNSUPPORTED_HTTP_METHOD)
@@ -80,32 +81,33 @@ class AliyunDoor:
             )
             fmt = _format_of(signed.params, request.headers)
             action = _action_of(signed)
+            domestic, root = signed.version == DOMESTIC, f"{action}Response"
             handler = ACTIONS[(signed.version or "", action)]
             key, account = await self._auth.authenticate(signed)
             await self._guard.check(account, key, action, signed.params)
             ctx = Context(account, self._submit, self._messages, self._clock)
             fields = await handler(ctx, signed.params)
-            result = render.result_body(request_id, errors.OK)
+            result = render.result_body(request_id, errors.OK, domestic)
             result.update(fields)
-            return _respond(200, result, fmt, f"{action}Response")
+            return _respond(200, result, fmt, root)
         except GatewayError as exc:
             return self._gateway_error(request_id, host, exc.gateway_code, exc.message, fmt)
         except SmsError as exc:
-            body_ = render.result_body(request_id, exc.result, exc.result.message)
-            return _respond(200, body_, fmt, "Response")
+            body_ = render.result_body(request_id, exc.result, domestic)
+            return _respond(200, body_, fmt, root)
         except StoreError:
             # A handler's own read or write failed: the core's system error (SMPP 46), not the
             # access layer's. Logged for the operator; the client gets the catalog row only.
             log.exception("request %s: store failure", request_id)
-            body_ = render.result_body(request_id, errors.SYSTEM_ERROR)
-            return _respond(200, body_, fmt, "Response")
+            body_ = render.result_body(request_id, errors.SYSTEM_ERROR, domestic)
+            return _respond(200, body_, fmt, root)
         except OverloadedError:
             return self._gateway_error(request_id, host, errors.THROTTLING, None, fmt)
         except Exception:
             # Never a stack trace to the client; the log has it, without request secrets.
             log.exception("request %s failed", request_id)
-            body_ = render.result_body(request_id, errors.SYSTEM_ERROR_ACCESS_LAYER)
-            return _respond(200, body_, fmt, "Response")
+            body_ = render.result_body(request_id, errors.SYSTEM_ERROR_ACCESS_LAYER, domestic)
+            return _respond(200, body_, fmt, root)
 
     def _gateway_error(
         self, request_id: str, host: str, code: GatewayCode, message: str | None, fmt: str
