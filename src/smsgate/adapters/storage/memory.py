@@ -11,13 +11,16 @@ mutating what they hold.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from smsgate.domain.ids import first_id_at
+from smsgate.adapters.storage.common import (
+    accepting_account,
+    check_json,
+    id_window,
+    parse_id,
+)
 from smsgate.domain.models import (
     FINAL_STATUSES,
     AccessKey,
@@ -33,9 +36,6 @@ from smsgate.domain.models import (
 from smsgate.ports.store import CallbackJob, CallbackRetry, StoreError
 
 __all__ = ["MemoryStore"]
-
-_MAX_ID_DIGITS = 19  # 2**63 - 1 has 19 digits
-_MAX_ID = 2**63 - 1
 
 
 @dataclass(slots=True)
@@ -197,7 +197,7 @@ class MemoryStore:
         account that cannot pay (or does not exist) gives False, a taken id raises StoreError;
         all before anything changes."""
         self._check_open()
-        account_id = _accepting_account(messages, charge_micros)
+        account_id = accepting_account(messages, charge_micros)
         ids = _parse_ids(messages)
         account = self._accounts.get(account_id)
         if account is None or account.balance_micros < charge_micros:
@@ -231,7 +231,7 @@ class MemoryStore:
         self._check_open()
         if offset < 0:
             raise ValueError("offset cannot be negative")
-        window = _id_window(since, until)
+        window = id_window(since, until)
         if window is None:
             return 0, []
         low, high = window
@@ -248,7 +248,7 @@ class MemoryStore:
 
     async def count_messages_since(self, since_id: str) -> dict[str, int]:
         self._check_open()
-        since = _parse_id(since_id)
+        since = parse_id(since_id)
         if since is None:
             raise ValueError(f"not a message id: {since_id!r}")
         counts = Counter(m.account_id for i, m in self._messages.items() if i >= since)
@@ -262,7 +262,7 @@ class MemoryStore:
         return _copy(message)
 
     def _message(self, message_id: str) -> Message | None:
-        mid = _parse_id(message_id)
+        mid = parse_id(message_id)
         return None if mid is None else self._messages.get(mid)
 
     async def mark_submitted(self, outcomes: Sequence[SubmitOutcome]) -> None:
@@ -332,7 +332,7 @@ class MemoryStore:
 
     async def unfinished_messages(self, after_id: str | None, limit: int) -> list[Message]:
         self._check_open()
-        after = -1 if after_id is None else _parse_id(after_id)
+        after = -1 if after_id is None else parse_id(after_id)
         if after is None:
             raise ValueError(f"not a message id: {after_id!r}")
         if limit <= 0:
@@ -406,7 +406,7 @@ class MemoryStore:
 
     async def put_document(self, name: str, body: str) -> int:
         self._check_open()
-        _check_json(name, body)
+        check_json(name, body)
         version = self._documents.get(name, (0, ""))[0] + 1
         self._documents[name] = (version, body)
         return version
@@ -437,53 +437,14 @@ class MemoryStore:
         return self._sign_names.pop((account_id, name), None) is not None
 
 
-def _check_json(name: str, body: str) -> None:
-    """Refuse what every server would fail to load."""
-    try:
-        json.loads(body)
-    except ValueError as exc:
-        raise ValueError(f"document {name!r} is not JSON: {exc}") from exc
-
-
-def _accepting_account(messages: Sequence[Message], charge_micros: int) -> str:
-    """The same checks as the SQLite store's."""
-    if charge_micros < 0:
-        raise ValueError("a charge cannot be negative")
-    if not messages:
-        raise ValueError("an accept needs at least one message")
-    account_id = messages[0].account_id
-    if any(m.account_id != account_id for m in messages):
-        raise ValueError("the messages of one accept must belong to one account")
-    return account_id
-
-
 def _parse_ids(messages: Sequence[Message]) -> list[int]:
     ids: list[int] = []
     for message in messages:
-        mid = _parse_id(message.id)
+        mid = parse_id(message.id)
         if mid is None:
             raise ValueError(f"message id {message.id!r} is not a canonical decimal below 2**63")
         ids.append(mid)
     return ids
-
-
-def _id_window(since: float, until: float) -> tuple[int, int] | None:
-    """The SQLite store's rule: the ids whose millisecond is in [since, until)."""
-    low = int(first_id_at(math.ceil(since * 1000)))
-    high = min(int(first_id_at(math.ceil(until * 1000))) - 1, _MAX_ID)
-    return (low, high) if low <= high else None
-
-
-def _parse_id(message_id: str) -> int | None:
-    """The same rule as the SQLite store: canonical decimal strings below 2**63."""
-    if not (0 < len(message_id) <= _MAX_ID_DIGITS and message_id.isascii()):
-        return None
-    if not message_id.isdigit():
-        return None
-    value = int(message_id)
-    if value >= 2**63 or str(value) != message_id:
-        return None
-    return value
 
 
 def _copy(message: Message) -> Message:

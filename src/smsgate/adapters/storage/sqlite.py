@@ -41,7 +41,12 @@ from typing import Any, Final, Literal, TypeVar, cast
 from cryptography.exceptions import InvalidTag
 
 from smsgate.adapters.secret_box import SecretBox
-from smsgate.domain.ids import first_id_at
+from smsgate.adapters.storage.common import (
+    accepting_account,
+    check_json,
+    id_window,
+    parse_id,
+)
 from smsgate.domain.models import (
     FINAL_STATUSES,
     AccessKey,
@@ -69,8 +74,6 @@ _WriteFn = Callable[[sqlite3.Connection, Any], object]
 _Op = tuple[_WriteFn, Any, asyncio.Future[Any]]
 
 _STOP: Final = object()  # queued by close(): the writer finishes what precedes it, then exits
-_MAX_ID_DIGITS: Final = 19  # 2**63 - 1 has 19 digits
-_MAX_ID: Final = 2**63 - 1
 _BUSY_TIMEOUT_MS: Final = 5000
 _WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 # Bound in place of None on the hot paths. Python's sqlite3 binds None through its slow adapter
@@ -458,7 +461,7 @@ class SqliteStore:
             await self._write(_insert_messages, [_message_row(m) for m in messages])
 
     async def accept_messages(self, messages: Sequence[Message], charge_micros: int) -> bool:
-        account_id = _accepting_account(messages, charge_micros)
+        account_id = accepting_account(messages, charge_micros)
         rows = [_message_row(m) for m in messages]
         return await self._write(_accept_messages, (account_id, charge_micros, rows))
 
@@ -476,20 +479,20 @@ class SqliteStore:
         the ``messages_account`` index (see ``_id_window``)."""
         if offset < 0:
             raise ValueError("offset cannot be negative")
-        window = _id_window(since, until)
+        window = id_window(since, until)
         if window is None:
             return 0, []
         return await self._read(_query_messages, account_id, window, to, max(limit, 0), offset)
 
     async def count_messages_since(self, since_id: str) -> dict[str, int]:
-        since = _parse_id(since_id)
+        since = parse_id(since_id)
         if since is None:
             raise ValueError(f"not a message id: {since_id!r}")
         rows = await self._read(_fetch_all, _COUNT_SINCE, (since,))
         return {account_id: count for account_id, count in rows if count}
 
     async def get_message(self, account_id: str, message_id: str) -> Message | None:
-        mid = _parse_id(message_id)
+        mid = parse_id(message_id)
         if mid is None:
             return None
         return await self._read(_get_message, mid, account_id)
@@ -498,7 +501,7 @@ class SqliteStore:
         rows = [
             (o.submitted_at, _or_null(o.carrier_message_id), mid)
             for o in outcomes
-            if (mid := _parse_id(o.message_id)) is not None
+            if (mid := parse_id(o.message_id)) is not None
         ]
         if rows:
             await self._write(_mark_submitted, rows)
@@ -507,7 +510,7 @@ class SqliteStore:
         for receipt in receipts:
             if receipt.status not in FINAL_STATUSES:
                 raise ValueError(f"a receipt must carry a final status, not {receipt.status}")
-        parsed = [(mid, r) for r in receipts if (mid := _parse_id(r.message_id)) is not None]
+        parsed = [(mid, r) for r in receipts if (mid := parse_id(r.message_id)) is not None]
         if not parsed:
             return []
         return await self._write(_apply_receipts, parsed)
@@ -522,7 +525,7 @@ class SqliteStore:
         return None if row is None or row[0] is None else str(row[0])
 
     async def unfinished_messages(self, after_id: str | None, limit: int) -> list[Message]:
-        after = -1 if after_id is None else _parse_id(after_id)
+        after = -1 if after_id is None else parse_id(after_id)
         if after is None:
             raise ValueError(f"not a message id: {after_id!r}")
         if limit <= 0:
@@ -532,7 +535,7 @@ class SqliteStore:
     async def record_conversion(
         self, account_id: str, message_id: str, converted: bool, at: float
     ) -> bool:
-        mid = _parse_id(message_id)
+        mid = parse_id(message_id)
         if mid is None:
             return False
         sql = (
@@ -581,7 +584,7 @@ class SqliteStore:
         return None if row is None else (row[0], row[1])
 
     async def put_document(self, name: str, body: str) -> int:
-        _check_json(name, body)
+        check_json(name, body)
         return await self._write(_fetch_value, (_PUT_DOCUMENT, (name, body)))
 
     async def document_versions(self) -> dict[str, int]:
@@ -1115,21 +1118,9 @@ def _due_callbacks(conn: sqlite3.Connection, now: float, limit: int) -> list[Cal
 # -- rows <-> records -------------------------------------------------------------------------
 
 
-def _parse_id(message_id: str) -> int | None:
-    """Message ids are canonical decimal strings below 2**63, kept as SQLite integers."""
-    if not (0 < len(message_id) <= _MAX_ID_DIGITS and message_id.isascii()):
-        return None
-    if not message_id.isdigit():
-        return None
-    value = int(message_id)
-    if value >= 2**63 or str(value) != message_id:
-        return None
-    return value
-
-
 def _message_row(m: Message) -> _Row:
     """The INSERT parameters; nullable columns get ``_NULL`` rather than None (see there)."""
-    mid = _parse_id(m.id)
+    mid = parse_id(m.id)
     if mid is None:
         raise ValueError(f"message id {m.id!r} is not a canonical decimal below 2**63")
     n = _NULL
@@ -1226,41 +1217,6 @@ def _account_from_row(row: _Row) -> Account:
 
 def _actions_json(actions: frozenset[str] | None) -> str | None:
     return None if actions is None else json.dumps(sorted(actions))
-
-
-def _id_window(since: float, until: float) -> tuple[int, int] | None:
-    """[since, until) as an inclusive id range, None if empty: the ids whose millisecond is in
-    the window (ids embed the unix ms they were made at, see ``smsgate.domain.ids``).
-
-    A message's id millisecond is its ``created_at`` (taken from one clock reading), except when
-    the generator ran ahead of the clock (over 4,096 ids in a millisecond, or a clock that
-    stepped back): then the id's later time counts, so a message still falls in exactly one of
-    adjacent windows, the same way the quota counts (``count_messages_since``) see it. An index
-    on created_at would have cost the insert path 2.2 us per message (30% of the writer's time).
-    """
-    low = int(first_id_at(math.ceil(since * 1000)))
-    high = min(int(first_id_at(math.ceil(until * 1000))) - 1, _MAX_ID)
-    return (low, high) if low <= high else None
-
-
-def _check_json(name: str, body: str) -> None:
-    """Refuse what every server would fail to load."""
-    try:
-        json.loads(body)
-    except ValueError as exc:
-        raise ValueError(f"document {name!r} is not JSON: {exc}") from exc
-
-
-def _accepting_account(messages: Sequence[Message], charge_micros: int) -> str:
-    """The one account an accept charges (the same checks as the memory store's)."""
-    if charge_micros < 0:
-        raise ValueError("a charge cannot be negative")
-    if not messages:
-        raise ValueError("an accept needs at least one message")
-    account_id = messages[0].account_id
-    if any(m.account_id != account_id for m in messages):
-        raise ValueError("the messages of one accept must belong to one account")
-    return account_id
 
 
 def _sign_from_row(row: _Row) -> SignName:
