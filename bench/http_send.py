@@ -172,7 +172,28 @@ def start_server(data_dir: Path, port: int, durability: str) -> subprocess.Popen
     raise SystemExit("server did not start")
 
 
-def create_account(data_dir: Path) -> tuple[str, str]:
+def lift_number_limits(data_dir: Path, account_id: str) -> None:
+    """Per-number daily counters cost memory per distinct number until UTC midnight; a campaign
+    account can switch them off, and then the server keeps no per-number state at all."""
+    limits = '{"NOTIFY": {"per_day": null}, "per_number_per_day": null}'
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smsgate.cli",
+            "settings",
+            account_id,
+            "--limits",
+            limits,
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        check=True,
+    )
+
+
+def create_account(data_dir: Path) -> tuple[str, str, str]:
     out = subprocess.run(
         [
             sys.executable,
@@ -193,7 +214,7 @@ def create_account(data_dir: Path) -> tuple[str, str]:
         check=True,
     )
     created = json.loads(out.stdout)
-    return created["access_key_id"], created["access_key_secret"]
+    return created["account_id"], created["access_key_id"], created["access_key_secret"]
 
 
 def main() -> None:
@@ -204,6 +225,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--durability", default="full", choices=["full", "normal"])
     parser.add_argument("--endpoint", help="use a running server (then give --key and --secret)")
+    parser.add_argument(
+        "--no-number-limits",
+        action="store_true",
+        help="switch off the account's per-number daily limits (no per-number state)",
+    )
     parser.add_argument("--key")
     parser.add_argument("--secret")
     args = parser.parse_args()
@@ -215,7 +241,9 @@ def main() -> None:
             url, key_id, secret = f"http://{args.endpoint}/", args.key, args.secret
         else:
             data_dir = tmp / "data"
-            key_id, secret = create_account(data_dir)
+            account_id, key_id, secret = create_account(data_dir)
+            if args.no_number_limits:
+                lift_number_limits(data_dir, account_id)
             server = start_server(data_dir, args.port, args.durability)
             url = f"http://127.0.0.1:{args.port}/"
         out: multiprocessing.Queue = multiprocessing.Queue()
