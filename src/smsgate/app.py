@@ -32,6 +32,7 @@ from smsgate.doors.admin import AdminApi, load_or_create_token
 from smsgate.doors.aliyun import render
 from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.server import AliyunDoor
+from smsgate.doors.smpp_server import SmppServer
 from smsgate.ports.clock import SystemClock
 from smsgate.ports.store import StoreError
 from smsgate.service.access import AccessGuard
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 class Listening:
     http_host: str
     http_port: int
+    smpp_port: int
 
 
 class Gateway:
@@ -74,6 +76,7 @@ class Gateway:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
+        self._smpp: SmppServer | None = None
         self._receipts_ready = asyncio.Event()
 
     def _wire_core(self, last_id: str | None) -> None:
@@ -138,9 +141,13 @@ class Gateway:
         )
         sockets = self._runner.addresses
         port = sockets[0][1] if sockets else self.config.server.http_port
-        return Listening(self.config.server.host, port)
+        self._smpp = SmppServer(self.submit, self.store, self.policy)
+        smpp_port = await self._smpp.start(self.config.server.host, self.config.server.smpp_port)
+        return Listening(self.config.server.host, port, smpp_port)
 
     async def stop(self) -> None:
+        if self._smpp is not None:
+            await self._smpp.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         # Let receipts that already arrived reach the store before it closes.

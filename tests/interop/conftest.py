@@ -55,6 +55,7 @@ class ServerProcess:
     def __init__(self, data_dir: Path, config_text: str = "") -> None:
         self.data_dir = data_dir
         self.port = free_port()
+        self.smpp_port = free_port()
         self.config_path = data_dir.parent / f"{data_dir.name}.toml"
         self.config_path.write_text(config_text)
         self.proc: subprocess.Popen[str] | None = None
@@ -93,7 +94,7 @@ class ServerProcess:
                 "--http-port",
                 str(self.port),
                 "--smpp-port",
-                str(free_port()),
+                str(self.smpp_port),
             ],
             stdout=subprocess.PIPE,
             stderr=log,

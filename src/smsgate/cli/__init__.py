@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from smsgate.cli import accounts, policy, review, serve
+from smsgate.cli import accounts, policy, review, serve, smpp
 from smsgate.cli.common import CliError
 from smsgate.config import ConfigError, load_config
 
@@ -48,6 +48,6 @@ def _parser() -> argparse.ArgumentParser:
         prog="smsgate", description="Self-hosted SMS platform, Alibaba Cloud SMS compatible."
     )
     commands = parser.add_subparsers(title="commands")
-    for module in (serve, accounts, review, policy):
+    for module in (serve, accounts, review, policy, smpp):
         module.add_commands(commands, common)
     return parser

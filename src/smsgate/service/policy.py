@@ -7,7 +7,7 @@ so that changes made through the CLI or the admin API (possibly by another proce
 within a second.
 
 Document names: ``platform``, ``prices``, ``countries``, ``keywords``, ``faults``,
-``account:<account id>``, ``key:<AccessKey id>``. A document that does not exist means its
+``account:<account id>``, ``key:<AccessKey id>``, ``smpp``. A document that does not exist means its
 defaults. A stored document that no longer parses (written by an older version, or by hand) is
 logged and its defaults are used, rather than stopping every send.
 """
@@ -28,6 +28,7 @@ from smsgate.domain.pricing import PriceTable
 from smsgate.domain.settings import AccountSettings, PlatformSettings
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import PolicyStore
+from smsgate.service.smpp_accounts import parse_smpp_document
 
 __all__ = ["DEFAULT_PRICES", "DOCUMENT_PARSERS", "Policy", "PolicyCache", "parse_document"]
 
@@ -55,6 +56,7 @@ DOCUMENT_PARSERS: dict[str, Callable[[Any], Any]] = {
     "faults": parse_faults,
     "account:": AccountSettings.from_dict,
     "key:": json.dumps,  # evaluated per call by domain.ram
+    "smpp": parse_smpp_document,  # SMPP credentials, see service.smpp_accounts
 }
 
 
@@ -124,6 +126,12 @@ class PolicyCache:
         await self._refresh()
         policy: str | None = self._parsed.get(f"key:{key_id}")
         return policy
+
+    async def document(self, name: str, default: T) -> T:
+        """The parsed document ``name`` (e.g. ``smpp``), or ``default`` if absent or invalid."""
+        await self._refresh()
+        value: T = self._parsed.get(name, default)
+        return value
 
     async def _refresh(self) -> None:
         now = self._clock.now()
