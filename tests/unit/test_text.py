@@ -473,7 +473,7 @@ def test_headers_number_the_parts(text: str, reference: int, sixteen_bit: bool) 
         return
     for number, payload in enumerate(payloads, 1):
         if sixteen_bit:
-            assert payload[:7] == bytes((6, 8, 4, reference >> 8, reference & 0xFF))
+            assert payload[:5] == bytes((6, 8, 4, reference >> 8, reference & 0xFF))
             assert payload[5:7] == bytes((len(payloads), number))
         else:
             assert payload[:6] == bytes((5, 0, 3, reference, len(payloads), number))
