@@ -58,12 +58,12 @@ class AccessGuard:
     async def check(
         self, account: Account, key: AccessKey, action: str, params: Mapping[str, str]
     ) -> None:
-        check_account_usable(account)
         key_policy = await self._policy.key_policy(key.id)
-        if key_policy is not None:
+        if key_policy is None:
+            check_may_call(account, key, action)
+        else:
+            check_account_usable(account)
             check_policy(key_policy, action)
-        elif not key.allows(action):
-            raise SmsError(errors.RAM_PERMISSION_DENY, f"this AccessKey may not call {action}")
         settings = await self._policy.account(account.id)
         if action in settings.barred_actions:
             raise SmsError(errors.FORBIDDEN_ACTION, f"{action} is barred for this account")
