@@ -404,6 +404,71 @@ async def test_record_conversion(
     await store.add_conversion_data("acc-1", 0.25, T0)
 
 
+# -- SMPP receipts and cancel_sm ------------------------------------------------------------
+
+
+async def test_receipts_queue_smpp_receipts_as_registered_delivery_asks(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store, "acc-1")
+    await open_account(store, "acc-2")
+    await store.insert_messages(
+        [
+            make_message(1, registered_delivery=1),
+            make_message(2, registered_delivery=0),
+            make_message(3, registered_delivery=2),  # failures only: it is delivered
+            make_message(4, registered_delivery=2),  # failures only: it fails
+            make_message(5, "acc-2", registered_delivery=1),
+            make_message(6, registered_delivery=0x11),  # other bits do not matter
+        ]
+    )
+    failed = Receipt("4", MessageStatus.FAILED, "INVALID_NUM", T0 + 11)
+    await store.apply_receipts([_delivered(str(i)) for i in (1, 2, 3, 5, 6)] + [failed])
+    await store.apply_receipts([_delivered("1")])  # a repeat queues nothing more
+
+    owed = await store.pending_smpp_receipts("acc-1", None, 10)
+    assert [(m.id, m.status, m.registered_delivery) for m in owed] == [
+        ("1", MessageStatus.DELIVERED, 1),
+        ("4", MessageStatus.FAILED, 2),
+        ("6", MessageStatus.DELIVERED, 0x11),
+    ]
+    assert [m.id for m in await store.pending_smpp_receipts("acc-2", None, 10)] == ["5"]
+    assert [m.id for m in await store.pending_smpp_receipts("acc-1", "1", 1)] == ["4"]
+    assert await store.pending_smpp_receipts("acc-1", None, 0) == []
+
+    await store.finish_smpp_receipts("acc-2", ["1"])  # another account's: nothing happens
+    await store.finish_smpp_receipts("acc-1", ["1", "6", "junk"])
+    assert [m.id for m in await store.pending_smpp_receipts("acc-1", None, 10)] == ["4"]
+    with pytest.raises(ValueError, match="not a message id"):
+        await store.pending_smpp_receipts("acc-1", "x", 3)
+
+
+async def test_cancel_message_only_while_accepted_and_refunds_once(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store, "acc-1", balance_micros=1000)
+    await open_account(store, "acc-2")
+    await store.accept_messages(
+        [make_message(1, price_micros=300), make_message(2, price_micros=300)], 600
+    )
+    await store.mark_submitted([SubmitOutcome("2", "c-2", T0 + 1)])
+
+    assert await store.cancel_message("acc-2", "1", T0 + 5) is None  # not its message
+    cancelled = await store.cancel_message("acc-1", "1", T0 + 5)
+    assert cancelled is not None
+    assert (cancelled.status, cancelled.receive_date) == (MessageStatus.CANCELLED, T0 + 5)
+    assert await store.get_message("acc-1", "1") == cancelled
+    assert await store.cancel_message("acc-1", "1", T0 + 6) is None  # already cancelled
+    assert await store.cancel_message("acc-1", "2", T0 + 6) is None  # with the carrier
+    assert await store.cancel_message("acc-1", "404", T0 + 6) is None
+    assert await store.cancel_message("acc-1", "junk", T0 + 6) is None
+    account = await store.get_account("acc-1")
+    assert account is not None
+    assert account.balance_micros == 700  # 1000 - 600 + 300 back for the cancelled one
+    assert await store.apply_receipts([_delivered("1")]) == []  # final: a late receipt is ignored
+    assert [m.id for m in await store.unfinished_messages(None, 10)] == ["2"]
+
+
 # -- callbacks ---------------------------------------------------------------------------------
 
 
@@ -723,8 +788,8 @@ async def test_sqlite_migrates_a_database_of_schema_2(
             for statement in statements:
                 conn.execute(statement)
         conn.execute("PRAGMA user_version = 2")
-        columns = sqlite_module._MESSAGE_COLUMNS.removesuffix(", price_micros")
-        row = sqlite_module._message_row(make_message(1))[:-1]
+        columns = sqlite_module._MESSAGE_COLUMNS.removesuffix(", price_micros, registered_delivery")
+        row = sqlite_module._message_row(make_message(1))[:-2]
         conn.execute(f"INSERT INTO messages ({columns}) VALUES ({', '.join('?' * 27)})", row)
         conn.commit()
 
@@ -737,7 +802,7 @@ async def test_sqlite_migrates_a_database_of_schema_2(
     finally:
         await store.close()
     with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4
 
 
 async def test_sqlite_refuses_a_newer_schema(db_path: Path, secret_box: SecretBox) -> None:

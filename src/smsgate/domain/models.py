@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Final
 
 __all__ = [
     "FINAL_STATUSES",
@@ -96,7 +97,8 @@ class MessageStatus(StrEnum):
     """Where a message is in the pipeline.
 
     ACCEPTED: stored, waiting for the carrier. SUBMITTED: handed to the carrier, waiting for its
-    receipt. The other three are final: every accepted message reaches one of them.
+    receipt. The other four are final: every accepted message reaches one of them. CANCELLED is
+    an SMPP cancel_sm that came before the message was handed to the carrier.
     """
 
     ACCEPTED = "accepted"
@@ -104,9 +106,15 @@ class MessageStatus(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
-FINAL_STATUSES = frozenset({MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.EXPIRED})
+FINAL_STATUSES = frozenset(
+    {MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.CANCELLED}
+)
+#: SMPP registered_delivery bits 0-1 (§5.2.17): 1 asks for every final receipt, 2 for failures.
+_RECEIPT_ALWAYS: Final = 1
+_RECEIPT_ON_FAILURE: Final = 2
 
 
 @dataclass(slots=True)
@@ -138,6 +146,7 @@ class Message:
     receive_date: float | None = None  # receipt received
     carrier_message_id: str | None = None
     price_micros: int = 0  # what accepting it cost; refunded on some failures
+    registered_delivery: int = 0  # SMPP submits: which receipts go back as deliver_sm
     converted: bool | None = None  # SmsConversion: did the user act on it
     conversion_time: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -151,6 +160,16 @@ class Message:
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def wants_smpp_receipt(self) -> bool:
+        """Whether its final status must be reported to the SMPP client that sent it."""
+        if self.status is MessageStatus.CANCELLED:
+            return False  # the client cancelled it and was answered then
+        asked = self.registered_delivery & 0x03
+        if asked == _RECEIPT_ON_FAILURE:
+            return self.status is not MessageStatus.DELIVERED
+        return asked == _RECEIPT_ALWAYS
 
 
 @dataclass(frozen=True, slots=True)

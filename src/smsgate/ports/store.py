@@ -121,9 +121,27 @@ class MessageStore(Protocol):
         Idempotent: a receipt for a message already final is ignored. Returns the messages that
         changed. A changed message whose receipt says ``refund`` gets its ``price_micros`` back on
         its account's balance, in the same transaction (so at most once). The same transaction
-        queues an HTTP callback for every changed message whose account has a callback URL, so
-        that no receipt push is lost to a crash.
+        queues an HTTP callback for every changed message whose account has a callback URL, and
+        an SMPP receipt for every one that :attr:`Message.wants_smpp_receipt`, so that no
+        receipt push is lost to a crash.
         """
+        ...
+
+    async def pending_smpp_receipts(
+        self, account_id: str, after_id: str | None, limit: int
+    ) -> list[Message]:
+        """An account's messages whose SMPP receipt is queued and not yet acknowledged, in id
+        order after ``after_id``: what a receiver bind is owed."""
+        ...
+
+    async def finish_smpp_receipts(self, account_id: str, message_ids: Sequence[str]) -> None:
+        """The client acknowledged these receipts (deliver_sm_resp): never send them again."""
+        ...
+
+    async def cancel_message(self, account_id: str, message_id: str, at: float) -> Message | None:
+        """Cancel a message of this account still ACCEPTED (not handed to a carrier): it becomes
+        CANCELLED and its price goes back to the balance, in one transaction. Returns it, or None
+        when there is no such message or it is already further along."""
         ...
 
     async def list_messages(self, account_id: str, limit: int) -> list[Message]:

@@ -62,6 +62,7 @@ class MemoryStore:
         self._conversion_data: list[tuple[str, float, float]] = []
         self._callbacks: dict[int, _Callback] = {}
         self._last_callback_id = 0
+        self._smpp_receipts: set[tuple[str, int]] = set()
         self._documents: dict[str, tuple[int, str]] = {}
         self._sign_names: dict[tuple[str, str], SignName] = {}
 
@@ -293,6 +294,8 @@ class MemoryStore:
                 message.send_date = receipt.send_date
             changed.append(_copy(message))
             self._queue_callback(message, receipt.done_at)
+            if message.wants_smpp_receipt:
+                self._smpp_receipts.add((message.account_id, int(message.id)))
             if receipt.refund and message.price_micros:
                 self._refund(message.account_id, message.price_micros)
         return changed
@@ -329,6 +332,40 @@ class MemoryStore:
     async def last_message_id(self) -> str | None:
         self._check_open()
         return str(max(self._messages)) if self._messages else None
+
+    async def pending_smpp_receipts(
+        self, account_id: str, after_id: str | None, limit: int
+    ) -> list[Message]:
+        self._check_open()
+        after = -1 if after_id is None else parse_id(after_id)
+        if after is None:
+            raise ValueError(f"not a message id: {after_id!r}")
+        if limit <= 0:
+            return []
+        ids = sorted(i for a, i in self._smpp_receipts if a == account_id and i > after)
+        return [_copy(self._messages[i]) for i in ids[:limit] if i in self._messages]
+
+    async def finish_smpp_receipts(self, account_id: str, message_ids: Sequence[str]) -> None:
+        self._check_open()
+        for message_id in message_ids:
+            mid = parse_id(message_id)
+            if mid is not None:
+                self._smpp_receipts.discard((account_id, mid))
+
+    async def cancel_message(self, account_id: str, message_id: str, at: float) -> Message | None:
+        self._check_open()
+        message = self._message(message_id)
+        if (
+            message is None
+            or message.account_id != account_id
+            or message.status is not MessageStatus.ACCEPTED
+        ):
+            return None
+        message.status = MessageStatus.CANCELLED
+        message.receive_date = at
+        if message.price_micros:
+            self._refund(account_id, message.price_micros)
+        return _copy(message)
 
     async def unfinished_messages(self, after_id: str | None, limit: int) -> list[Message]:
         self._check_open()

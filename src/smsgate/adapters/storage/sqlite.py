@@ -188,13 +188,24 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (account_id, name)
         ) WITHOUT ROWID""",
     ),
+    (
+        # SMPP registered_delivery of the submit_sm: which receipts go back as deliver_sm.
+        "ALTER TABLE messages ADD COLUMN registered_delivery INTEGER NOT NULL DEFAULT 0",
+        # The SMPP receipts owed to each account's receiver binds, until acknowledged. Keyed by
+        # account first: a bind reads its account's receipts in id order off the primary key.
+        """CREATE TABLE smpp_receipts (
+            account_id TEXT NOT NULL,
+            message_id INTEGER NOT NULL,
+            PRIMARY KEY (account_id, message_id)
+        ) WITHOUT ROWID""",
+    ),
 )
 
 _MESSAGE_COLUMNS: Final = (
     "id, account_id, to_number, sender, body, encoding, segments, country, region_code, region, "
     "carrier, msg_type, created_at, status, task_id, channel_id, template_code, "
     "sms_up_extend_code, validity_period, door, error_code, send_date, receive_date, "
-    "carrier_message_id, converted, conversion_time, extra, price_micros"
+    "carrier_message_id, converted, conversion_time, extra, price_micros, registered_delivery"
 )
 _M_COLUMNS: Final = ", ".join("m." + c.strip() for c in _MESSAGE_COLUMNS.split(","))
 _ACCOUNT_COLUMNS: Final = "id, name, state, balance_micros, callback_url, created_at"
@@ -206,7 +217,7 @@ _SIGN_COLUMNS: Final = "account_id, name, status, created_at"
 _UNFINISHED: Final = "('accepted', 'submitted')"
 
 _INSERT_MESSAGE: Final = (
-    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join(['?'] * 28)})"
+    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join(['?'] * 29)})"
 )
 # One accept op's charge: guarded, so a balance never goes below zero whatever runs beside it.
 _CHARGE: Final = (
@@ -242,6 +253,11 @@ _PUT_DOCUMENT: Final = (
 _SELECT_UNFINISHED: Final = (
     f"SELECT {_M_COLUMNS} FROM messages m "
     f"WHERE m.status IN {_UNFINISHED} AND m.id > ? ORDER BY m.id LIMIT ?"
+)
+# Walks the smpp_receipts primary key (account, id) and joins each message by its id.
+_SELECT_SMPP_RECEIPTS: Final = (
+    f"SELECT {_M_COLUMNS} FROM smpp_receipts r JOIN messages m ON m.id = r.message_id "
+    "WHERE r.account_id = ? AND r.message_id > ? ORDER BY r.message_id LIMIT ?"
 )
 _SELECT_DUE_CALLBACKS: Final = (
     f"SELECT c.id, c.account_id, c.url, c.attempts, {_M_COLUMNS} FROM callbacks c "
@@ -514,6 +530,29 @@ class SqliteStore:
         if not parsed:
             return []
         return await self._write(_apply_receipts, parsed)
+
+    async def pending_smpp_receipts(
+        self, account_id: str, after_id: str | None, limit: int
+    ) -> list[Message]:
+        after = -1 if after_id is None else parse_id(after_id)
+        if after is None:
+            raise ValueError(f"not a message id: {after_id!r}")
+        if limit <= 0:
+            return []
+        rows = await self._read(_fetch_all, _SELECT_SMPP_RECEIPTS, (account_id, after, limit))
+        return [_message_from_row(row) for row in rows]
+
+    async def finish_smpp_receipts(self, account_id: str, message_ids: Sequence[str]) -> None:
+        rows = [(account_id, mid) for i in message_ids if (mid := parse_id(i)) is not None]
+        if rows:
+            sql = "DELETE FROM smpp_receipts WHERE account_id = ? AND message_id = ?"
+            await self._write(_execute_many, (sql, rows))
+
+    async def cancel_message(self, account_id: str, message_id: str, at: float) -> Message | None:
+        mid = parse_id(message_id)
+        if mid is None:
+            return None
+        return await self._write(_cancel_message, (account_id, mid, at))
 
     async def list_messages(self, account_id: str, limit: int) -> list[Message]:
         if limit <= 0:
@@ -1005,6 +1044,7 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
     changed: list[Message] = []
     updates: list[_Row] = []
     callbacks: list[_Row] = []
+    smpp_receipts: list[_Row] = []
     refunds: dict[str, int] = {}
     for mid, receipt in receipts:
         row = pending.pop(mid, None)
@@ -1028,6 +1068,8 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
         )
         if row[-1] is not None:
             callbacks.append((message.account_id, row[-1], mid, receipt.done_at))
+        if message.wants_smpp_receipt:
+            smpp_receipts.append((message.account_id, mid))
         if receipt.refund and message.price_micros:
             account_id = message.account_id
             refunds[account_id] = refunds.get(account_id, 0) + message.price_micros
@@ -1041,6 +1083,9 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
         "VALUES (?, ?, ?, 0, ?, 'pending')",
         callbacks,
     )
+    conn.executemany(
+        "INSERT OR IGNORE INTO smpp_receipts (account_id, message_id) VALUES (?, ?)", smpp_receipts
+    )
     # Only messages that changed above are refunded: a repeated receipt finds its message final
     # and gives nothing back again. One UPDATE per account, however many messages it had.
     conn.executemany(
@@ -1048,6 +1093,26 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
         [(amount, account_id) for account_id, amount in sorted(refunds.items())],
     )
     return changed
+
+
+def _cancel_message(conn: sqlite3.Connection, arg: tuple[str, int, float]) -> Message | None:
+    """Only an ACCEPTED message (not yet with a carrier) can be cancelled; its refund is in the
+    same transaction, so a message is refunded at most once."""
+    account_id, mid, at = arg
+    row = conn.execute(
+        "UPDATE messages SET status = 'cancelled', receive_date = ? "
+        f"WHERE id = ? AND account_id = ? AND status = 'accepted' RETURNING {_MESSAGE_COLUMNS}",
+        (at, mid, account_id),
+    ).fetchone()
+    if row is None:
+        return None
+    message = _message_from_row(row)
+    if message.price_micros:
+        conn.execute(
+            "UPDATE accounts SET balance_micros = balance_micros + ? WHERE id = ?",
+            (message.price_micros, account_id),
+        )
+    return message
 
 
 # -- read operations (reader thread) ----------------------------------------------------------
@@ -1153,6 +1218,7 @@ def _message_row(m: Message) -> _Row:
         n if m.conversion_time is None else m.conversion_time,
         json.dumps(m.extra) if m.extra else n,
         m.price_micros,
+        m.registered_delivery,
     )
 
 
@@ -1190,6 +1256,7 @@ def _message_from_row(row: _Row) -> Message:
         conversion_time=row[25],
         extra=json.loads(row[26]) if row[26] else {},
         price_micros=row[27],
+        registered_delivery=row[28],
     )
 
 

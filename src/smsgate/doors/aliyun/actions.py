@@ -217,7 +217,7 @@ def _send_status(status: MessageStatus) -> int:
     """QuerySendDetails ``SendStatus``: 1 waiting for a receipt, 2 failed, 3 delivered."""
     if status is MessageStatus.DELIVERED:
         return 3
-    if status in (MessageStatus.FAILED, MessageStatus.EXPIRED):
+    if status in (MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.CANCELLED):
         return 2
     return 1
 

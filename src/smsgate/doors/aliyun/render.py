@@ -61,7 +61,7 @@ def query_status(status: MessageStatus) -> str:
     """QueryMessage ``Status`` as the SDK documents it: 1 sent (delivered), 2 failed, 3 sending."""
     if status is MessageStatus.DELIVERED:
         return "1"
-    if status in (MessageStatus.FAILED, MessageStatus.EXPIRED):
+    if status in (MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.CANCELLED):
         return "2"
     return "3"
 
