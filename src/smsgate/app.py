@@ -32,12 +32,13 @@ from smsgate.doors.admin import AdminApi, load_or_create_token
 from smsgate.doors.aliyun import render
 from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.server import AliyunDoor
-from smsgate.doors.smpp_server import SmppServer
+from smsgate.doors.smpp import SmppServer
 from smsgate.ports.clock import SystemClock
 from smsgate.ports.store import StoreError
 from smsgate.service.access import AccessGuard
 from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService
+from smsgate.service.cancel import CancelDesk
 from smsgate.service.delivery import DeliveryWorker, recover_unfinished
 from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import PolicyCache
@@ -54,6 +55,7 @@ class Listening:
     http_host: str
     http_port: int
     smpp_port: int
+    smpp_tls_port: int | None = None
 
 
 class Gateway:
@@ -78,6 +80,7 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self._smpp: SmppServer | None = None
         self._receipts_ready = asyncio.Event()
+        self.cancels = CancelDesk()
 
     def _wire_core(self, last_id: str | None) -> None:
         """Build the parts that depend on what the store holds (the last message id issued)."""
@@ -101,10 +104,12 @@ class Gateway:
             self.receipts,
             self.clock,
             config.pipeline.submit_batch,
+            self.cancels,
         )
+        self.guard = AccessGuard(self.policy, self.store, FaultInjector(random.random))
         self.door = AliyunDoor(
             self.authenticator,
-            AccessGuard(self.policy, self.store, FaultInjector(random.random)),
+            self.guard,
             self.submit,
             self.store,
             self.clock,
@@ -141,9 +146,20 @@ class Gateway:
         )
         sockets = self._runner.addresses
         port = sockets[0][1] if sockets else self.config.server.http_port
-        self._smpp = SmppServer(self.submit, self.store, self.policy)
+        self._smpp = SmppServer(
+            submit=self.submit,
+            accounts=self.store,
+            messages=self.store,
+            policy=self.policy,
+            guard=self.guard,
+            queue=self.queue,
+            cancels=self.cancels,
+            clock=self.clock,
+            config=self.config.smpp,
+        )
+        self.receipts.add_listener(self._smpp.outbox.on_final)
         smpp_port = await self._smpp.start(self.config.server.host, self.config.server.smpp_port)
-        return Listening(self.config.server.host, port, smpp_port)
+        return Listening(self.config.server.host, port, smpp_port, self._smpp.tls_port)
 
     async def stop(self) -> None:
         if self._smpp is not None:

@@ -105,6 +105,23 @@ class CallbackConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SmppConfig:
+    """The SMPP door (the port itself is [server] smpp_port)."""
+
+    window: int = 64  # deliver_sm sent to one bind and not yet answered
+    max_binds: int = 8  # per account, all bind types together
+    tps_per_bind: int = 0  # submit_sm/submit_multi per second per bind; 0: no limit
+    enquire_link_s: float = 30.0  # silence before we probe the link
+    inactivity_s: float = 300.0  # silence before we close it
+    response_timeout_s: float = 30.0  # wait for a deliver_sm_resp before retrying
+    receipt_retry_s: float = 10.0  # a refused or unanswered receipt is sent again after this
+    concat_timeout_s: float = 60.0  # parts of a long message must all arrive within this
+    tls_port: int = 2776  # used only when tls_cert and tls_key are set
+    tls_cert: str = ""  # PEM certificate chain; with tls_key, enables SMPP over TLS
+    tls_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class AdminConfig:
     """The operator admin API (``/admin`` on the HTTP port).
 
@@ -123,6 +140,7 @@ class Config:
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     callbacks: CallbackConfig = field(default_factory=CallbackConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    smpp: SmppConfig = field(default_factory=SmppConfig)
 
     @property
     def db_path(self) -> Path:
@@ -160,6 +178,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
             CallbackConfig, _table(raw.pop("callbacks", {}), "callbacks"), "callbacks"
         ),
         admin=_admin(_table(raw.pop("admin", {}), "admin")),
+        smpp=_smpp(_table(raw.pop("smpp", {}), "smpp")),
     )
     if raw:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(raw))}")
@@ -167,15 +186,19 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
 
 
 #: Settings that may be zero; every other number must be greater than zero.
-_MAY_BE_ZERO = frozenset({"delay_ms", "http_port", "smpp_port", "node_id", "refresh_s"})
+_MAY_BE_ZERO = frozenset(
+    {"delay_ms", "http_port", "smpp_port", "node_id", "refresh_s", "tps_per_bind", "tls_port"}
+)
 _RANGES: dict[str, tuple[int, int]] = {
     "http_port": (0, 65535),
     "smpp_port": (0, 65535),
+    "tls_port": (0, 65535),
     "node_id": (0, 1023),
 }
 _WHAT = {
     "http_port": "a port number 0-65535",
     "smpp_port": "a port number 0-65535",
+    "tls_port": "a port number 0-65535",
     "node_id": "a node_id 0-1023",
 }
 
@@ -245,6 +268,17 @@ def _admin(values: dict[str, Any]) -> AdminConfig:
             "surrounding spaces (or leave it out to use the admin.token file)"
         )
     return admin
+
+
+def _smpp(values: dict[str, Any]) -> SmppConfig:
+    smpp: SmppConfig = _section(SmppConfig, values, "smpp")
+    if bool(smpp.tls_cert) != bool(smpp.tls_key):
+        raise ConfigError("[smpp] tls_cert and tls_key go together: set both or neither")
+    for name in ("tls_cert", "tls_key"):
+        path = getattr(smpp, name)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"[smpp] {name}: no such file {path}")
+    return smpp
 
 
 _RULE_KEYS = frozenset({"match", "value", "receipt", "delay_ms"})

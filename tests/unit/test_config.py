@@ -140,10 +140,22 @@ def test_a_partial_section_keeps_the_other_defaults(toml: WriteToml) -> None:
 
 
 def test_an_unknown_section_is_refused(toml: WriteToml) -> None:
-    message = refused(toml("[server]\nhttp_port = 1\n[smpp]\nport = 1\n[zzz]\n"))
+    message = refused(toml("[server]\nhttp_port = 1\n[smtp]\nport = 1\n[zzz]\n"))
     assert "unknown config sections" in message
-    assert "smpp" in message
+    assert "smtp" in message
     assert "zzz" in message
+
+
+def test_smpp_settings(toml: WriteToml, tmp_path: Path) -> None:
+    config = load_config(toml("[smpp]\nwindow = 8\ntps_per_bind = 0\nmax_binds = 2\n"))
+    assert (config.smpp.window, config.smpp.tps_per_bind, config.smpp.max_binds) == (8, 0, 2)
+    assert "unknown settings in [smpp]: port" in refused(toml("[smpp]\nport = 1\n"))
+    assert "greater than zero" in refused(toml("[smpp]\nwindow = 0\n"))
+    assert "go together" in refused(toml('[smpp]\ntls_cert = "a.pem"\n'))
+    missing = tmp_path / "missing.pem"
+    assert "no such file" in refused(
+        toml(f'[smpp]\ntls_cert = "{missing}"\ntls_key = "{missing}"\n')
+    )
 
 
 @pytest.mark.parametrize(

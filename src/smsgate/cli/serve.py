@@ -54,7 +54,13 @@ async def _serve_async(config: Config) -> None:
         f"smsgate: HTTP API (Alibaba Cloud SMS 2018-05-01) listening on "
         f"http://{listening.http_host}:{listening.http_port}\n"
         f"smsgate: SMPP 3.4 listening on {listening.http_host}:{listening.smpp_port}\n"
-        f"smsgate: data directory {data_dir}\n"
+        + (
+            f"smsgate: SMPP 3.4 over TLS listening on {listening.http_host}:"
+            f"{listening.smpp_tls_port}\n"
+            if listening.smpp_tls_port is not None
+            else ""
+        )
+        + f"smsgate: data directory {data_dir}\n"
         f"smsgate: admin API under /admin, token {_token_source(config)}\n"
         f"smsgate: create credentials with: {_self_command()} accounts create "
         f"--data-dir {data_dir} --name demo --balance 100 --json",

@@ -56,6 +56,7 @@ __all__ = [
     "UCS2_MULTI_PART_16BIT",
     "UCS2_SINGLE_PART",
     "Encoding",
+    "concatenation_element",
     "count_segments",
     "data_coding_for",
     "decode_gsm7_unpacked",
@@ -66,6 +67,7 @@ __all__ = [
     "encode_ucs2",
     "encoding_for",
     "split_parts",
+    "split_udh",
 ]
 
 Encoding = Literal["GSM7", "UCS2"]
@@ -402,3 +404,22 @@ def _in_part_order(bodies: list[bytes], concat: list[tuple[int, int, int]]) -> l
         raise ValueError(f"part numbers {numbers} are not 1 to {len(bodies)}")
     order = sorted(range(len(bodies)), key=lambda index: concat[index][2])
     return [bodies[index] for index in order]
+
+
+# --- public names for the header parsing, shared with SMPP reassembly ---------------------------
+
+
+def split_udh(payload: bytes) -> tuple[bytes, bytes]:
+    """(information elements, body) of a payload starting with a user data header (UDHL, then
+    UDHL octets of elements; TS 23.040 §9.2.3.24). Public so that the SMPP door's reassembly
+    reads headers exactly as :func:`decode_parts` does. ``ValueError`` for an empty payload or a
+    UDHL that overruns it."""
+    return _split_udh(payload)
+
+
+def concatenation_element(elements: bytes) -> tuple[int, int, int] | None:
+    """(reference, count, number) of the concatenation element (IEI 0x00 or 0x08) among the
+    information elements ``elements``, or ``None``; the last one counts and other elements are
+    skipped by their length, as in :func:`decode_parts`. The count and number are returned as
+    sent, unchecked. ``ValueError`` for an element that overruns ``elements``."""
+    return _concatenation(elements)

@@ -11,6 +11,9 @@ The checks run in a fixed order, each with its seed code:
 4. ``ResourceOwnerId``/``ResourceOwnerAccount``, when given, must name the caller's own account
    (isp.RES_OWNER_ID_UNKNOWN when they name no account, isp.RAM_PERMISSION_DENY when another);
 5. fault injection, last, so that an injected fault never hides a real refusal.
+
+An SMPP bind has no AccessKey: :meth:`AccessGuard.check_account_action` runs the account's part
+(1, 3 and 5) for its commands, with SMPP action names (``SubmitSm``, ``SubmitMulti``...).
 """
 
 from __future__ import annotations
@@ -64,10 +67,22 @@ class AccessGuard:
         else:
             check_account_usable(account)
             check_policy(key_policy, action)
+        await self._check_barred(account, action)
+        await self._check_resource_owner(account, params)
+        await self._check_fault(account, action)
+
+    async def check_account_action(self, account: Account, action: str) -> None:
+        """The checks that do not involve a key: state, barred actions, faults."""
+        check_account_usable(account)
+        await self._check_barred(account, action)
+        await self._check_fault(account, action)
+
+    async def _check_barred(self, account: Account, action: str) -> None:
         settings = await self._policy.account(account.id)
         if action in settings.barred_actions:
             raise SmsError(errors.FORBIDDEN_ACTION, f"{action} is barred for this account")
-        await self._check_resource_owner(account, params)
+
+    async def _check_fault(self, account: Account, action: str) -> None:
         policy = await self._policy.current()
         fault = self._faults.check(policy.faults, policy.faults_version, account.id, action)
         if fault is not None:

@@ -10,6 +10,7 @@ from smsgate.ports.carrier import Carrier
 from smsgate.ports.clock import Clock
 from smsgate.ports.queue import DeliveryQueue
 from smsgate.ports.store import MessageStore
+from smsgate.service.cancel import CancelDesk
 from smsgate.service.receipts import ReceiptProcessor
 
 __all__ = ["DeliveryWorker", "recover_unfinished"]
@@ -28,6 +29,7 @@ class DeliveryWorker:
         receipts: ReceiptProcessor,
         clock: Clock,
         batch_size: int = 256,
+        cancels: CancelDesk | None = None,
     ) -> None:
         self._queue = queue
         self._carrier = carrier
@@ -35,10 +37,19 @@ class DeliveryWorker:
         self._receipts = receipts
         self._clock = clock
         self._batch_size = batch_size
+        self._cancels = cancels or CancelDesk()
 
     async def run_once(self) -> int:
         """Deliver one batch (waits for work); returns the number of messages handled."""
         batch = await self._queue.get_batch(self._batch_size)
+        taken = self._cancels.take(batch)
+        try:
+            await self._hand_over(taken)
+        finally:
+            self._cancels.handed_over(taken)
+        return len(batch)
+
+    async def _hand_over(self, batch: list[Message]) -> None:
         now = self._clock.now()
         live: list[Message] = []
         expired: list[Receipt] = []
@@ -59,7 +70,6 @@ class DeliveryWorker:
                 # Back on the queue: accepted work must not wait for a restart to be retried.
                 await self._queue.put_when_room(live)
                 raise
-        return len(batch)
 
 
 async def recover_unfinished(

@@ -52,6 +52,9 @@ class Submission:
     validity_period: int | None = None
     template_code: str | None = None
     sms_up_extend_code: str | None = None
+    door: str = "api"  # api | smpp
+    registered_delivery: int = 0  # SMPP: which receipts to send back as deliver_sm
+    message_id: str | None = None  # reserved with new_message_id (SMPP long messages)
 
 
 class SubmitService:
@@ -87,6 +90,11 @@ class SubmitService:
         self._limiter = limiter
         self._max_segments = max_segments
 
+    def new_message_id(self) -> str:
+        """An id to promise before the message exists: the SMPP door answers the first parts of
+        a long message with the id the whole message will have."""
+        return self._ids.next_id(int(self._clock.now() * 1000))
+
     def prepare(
         self, account: Account, sub: Submission, policy: Policy, *, international: bool = True
     ) -> Message:
@@ -121,7 +129,7 @@ class SubmitService:
             )
         now = self._clock.now()
         return Message(
-            id=self._ids.next_id(int(now * 1000)),
+            id=sub.message_id or self._ids.next_id(int(now * 1000)),
             account_id=account.id,
             to=info.e164,
             sender=sub.sender,
@@ -140,6 +148,8 @@ class SubmitService:
             sms_up_extend_code=sub.sms_up_extend_code,
             validity_period=sub.validity_period,
             price_micros=unit_price * segments,
+            door=sub.door,
+            registered_delivery=sub.registered_delivery,
         )
 
     async def admit(

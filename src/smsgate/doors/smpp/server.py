@@ -1,0 +1,584 @@
+"""The SMPP 3.4 door: an asyncio Protocol driving one :class:`SmscSession` per connection.
+
+The session does the protocol (states, enquire_link, unbind, decode errors, windows, timers);
+this driver checks credentials on bind, runs each command through the same core as the HTTP
+door (:class:`SubmitService`, :class:`AccessGuard`, the store), answers with the seed table's
+SMPP status, and carries receipts back as deliver_sm through the :class:`ReceiptOutbox`.
+
+Commands, with the action names that barred-action settings and fault injection use:
+
+- submit_sm and data_sm (``SubmitSm``): one message; a long one in UDH or SAR parts is put
+  together first (:mod:`smsgate.smpp.reassembly`). Every part is answered when it arrives: the
+  earlier ones with ESME_ROK and the id the whole message will have, the last one with the
+  outcome of submitting the whole message (so a rule's code comes on the last part). A message
+  whose parts do not all arrive within ``concat_timeout_s`` is dropped, never charged.
+- submit_multi (``SubmitMulti``): one message per SME address; refused addresses come back in
+  unsuccess_sme with their seed code, and message_id is the first accepted message's id.
+- query_sm (``QuerySm``) and cancel_sm (``CancelSm``): the caller's own messages only; another
+  account's id is answered as an unknown one (ESME_RINVMSGID).
+- replace_sm: ESME_RREPLACEFAIL; an accepted message is not rewritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections import Counter
+from collections.abc import Coroutine
+from typing import Any, Final, cast
+
+from smsgate.config import SmppConfig
+from smsgate.domain import numbers
+from smsgate.domain.models import Account, Message
+from smsgate.domain.rate import TokenBucket
+from smsgate.errors import OverloadedError, SmsError
+from smsgate.ports.clock import Clock
+from smsgate.ports.queue import DeliveryQueue
+from smsgate.ports.store import AccountStore, MessageStore
+from smsgate.service.access import AccessGuard, check_account_usable
+from smsgate.service.cancel import CancelDesk
+from smsgate.service.policy import PolicyCache
+from smsgate.service.smpp_accounts import SmppCredentials, verify_password
+from smsgate.service.submit import Submission, SubmitService
+from smsgate.smpp.constants import CommandStatus, TlvTag
+from smsgate.smpp.errors import response_command_id
+from smsgate.smpp.events import (
+    BindPdu,
+    BindRequested,
+    ConnectionShouldClose,
+    Request,
+    RequestTimedOut,
+    ResponseReceived,
+)
+from smsgate.smpp.pdu import (
+    PDU_CLASSES,
+    CancelSm,
+    CancelSmResp,
+    DataSm,
+    DataSmResp,
+    DistributionList,
+    Pdu,
+    QuerySm,
+    QuerySmResp,
+    SubmitMulti,
+    SubmitMultiResp,
+    SubmitSm,
+    SubmitSmResp,
+    UnsuccessSme,
+)
+from smsgate.smpp.reassembly import UDHI, ConcatError, Part, Reassembler, part_of, part_of_pdu
+from smsgate.smpp.session import SessionState, SmscSession
+
+from .fields import Refused, decode_short_message, validity_seconds
+from .outbox import ReceiptOutbox
+from .receipts import deliver_sm_for, final_date, report_for
+
+__all__ = ["SYSTEM_ID", "SmppServer"]
+
+log = logging.getLogger(__name__)
+
+#: Our system_id in bind responses.
+SYSTEM_ID: Final = "smsgate"
+_SUBMIT_COMMANDS = (SubmitSm, DataSm, SubmitMulti)
+_RECEIVER_STATES = frozenset({SessionState.BOUND_RX, SessionState.BOUND_TRX})
+_GroupId = tuple[tuple[str, str, str], int, int]
+
+
+class SmppServer:
+    """Owns the listening sockets, the connections, the receipt outbox and the long messages
+    being put together; ``stop`` closes connections and waits for commands in flight (they
+    run to completion, as the HTTP door's do)."""
+
+    def __init__(
+        self,
+        *,
+        submit: SubmitService,
+        accounts: AccountStore,
+        messages: MessageStore,
+        policy: PolicyCache,
+        guard: AccessGuard,
+        queue: DeliveryQueue,
+        cancels: CancelDesk,
+        clock: Clock,
+        config: SmppConfig,
+    ) -> None:
+        self.submit = submit
+        self.accounts = accounts
+        self.messages = messages
+        self.guard = guard
+        self.queue = queue
+        self.cancels = cancels
+        self.clock = clock
+        self.config = config
+        self.credentials = SmppCredentials(policy)
+        self.outbox = ReceiptOutbox(messages, retry_s=config.receipt_retry_s)
+        self.reassembler: Reassembler[tuple[str, str, str], None] = Reassembler(
+            timeout_s=config.concat_timeout_s
+        )
+        #: The id promised to the first parts of each long message being put together.
+        self.group_ids: dict[_GroupId, str] = {}
+        self.binds: Counter[str] = Counter()  # bound sessions per account
+        self.connections: set[_SmppConnection] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._servers: list[asyncio.Server] = []
+        self._expiry: asyncio.TimerHandle | None = None
+        self.tls_port: int | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on ``port`` (and on the TLS port when configured); returns the plain port."""
+        loop = asyncio.get_running_loop()
+        plain = await loop.create_server(lambda: _SmppConnection(self), host, port)
+        self._servers.append(plain)
+        if self.config.tls_cert:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+            secure = await loop.create_server(
+                lambda: _SmppConnection(self), host, self.config.tls_port, ssl=context
+            )
+            self._servers.append(secure)
+            self.tls_port = _bound_port(secure, self.config.tls_port)
+        return _bound_port(plain, port)
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for conn in list(self.connections):
+            conn.close()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.outbox.close()
+        if self._expiry is not None:
+            self._expiry.cancel()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # --- long messages --------------------------------------------------------------------------
+
+    def expire_groups(self) -> None:
+        """Drop long messages whose parts did not all come in time, and re-arm the timer."""
+        loop = asyncio.get_running_loop()
+        for group in self.reassembler.expire(loop.time()):
+            self.group_ids.pop((group.key, group.reference, group.total), None)
+            log.warning(
+                "dropped a long message of account %s: parts %s of %d came within %.0f s",
+                group.key[0],
+                ",".join(map(str, group.numbers)),
+                group.total,
+                self.reassembler.timeout_s,
+            )
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        deadline = self.reassembler.next_deadline()
+        if deadline is not None:
+            self._expiry = loop.call_at(deadline, self.expire_groups)
+
+
+def _bound_port(server: asyncio.Server, asked: int) -> int:
+    sockets = server.sockets
+    return int(sockets[0].getsockname()[1]) if sockets else asked
+
+
+def _status_of(exc: BaseException) -> int:
+    """The command_status answering a command that raised ``exc``."""
+    if isinstance(exc, Refused | ConcatError):
+        return exc.status
+    if isinstance(exc, SmsError):
+        return exc.result.smpp_status
+    if isinstance(exc, OverloadedError):
+        return CommandStatus.ESME_RMSGQFUL
+    log.error("SMPP command failed", exc_info=exc)
+    return CommandStatus.ESME_RSYSERR
+
+
+class _SmppConnection(asyncio.Protocol):
+    def __init__(self, server: SmppServer) -> None:
+        self._server = server
+        self._loop = asyncio.get_running_loop()
+        config = server.config
+        self._session = SmscSession(
+            now=self._loop.time(),
+            window=config.window,
+            enquire_link_interval=config.enquire_link_s,
+            inactivity_timeout=config.inactivity_s,
+            response_timeout=config.response_timeout_s,
+        )
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._flush_scheduled = False
+        self._account_id: str | None = None
+        self._receiver = False
+        self._receipts: dict[int, Message] = {}  # deliver_sm sequence number -> its message
+        self._bucket: TokenBucket | None = None
+
+    # --- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio.Transport; they implement it.
+        self._transport = cast(asyncio.Transport, transport)
+        self._server.connections.add(self)
+        self._set_timer()
+
+    def data_received(self, data: bytes) -> None:
+        self._session.receive_data(data, self._loop.time())
+        self._drain()
+
+    def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002
+        self._server.connections.discard(self)
+        self._transport = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._release_bind()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        self._release_bind()
+
+    def _release_bind(self) -> None:
+        if self._account_id is None:
+            return
+        if self._receiver:
+            self._receiver = False
+            unanswered = list(self._receipts.values())
+            self._receipts.clear()
+            self._server.outbox.detach(self, unanswered)
+        self._server.binds[self._account_id] -= 1
+        if self._server.binds[self._account_id] <= 0:
+            del self._server.binds[self._account_id]
+        self._account_id = None
+
+    # --- session driving ----------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        """Handle every event, write once, re-arm the timer."""
+        should_close = False
+        while (event := self._session.next_event()) is not None:
+            if isinstance(event, Request):
+                self._on_request(event.pdu)
+            elif isinstance(event, ResponseReceived):
+                self._on_receipt_answer(event.request.sequence_number, event.pdu.command_status)
+            elif isinstance(event, RequestTimedOut):
+                self._on_receipt_answer(event.pdu.sequence_number, None)
+            elif isinstance(event, BindRequested):
+                self._server.spawn(self._bind(event.pdu))
+            elif isinstance(event, ConnectionShouldClose):
+                log.debug("SMPP connection closing: %s", event.reason)
+                should_close = True
+        if self._receiver and self._account_id is not None:
+            self._server.outbox.pump(self._account_id)
+        self._flush()
+        if should_close:
+            self.close()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        data = self._session.data_to_send()
+        if data and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+        self._set_timer()
+
+    def _schedule_flush(self) -> None:
+        """Answers finished in the same loop iteration go out in one write."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _set_timer(self) -> None:
+        when = self._session.get_timer()
+        if when == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = when
+        if when is not None and self._transport is not None:
+            self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._session.handle_timer(self._loop.time())
+        self._drain()
+
+    # --- bind ---------------------------------------------------------------------------------
+
+    async def _bind(self, pdu: BindPdu) -> None:
+        try:
+            status, account_id = await self._check_bind(pdu)
+        except Exception:
+            log.exception("SMPP bind check failed")
+            status, account_id = CommandStatus.ESME_RBINDFAIL, ""
+        if self._session.state is SessionState.CLOSED:
+            return  # timed out or went away while the credentials were checked
+        if status == CommandStatus.ESME_ROK:
+            self._session.accept_bind(pdu, SYSTEM_ID)
+            self._account_id = account_id
+            self._server.binds[account_id] += 1
+            config = self._server.config
+            if config.tps_per_bind:
+                self._bucket = TokenBucket(config.tps_per_bind, self._loop.time())
+            if self._session.state in _RECEIVER_STATES:
+                self._receiver = True
+                self._server.outbox.attach(self)
+        else:
+            self._session.reject_bind(pdu, status)
+        self._drain()
+
+    async def _check_bind(self, pdu: BindPdu) -> tuple[int, str]:
+        credential = await self._server.credentials.lookup(pdu.system_id)
+        if credential is None:
+            return CommandStatus.ESME_RINVSYSID, ""
+        ok = await asyncio.to_thread(verify_password, pdu.password, credential.password_hash)
+        if not ok:
+            return CommandStatus.ESME_RINVPASWD, ""
+        account = await self._server.accounts.get_account(credential.account_id)
+        if account is None:
+            return CommandStatus.ESME_RBINDFAIL, ""
+        try:
+            check_account_usable(account)
+        except SmsError:
+            return CommandStatus.ESME_RBINDFAIL, ""
+        if self._server.binds[account.id] >= self._server.config.max_binds:
+            log.info(
+                "SMPP bind refused: account %s has %d binds", account.id, len(self._server.binds)
+            )
+            return CommandStatus.ESME_RBINDFAIL, ""
+        return CommandStatus.ESME_ROK, account.id
+
+    # --- ReceiverLink (receipts out) ----------------------------------------------------------
+
+    @property
+    def account_id(self) -> str:
+        return self._account_id or ""
+
+    def can_send_receipt(self) -> bool:
+        return (
+            self._transport is not None
+            and not self._transport.is_closing()
+            and self._session.can_send()
+        )
+
+    def send_receipt(self, message: Message) -> None:
+        seq = self._session.send_request(deliver_sm_for(message), now=self._loop.time())
+        self._receipts[seq] = message
+        self._schedule_flush()
+
+    def _on_receipt_answer(self, seq: int, status: int | None) -> None:
+        message = self._receipts.pop(seq, None)
+        if message is None:
+            return
+        if status == CommandStatus.ESME_ROK:
+            self._server.outbox.acknowledged(self, message)
+        else:
+            self._server.outbox.refused(self, message)
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def _on_request(self, pdu: Pdu) -> None:
+        if (
+            isinstance(pdu, _SUBMIT_COMMANDS)
+            and self._bucket is not None
+            and not self._bucket.allow(self._loop.time())
+        ):
+            self._answer(pdu, CommandStatus.ESME_RTHROTTLED)
+        elif isinstance(pdu, SubmitSm | DataSm):
+            self._server.spawn(self._run(pdu, self._submit_sm(pdu)))
+        elif isinstance(pdu, SubmitMulti):
+            self._server.spawn(self._run(pdu, self._submit_multi(pdu)))
+        elif isinstance(pdu, QuerySm):
+            self._server.spawn(self._run(pdu, self._query_sm(pdu)))
+        elif isinstance(pdu, CancelSm):
+            self._server.spawn(self._run(pdu, self._cancel_sm(pdu)))
+        else:  # replace_sm: an accepted message is not rewritten
+            self._answer(pdu, CommandStatus.ESME_RREPLACEFAIL)
+
+    def _answer(self, pdu: Pdu, status: int) -> None:
+        cls = PDU_CLASSES[response_command_id(pdu.command_id)]
+        self._session.respond(cls(sequence_number=pdu.sequence_number, command_status=status))
+
+    async def _run(self, pdu: Pdu, command: Coroutine[Any, Any, Pdu]) -> None:
+        """Run a command to its response; any refusal becomes that command's error status."""
+        try:
+            resp = await command
+        except Exception as exc:
+            self._answer(pdu, _status_of(exc))
+        else:
+            self._session.respond(resp)
+        self._schedule_flush()
+
+    async def _account(self, action: str) -> Account:
+        account_id = self._account_id
+        if account_id is None:
+            raise Refused(CommandStatus.ESME_RINVBNDSTS)
+        account = await self._server.accounts.get_account(account_id)
+        if account is None:
+            raise Refused(CommandStatus.ESME_RSYSERR)
+        await self._server.guard.check_account_action(account, action)
+        return account
+
+    async def _submit_sm(self, pdu: SubmitSm | DataSm) -> Pdu:
+        account = await self._account("SubmitSm")
+        resp_cls = SubmitSmResp if isinstance(pdu, SubmitSm) else DataSmResp
+        seq = pdu.sequence_number
+        if isinstance(pdu, SubmitSm) and pdu.schedule_delivery_time:
+            raise Refused(CommandStatus.ESME_RINVSCHED, "scheduled delivery is not offered")
+        payload = pdu.tlv_bytes(TlvTag.MESSAGE_PAYLOAD)
+        short = pdu.short_message if isinstance(pdu, SubmitSm) else b""
+        if payload is not None and short:
+            raise Refused(CommandStatus.ESME_RSUBMITFAIL, "short_message and message_payload")
+        whole: bytes | Part
+        if payload is not None:
+            # A payload with a user data header is read like a short_message with one.
+            whole = part_of(pdu.esm_class, payload) if pdu.esm_class & UDHI else payload
+        elif isinstance(pdu, SubmitSm):
+            whole = part_of_pdu(pdu)
+        else:
+            raise Refused(CommandStatus.ESME_RMISSINGOPTPARAM, "data_sm needs message_payload")
+        message_id = None
+        if isinstance(whole, Part):
+            joined = self._add_part(account, pdu, whole)
+            if isinstance(joined, str):  # an earlier part: acknowledged with the promised id
+                return resp_cls(sequence_number=seq, message_id=joined)
+            message_id, whole = joined
+        body = decode_short_message(whole, pdu.data_coding)
+        validity = (
+            validity_seconds(pdu.validity_period, self._server.clock.now())
+            if isinstance(pdu, SubmitSm)
+            else None
+        )
+        sub = Submission(
+            to=pdu.destination_addr,
+            body=body,
+            sender=pdu.source_addr or None,
+            validity_period=validity,
+            door="smpp",
+            registered_delivery=pdu.registered_delivery,
+            message_id=message_id,
+        )
+        message = await self._server.submit.send(account, sub)
+        return resp_cls(sequence_number=seq, message_id=message.id)
+
+    def _add_part(
+        self, account: Account, pdu: SubmitSm | DataSm, part: Part
+    ) -> str | tuple[str, bytes]:
+        """Hold a part: the promised id while parts are missing, (id, body) once complete."""
+        numbers.parse_destination(pdu.destination_addr)  # a bad number fails on the first part
+        server = self._server
+        server.expire_groups()
+        key = (account.id, pdu.source_addr, pdu.destination_addr)
+        group_id = (key, part.reference, part.total)
+        promised = server.group_ids.get(group_id)
+        new_group = promised is None
+        if promised is None:
+            promised = server.group_ids[group_id] = server.submit.new_message_id()
+        try:
+            done = server.reassembler.add(
+                key, part, data_coding=pdu.data_coding, now=self._loop.time(), tag=None
+            )
+        except ConcatError:
+            if new_group:  # a refused part leaves no group behind
+                del server.group_ids[group_id]
+            raise
+        server.expire_groups()  # re-arm the expiry timer for a new group
+        if done is None:
+            return promised
+        server.group_ids.pop(group_id, None)
+        return promised, done.body
+
+    async def _submit_multi(self, pdu: SubmitMulti) -> Pdu:
+        account = await self._account("SubmitMulti")
+        if not pdu.dest_addresses:
+            raise Refused(CommandStatus.ESME_RINVNUMDESTS, "no destination")
+        if pdu.esm_class & UDHI:
+            raise Refused(CommandStatus.ESME_RINVESMCLASS, "send long messages in message_payload")
+        if pdu.schedule_delivery_time:
+            raise Refused(CommandStatus.ESME_RINVSCHED, "scheduled delivery is not offered")
+        payload = pdu.tlv_bytes(TlvTag.MESSAGE_PAYLOAD)
+        if payload is not None and pdu.short_message:
+            raise Refused(CommandStatus.ESME_RSUBMITFAIL, "short_message and message_payload")
+        body = decode_short_message(
+            pdu.short_message if payload is None else payload, pdu.data_coding
+        )
+        validity = validity_seconds(pdu.validity_period, self._server.clock.now())
+        unsuccess: list[UnsuccessSme] = []
+        subs: list[Submission] = []
+        by_number: dict[str, UnsuccessSme] = {}
+        for dest in pdu.dest_addresses:
+            if isinstance(dest, DistributionList):
+                unsuccess.append(
+                    UnsuccessSme(dest.name, error_status_code=CommandStatus.ESME_RINVDLNAME)
+                )
+                continue
+            entry = UnsuccessSme(dest.address, dest.ton, dest.npi)
+            by_number[dest.address] = entry
+            by_number.setdefault(dest.address.lstrip("+"), entry)
+            subs.append(
+                Submission(
+                    to=dest.address,
+                    body=body,
+                    sender=pdu.source_addr or None,
+                    validity_period=validity,
+                    door="smpp",
+                    registered_delivery=pdu.registered_delivery,
+                )
+            )
+        accepted, failed = await self._server.submit.send_batch(account, subs)
+        for to, error in failed:
+            entry = by_number.get(to, UnsuccessSme(to))
+            unsuccess.append(
+                UnsuccessSme(entry.address, entry.ton, entry.npi, error.result.smpp_status)
+            )
+        return SubmitMultiResp(
+            sequence_number=pdu.sequence_number,
+            message_id=accepted[0].id if accepted else "",
+            unsuccess_smes=tuple(unsuccess),
+        )
+
+    async def _own_message(self, account: Account, message_id: str) -> Message:
+        message = await self._server.messages.get_message(account.id, message_id)
+        if message is None:
+            raise Refused(CommandStatus.ESME_RINVMSGID, f"no message {message_id!r}")
+        return message
+
+    async def _query_sm(self, pdu: QuerySm) -> Pdu:
+        account = await self._account("QuerySm")
+        message = await self._own_message(account, pdu.message_id)
+        report = report_for(message)
+        return QuerySmResp(
+            sequence_number=pdu.sequence_number,
+            message_id=message.id,
+            final_date=final_date(message.receive_date) if message.is_final else "",
+            message_state=int(report.state),
+            error_code=min(report.err, 255),
+        )
+
+    async def _cancel_sm(self, pdu: CancelSm) -> Pdu:
+        account = await self._account("CancelSm")
+        if not pdu.message_id:
+            raise Refused(CommandStatus.ESME_RCANCELFAIL, "cancel by address is not offered")
+        message = await self._own_message(account, pdu.message_id)
+        server = self._server
+        if message.is_final or not server.cancels.claim(message.id):
+            raise Refused(CommandStatus.ESME_RCANCELFAIL, "the message is with the carrier")
+        cancelled: Message | None = None
+        try:
+            cancelled = await server.messages.cancel_message(
+                account.id, message.id, server.clock.now()
+            )
+        finally:
+            held = server.cancels.settle(message.id, cancelled is not None)
+            if held is not None:
+                await server.queue.put_when_room([held])
+        if cancelled is None:
+            raise Refused(CommandStatus.ESME_RCANCELFAIL, "the message is with the carrier")
+        return CancelSmResp(sequence_number=pdu.sequence_number)
