@@ -4,6 +4,7 @@
     python3 dev.py run [serve options]   install into .venv (first time) and run smsgate
     python3 dev.py test [pytest options] install into .venv (first time), lint, type-check, test
     python3 dev.py bench-http [options]   run the HTTP load benchmark (server started for you)
+    python3 dev.py bench-smpp [options]   run the SMPP load benchmark (server started for you)
 
 The virtual environment is rebuilt when pyproject.toml changes.
 """
@@ -56,6 +57,9 @@ def main() -> None:
     elif command == "bench-http":
         ensure_venv()
         _run(BIN / "python", "bench/http_send.py", *rest)
+    elif command == "bench-smpp":
+        ensure_venv()
+        _run(BIN / "python", "bench/smpp_load.py", *rest)
     else:
         print(__doc__)
         sys.exit(0 if command == "help" else 2)

@@ -38,7 +38,7 @@ from smsgate.ports.store import StoreError
 from smsgate.service.access import AccessGuard
 from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService
-from smsgate.service.cancel import CancelDesk
+from smsgate.service.cancel import CancelDesk, CancelService
 from smsgate.service.delivery import DeliveryWorker, recover_unfinished
 from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import PolicyCache
@@ -123,6 +123,7 @@ class Gateway:
         await self.carrier.start(self.receipts.feed)
         self.receipts.set_wakeup(self._receipts_ready.set)
         self.receipts.add_listener(lambda _changed: self.pusher.wake())
+        self.receipts.add_listener(self.cancels.finished)
         # Messages newer than this id are enqueued by the door that accepts them.
         recover_before = self.ids.next_id(int(self.clock.now() * 1000))
         self._spawn(self._deliver_forever, "delivery")
@@ -152,8 +153,8 @@ class Gateway:
             messages=self.store,
             policy=self.policy,
             guard=self.guard,
-            queue=self.queue,
-            cancels=self.cancels,
+            keyring=self.keyring,
+            cancels=CancelService(self.cancels, self.store, self.queue, self.carrier, self.clock),
             clock=self.clock,
             config=self.config.smpp,
         )

@@ -21,7 +21,7 @@ class TokenBucket:
     def allow(self, now: float) -> bool:
         """Take one token if there is one."""
         elapsed = max(0.0, now - self._last)
-        self._last = now
+        self._last = max(self._last, now)  # a clock going back must not count time twice
         self._tokens = min(self.rate, self._tokens + elapsed * self.rate)
         if self._tokens >= 1:
             self._tokens -= 1

@@ -43,13 +43,16 @@ class DeliveryWorker:
         """Deliver one batch (waits for work); returns the number of messages handled."""
         batch = await self._queue.get_batch(self._batch_size)
         taken = self._cancels.take(batch)
+        carried: list[Message] = []
         try:
-            await self._hand_over(taken)
+            carried = await self._hand_over(taken)
         finally:
-            self._cancels.handed_over(taken)
+            unrecorded = () if self._carrier.records_submission else carried
+            self._cancels.handed_over(taken, unrecorded)
         return len(batch)
 
-    async def _hand_over(self, batch: list[Message]) -> None:
+    async def _hand_over(self, batch: list[Message]) -> list[Message]:
+        """Expire what is too old, give the rest to the carrier; returns what it took."""
         now = self._clock.now()
         live: list[Message] = []
         expired: list[Receipt] = []
@@ -70,6 +73,7 @@ class DeliveryWorker:
                 # Back on the queue: accepted work must not wait for a restart to be retried.
                 await self._queue.put_when_room(live)
                 raise
+        return live
 
 
 async def recover_unfinished(

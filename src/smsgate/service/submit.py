@@ -218,6 +218,53 @@ class SubmitService:
             raise refused[0][1]
         return message
 
+    async def send_each(
+        self, account: Account, subs: Sequence[Submission]
+    ) -> list[Message | SmsError | OverloadedError]:
+        """Independent messages sent together, one outcome each and in order, as if each had
+        been sent alone, but with one admission and one store write for all of them (the SMPP
+        door's submit_sm read in one go).
+
+        A refusal that :meth:`admit` makes for the whole call is each message's, except a
+        balance too low for all of them: then they are admitted one by one, so those the balance
+        covers still go, in order.
+        """
+        policy = await self._policy.current()
+        outcomes: list[Message | SmsError | OverloadedError] = []
+        prepared: list[Message] = []
+        for sub in subs:
+            try:
+                message = self.prepare(account, sub, policy)
+            except SmsError as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(message)
+                prepared.append(message)
+        failures = await self._admit_each(account, prepared)
+        return [
+            failures.get(outcome.id, outcome) if isinstance(outcome, Message) else outcome
+            for outcome in outcomes
+        ]
+
+    async def _admit_each(
+        self, account: Account, messages: list[Message]
+    ) -> dict[str, SmsError | OverloadedError]:
+        """Admit ``messages``; what refused each one that did not pass, by message id."""
+        if not messages:
+            return {}
+        try:
+            _accepted, refused = await self.admit(account, messages)
+        except SmsError as exc:
+            if exc.result is errors.AMOUNT_NOT_ENOUGH and len(messages) > 1:
+                failures: dict[str, SmsError | OverloadedError] = {}
+                for message in messages:
+                    failures.update(await self._admit_each(account, [message]))
+                return failures
+            return {m.id: exc for m in messages}
+        except OverloadedError as exc:
+            return {m.id: exc for m in messages}
+        return {m.id: exc for m, exc in refused}
+
     async def send_batch(
         self, account: Account, subs: Sequence[Submission]
     ) -> tuple[list[Message], list[tuple[str, SmsError]]]:

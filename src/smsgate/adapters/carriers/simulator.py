@@ -31,6 +31,7 @@ class CarrierSimulator:
         self._clock = clock
         self._sink: ReceiptSink | None = None
         self._timers: set[asyncio.TimerHandle] = set()
+        self._holding: set[str] = set()  # handed over, receipt not yet reported
 
     async def start(self, sink: ReceiptSink) -> None:
         self._sink = sink
@@ -55,6 +56,7 @@ class CarrierSimulator:
         for message in messages:
             code, delay = self.outcome_for(message.to)
             by_delay[delay].append((message.id, code, now))
+            self._holding.add(message.id)
             outcomes.append(SubmitOutcome(message.id, f"sim-{message.id}", now))
         loop = asyncio.get_running_loop()
         for delay, items in by_delay.items():
@@ -67,11 +69,21 @@ class CarrierSimulator:
         self._timers.discard(holder[0])
         self._report(items)
 
+    def cancel(self, message_id: str) -> bool:
+        """A message still waiting for its simulated delivery is withdrawn: no receipt comes."""
+        if message_id not in self._holding:
+            return False
+        self._holding.discard(message_id)
+        return True
+
     def _report(self, items: list[tuple[str, str, float]]) -> None:
-        if self._sink is None:
+        holding = self._holding
+        live = [item for item in items if item[0] in holding]
+        holding.difference_update(item[0] for item in live)
+        if self._sink is None or not live:
             return
         done = self._clock.now()
-        receipts = [Receipt(mid, _status_for(code), code, done, sent) for mid, code, sent in items]
+        receipts = [Receipt(mid, _status_for(code), code, done, sent) for mid, code, sent in live]
         self._sink(receipts)
 
 

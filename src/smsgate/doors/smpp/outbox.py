@@ -50,6 +50,7 @@ class _Account:
     links: list[ReceiverLink] = field(default_factory=list)
     ready: deque[Message] = field(default_factory=deque)
     known: set[str] = field(default_factory=set)
+    retrying: set[str] = field(default_factory=set)  # refused, waiting for retry_s
     backlog: bool = False  # the store may owe receipts that are not in ``known``
     scan_after: str | None = None
     scanning: bool = False
@@ -102,6 +103,7 @@ class ReceiptOutbox:
         # Nobody left to send to: forget what was queued (the store still owes it), keep only
         # what is being acknowledged.
         account.ready.clear()
+        account.retrying.clear()  # their timers must not requeue into a later bind's state
         account.known = set(self._acked.get(link.account_id, ()))
         account.backlog = True
         if not account.known and not account.scanning:
@@ -137,12 +139,16 @@ class ReceiptOutbox:
 
     def refused(self, link: ReceiverLink, message: Message) -> None:
         """An error status or no answer in time: send it again after ``retry_s``."""
-        self._later(self._retry_s, lambda: self._requeue(link.account_id, message))
-
-    def _requeue(self, account_id: str, message: Message) -> None:
-        account = self._accounts.get(account_id)
+        account = self._accounts.get(link.account_id)
         if account is None or message.id not in account.known:
-            return  # its bind went away meanwhile: the store still owes it
+            return
+        account.retrying.add(message.id)
+        self._later(self._retry_s, lambda: self._requeue(link.account_id, account, message))
+
+    def _requeue(self, account_id: str, account: _Account, message: Message) -> None:
+        if self._accounts.get(account_id) is not account or message.id not in account.retrying:
+            return  # every bind went away meanwhile: the store still owes it
+        account.retrying.discard(message.id)
         account.ready.appendleft(message)
         self.pump(account_id)
 

@@ -10,7 +10,9 @@ Dates are UTC, as every date smsgate reports.
 
 from __future__ import annotations
 
+import functools
 import string
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -18,7 +20,7 @@ from typing import Final
 from smsgate import errors
 from smsgate.domain.models import Message, MessageStatus
 from smsgate.smpp.constants import MessageState, TlvTag
-from smsgate.smpp.pdu import DeliverSm, make_tlv
+from smsgate.smpp.pdu import DeliverSm, Tlv, make_tlv
 
 __all__ = [
     "ESM_CLASS_RECEIPT",
@@ -93,9 +95,14 @@ def report_for(message: Message) -> ReceiptReport:
     return REPORTS.get(message.error_code or "", _UNKNOWN)
 
 
+@functools.lru_cache(maxsize=64)
+def _minute_text(minute: int) -> str:
+    return time.strftime("%y%m%d%H%M", time.gmtime(minute * 60))
+
+
 def _receipt_date(ts: float | None) -> str:
-    """Appendix B's YYMMDDhhmm."""
-    return "" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%y%m%d%H%M")
+    """Appendix B's YYMMDDhhmm; cached per minute, as receipts come in bursts of one minute."""
+    return "" if ts is None else _minute_text(int(ts // 60))
 
 
 def final_date(ts: float | None) -> str:
@@ -121,6 +128,19 @@ def receipt_text(message: Message, report: ReceiptReport) -> str:
     )
 
 
+def _state_tlvs(report: ReceiptReport) -> tuple[Tlv, Tlv]:
+    return (
+        make_tlv(TlvTag.MESSAGE_STATE, int(report.state)),
+        make_tlv(TlvTag.NETWORK_ERROR_CODE, bytes([NETWORK_TYPE_GSM]) + report.err.to_bytes(2)),
+    )
+
+
+#: The message_state and network_error_code TLVs of each report, built once.
+_STATE_TLVS: Final = {
+    report: _state_tlvs(report) for report in {*REPORTS.values(), _ENROUTE, _CANCELLED}
+}
+
+
 def deliver_sm_for(message: Message) -> DeliverSm:
     """The receipt of a final message, from its handset to the address that sent it."""
     report = report_for(message)
@@ -138,7 +158,6 @@ def deliver_sm_for(message: Message) -> DeliverSm:
         short_message=receipt_text(message, report).encode("ascii"),
         tlvs=(
             make_tlv(TlvTag.RECEIPTED_MESSAGE_ID, message.id),
-            make_tlv(TlvTag.MESSAGE_STATE, int(report.state)),
-            make_tlv(TlvTag.NETWORK_ERROR_CODE, bytes([NETWORK_TYPE_GSM]) + report.err.to_bytes(2)),
+            *_STATE_TLVS[report],
         ),
     )

@@ -34,10 +34,10 @@ from smsgate.domain.models import Account, Message
 from smsgate.domain.rate import TokenBucket
 from smsgate.errors import OverloadedError, SmsError
 from smsgate.ports.clock import Clock
-from smsgate.ports.queue import DeliveryQueue
 from smsgate.ports.store import AccountStore, MessageStore
 from smsgate.service.access import AccessGuard, check_account_usable
-from smsgate.service.cancel import CancelDesk
+from smsgate.service.cancel import CancelService
+from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import PolicyCache
 from smsgate.service.smpp_accounts import SmppCredentials, verify_password
 from smsgate.service.submit import Submission, SubmitService
@@ -98,8 +98,8 @@ class SmppServer:
         messages: MessageStore,
         policy: PolicyCache,
         guard: AccessGuard,
-        queue: DeliveryQueue,
-        cancels: CancelDesk,
+        keyring: KeyRing,
+        cancels: CancelService,
         clock: Clock,
         config: SmppConfig,
     ) -> None:
@@ -107,7 +107,7 @@ class SmppServer:
         self.accounts = accounts
         self.messages = messages
         self.guard = guard
-        self.queue = queue
+        self.keyring = keyring
         self.cancels = cancels
         self.clock = clock
         self.config = config
@@ -186,6 +186,12 @@ def _bound_port(server: asyncio.Server, asked: int) -> int:
     return int(sockets[0].getsockname()[1]) if sockets else asked
 
 
+def _submit_resp(pdu: SubmitSm | DataSm, message_id: str) -> Pdu:
+    if isinstance(pdu, SubmitSm):
+        return SubmitSmResp(sequence_number=pdu.sequence_number, message_id=message_id)
+    return DataSmResp(sequence_number=pdu.sequence_number, message_id=message_id)
+
+
 def _status_of(exc: BaseException) -> int:
     """The command_status answering a command that raised ``exc``."""
     if isinstance(exc, Refused | ConcatError):
@@ -218,6 +224,7 @@ class _SmppConnection(asyncio.Protocol):
         self._receiver = False
         self._receipts: dict[int, Message] = {}  # deliver_sm sequence number -> its message
         self._bucket: TokenBucket | None = None
+        self._submits: list[SubmitSm | DataSm] = []  # read in this _drain, sent together
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -274,6 +281,9 @@ class _SmppConnection(asyncio.Protocol):
             elif isinstance(event, ConnectionShouldClose):
                 log.debug("SMPP connection closing: %s", event.reason)
                 should_close = True
+        if self._submits:
+            self._server.spawn(self._submit_batch(self._submits))
+            self._submits = []
         if self._receiver and self._account_id is not None:
             self._server.outbox.pump(self._account_id)
         self._flush()
@@ -392,7 +402,7 @@ class _SmppConnection(asyncio.Protocol):
         ):
             self._answer(pdu, CommandStatus.ESME_RTHROTTLED)
         elif isinstance(pdu, SubmitSm | DataSm):
-            self._server.spawn(self._run(pdu, self._submit_sm(pdu)))
+            self._submits.append(pdu)
         elif isinstance(pdu, SubmitMulti):
             self._server.spawn(self._run(pdu, self._submit_multi(pdu)))
         elif isinstance(pdu, QuerySm):
@@ -416,20 +426,56 @@ class _SmppConnection(asyncio.Protocol):
             self._session.respond(resp)
         self._schedule_flush()
 
-    async def _account(self, action: str) -> Account:
+    async def _account(self, action: str | None = None) -> Account:
+        """The bind's account (cached for ``refresh_s``), checked for ``action`` if given."""
         account_id = self._account_id
         if account_id is None:
             raise Refused(CommandStatus.ESME_RINVBNDSTS)
-        account = await self._server.accounts.get_account(account_id)
+        account = await self._server.keyring.account(account_id)
         if account is None:
             raise Refused(CommandStatus.ESME_RSYSERR)
-        await self._server.guard.check_account_action(account, action)
+        if action is not None:
+            await self._server.guard.check_account_action(account, action)
         return account
 
-    async def _submit_sm(self, pdu: SubmitSm | DataSm) -> Pdu:
-        account = await self._account("SubmitSm")
-        resp_cls = SubmitSmResp if isinstance(pdu, SubmitSm) else DataSmResp
-        seq = pdu.sequence_number
+    async def _submit_batch(self, pdus: list[SubmitSm | DataSm]) -> None:
+        """The submit_sm and data_sm of one read, answered together: each is checked and
+        turned into a submission on its own, then all go through one admission and one store
+        write (:meth:`SubmitService.send_each`), each with its own outcome."""
+        subs: list[Submission] = []
+        waiting: list[SubmitSm | DataSm] = []
+        try:
+            account = await self._account()
+        except Exception as exc:
+            status = _status_of(exc)
+            for pdu in pdus:
+                self._answer(pdu, status)
+            self._schedule_flush()
+            return
+        for pdu in pdus:
+            try:
+                await self._server.guard.check_account_action(account, "SubmitSm")
+                sub = self._submission(account, pdu)
+            except Exception as exc:
+                self._answer(pdu, _status_of(exc))
+                continue
+            if isinstance(sub, str):  # an earlier part: acknowledged with the promised id
+                self._session.respond(_submit_resp(pdu, sub))
+            else:
+                subs.append(sub)
+                waiting.append(pdu)
+        if subs:
+            outcomes = await self._server.submit.send_each(account, subs)
+            for pdu, outcome in zip(waiting, outcomes, strict=True):
+                if isinstance(outcome, Message):
+                    self._session.respond(_submit_resp(pdu, outcome.id))
+                else:
+                    self._answer(pdu, _status_of(outcome))
+        self._schedule_flush()
+
+    def _submission(self, account: Account, pdu: SubmitSm | DataSm) -> Submission | str:
+        """The submission a PDU makes, or for a part of a long message still missing others,
+        the id promised to it."""
         if isinstance(pdu, SubmitSm) and pdu.schedule_delivery_time:
             raise Refused(CommandStatus.ESME_RINVSCHED, "scheduled delivery is not offered")
         payload = pdu.tlv_bytes(TlvTag.MESSAGE_PAYLOAD)
@@ -447,26 +493,23 @@ class _SmppConnection(asyncio.Protocol):
         message_id = None
         if isinstance(whole, Part):
             joined = self._add_part(account, pdu, whole)
-            if isinstance(joined, str):  # an earlier part: acknowledged with the promised id
-                return resp_cls(sequence_number=seq, message_id=joined)
+            if isinstance(joined, str):
+                return joined
             message_id, whole = joined
-        body = decode_short_message(whole, pdu.data_coding)
         validity = (
             validity_seconds(pdu.validity_period, self._server.clock.now())
             if isinstance(pdu, SubmitSm)
             else None
         )
-        sub = Submission(
+        return Submission(
             to=pdu.destination_addr,
-            body=body,
+            body=decode_short_message(whole, pdu.data_coding),
             sender=pdu.source_addr or None,
             validity_period=validity,
             door="smpp",
             registered_delivery=pdu.registered_delivery,
             message_id=message_id,
         )
-        message = await self._server.submit.send(account, sub)
-        return resp_cls(sequence_number=seq, message_id=message.id)
 
     def _add_part(
         self, account: Account, pdu: SubmitSm | DataSm, part: Part
@@ -567,18 +610,6 @@ class _SmppConnection(asyncio.Protocol):
         if not pdu.message_id:
             raise Refused(CommandStatus.ESME_RCANCELFAIL, "cancel by address is not offered")
         message = await self._own_message(account, pdu.message_id)
-        server = self._server
-        if message.is_final or not server.cancels.claim(message.id):
-            raise Refused(CommandStatus.ESME_RCANCELFAIL, "the message is with the carrier")
-        cancelled: Message | None = None
-        try:
-            cancelled = await server.messages.cancel_message(
-                account.id, message.id, server.clock.now()
-            )
-        finally:
-            held = server.cancels.settle(message.id, cancelled is not None)
-            if held is not None:
-                await server.queue.put_when_room([held])
-        if cancelled is None:
-            raise Refused(CommandStatus.ESME_RCANCELFAIL, "the message is with the carrier")
+        if message.is_final or not await self._server.cancels.cancel(account.id, message.id):
+            raise Refused(CommandStatus.ESME_RCANCELFAIL, "the message is beyond recall")
         return CancelSmResp(sequence_number=pdu.sequence_number)
