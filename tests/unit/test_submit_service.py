@@ -634,3 +634,50 @@ def test_the_account_state_is_checked_before_the_key() -> None:
     with pytest.raises(SmsError) as caught:
         check_may_call(account, make_key(account, frozenset()), "SendMessageToGlobe")
     assert caught.value.result is errors.OUT_OF_SERVICE
+
+
+# -- send_each: the SMPP door's submits of one read -----------------------------------------
+
+
+async def test_send_each_gives_each_submission_its_own_outcome_in_order(
+    service: SubmitService, store: MemoryStore, account: Account, queue: MemoryDeliveryQueue
+) -> None:
+    subs = [Submission(to=SG, body="one"), Submission(to="659", body="bad"), Submission(ID, "two")]
+
+    outcomes = await service.send_each(account, subs)
+
+    assert isinstance(outcomes[0], Message)
+    assert isinstance(outcomes[1], SmsError)
+    assert outcomes[1].result is errors.MOBILE_NUMBER_ILLEGAL
+    assert isinstance(outcomes[2], Message)
+    assert [m.body for m in await drain(queue)] == ["one", "two"]
+    assert sorted(m.body for m in await stored(store, account)) == ["one", "two"]
+
+
+async def test_send_each_sends_what_the_balance_covers_when_it_cannot_cover_all(
+    store: MemoryStore, queue: MemoryDeliveryQueue, clock: FixedClock
+) -> None:
+    poor = make_account("1000000000000002", balance_micros=100_000)  # two messages at 0.05
+    await store.create_account(poor, replace(make_key(poor), id="LTAI" + "p" * 20))
+    service = make_service(store, queue, clock)
+    subs = [Submission(to=SG, body=f"m{i}", msg_type="MKT") for i in range(3)]
+
+    outcomes = await service.send_each(poor, subs)
+
+    assert [isinstance(o, Message) for o in outcomes] == [True, True, False]
+    refused = outcomes[2]
+    assert isinstance(refused, SmsError)
+    assert refused.result is errors.AMOUNT_NOT_ENOUGH
+    account = await store.get_account(poor.id)
+    assert account is not None
+    assert account.balance_micros == 0
+
+
+async def test_send_each_reports_a_full_queue_for_every_message(
+    service: SubmitService, account: Account
+) -> None:
+    subs = [Submission(to=SG, body=f"m{i}", msg_type="MKT") for i in range(11)]  # queue holds 10
+
+    outcomes = await service.send_each(account, subs)
+
+    assert all(isinstance(o, OverloadedError) for o in outcomes)
