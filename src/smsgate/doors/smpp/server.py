@@ -29,10 +29,9 @@ from collections.abc import Coroutine
 from typing import Any, Final, cast
 
 from smsgate.config import SmppConfig
-from smsgate.domain import numbers
 from smsgate.domain.models import Account, Message
 from smsgate.domain.rate import TokenBucket
-from smsgate.errors import OverloadedError, SmsError
+from smsgate.errors import SmsError
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import AccountStore, MessageStore
 from smsgate.service.access import AccessGuard, check_account_usable
@@ -56,7 +55,6 @@ from smsgate.smpp.pdu import (
     CancelSm,
     CancelSmResp,
     DataSm,
-    DataSmResp,
     DistributionList,
     Pdu,
     QuerySm,
@@ -64,15 +62,15 @@ from smsgate.smpp.pdu import (
     SubmitMulti,
     SubmitMultiResp,
     SubmitSm,
-    SubmitSmResp,
     UnsuccessSme,
 )
-from smsgate.smpp.reassembly import UDHI, ConcatError, Part, Reassembler, part_of, part_of_pdu
+from smsgate.smpp.reassembly import UDHI
 from smsgate.smpp.session import SessionState, SmscSession
 
-from .fields import Refused, decode_short_message, validity_seconds
+from .fields import Refused, decode_short_message, status_of, validity_seconds
 from .outbox import ReceiptOutbox
 from .receipts import deliver_sm_for, final_date, report_for
+from .submitter import SmppSubmitter
 
 __all__ = ["SYSTEM_ID", "SmppServer"]
 
@@ -82,7 +80,6 @@ log = logging.getLogger(__name__)
 SYSTEM_ID: Final = "smsgate"
 _SUBMIT_COMMANDS = (SubmitSm, DataSm, SubmitMulti)
 _RECEIVER_STATES = frozenset({SessionState.BOUND_RX, SessionState.BOUND_TRX})
-_GroupId = tuple[tuple[str, str, str], int, int]
 
 
 class SmppServer:
@@ -113,16 +110,13 @@ class SmppServer:
         self.config = config
         self.credentials = SmppCredentials(policy)
         self.outbox = ReceiptOutbox(messages, retry_s=config.receipt_retry_s)
-        self.reassembler: Reassembler[tuple[str, str, str], None] = Reassembler(
-            timeout_s=config.concat_timeout_s
+        self.submitter = SmppSubmitter(
+            submit, guard, keyring, clock, concat_timeout_s=config.concat_timeout_s
         )
-        #: The id promised to the first parts of each long message being put together.
-        self.group_ids: dict[_GroupId, str] = {}
         self.binds: Counter[str] = Counter()  # bound sessions per account
         self.connections: set[_SmppConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._servers: list[asyncio.Server] = []
-        self._expiry: asyncio.TimerHandle | None = None
         self.tls_port: int | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -147,9 +141,8 @@ class SmppServer:
             conn.close()
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.submitter.close()
         await self.outbox.close()
-        if self._expiry is not None:
-            self._expiry.cancel()
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
@@ -159,49 +152,10 @@ class SmppServer:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    # --- long messages --------------------------------------------------------------------------
-
-    def expire_groups(self) -> None:
-        """Drop long messages whose parts did not all come in time, and re-arm the timer."""
-        loop = asyncio.get_running_loop()
-        for group in self.reassembler.expire(loop.time()):
-            self.group_ids.pop((group.key, group.reference, group.total), None)
-            log.warning(
-                "dropped a long message of account %s: parts %s of %d came within %.0f s",
-                group.key[0],
-                ",".join(map(str, group.numbers)),
-                group.total,
-                self.reassembler.timeout_s,
-            )
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry = None
-        deadline = self.reassembler.next_deadline()
-        if deadline is not None:
-            self._expiry = loop.call_at(deadline, self.expire_groups)
-
 
 def _bound_port(server: asyncio.Server, asked: int) -> int:
     sockets = server.sockets
     return int(sockets[0].getsockname()[1]) if sockets else asked
-
-
-def _submit_resp(pdu: SubmitSm | DataSm, message_id: str) -> Pdu:
-    if isinstance(pdu, SubmitSm):
-        return SubmitSmResp(sequence_number=pdu.sequence_number, message_id=message_id)
-    return DataSmResp(sequence_number=pdu.sequence_number, message_id=message_id)
-
-
-def _status_of(exc: BaseException) -> int:
-    """The command_status answering a command that raised ``exc``."""
-    if isinstance(exc, Refused | ConcatError):
-        return exc.status
-    if isinstance(exc, SmsError):
-        return exc.result.smpp_status
-    if isinstance(exc, OverloadedError):
-        return CommandStatus.ESME_RMSGQFUL
-    log.error("SMPP command failed", exc_info=exc)
-    return CommandStatus.ESME_RSYSERR
 
 
 class _SmppConnection(asyncio.Protocol):
@@ -281,8 +235,8 @@ class _SmppConnection(asyncio.Protocol):
             elif isinstance(event, ConnectionShouldClose):
                 log.debug("SMPP connection closing: %s", event.reason)
                 should_close = True
-        if self._submits:
-            self._server.spawn(self._submit_batch(self._submits))
+        if self._submits and self._account_id is not None:
+            self._server.submitter.queue(self, self._account_id, self._submits)
             self._submits = []
         if self._receiver and self._account_id is not None:
             self._server.outbox.pump(self._account_id)
@@ -416,12 +370,22 @@ class _SmppConnection(asyncio.Protocol):
         cls = PDU_CLASSES[response_command_id(pdu.command_id)]
         self._session.respond(cls(sequence_number=pdu.sequence_number, command_status=status))
 
+    # --- Responder (answers from the submitter) -----------------------------------------------
+
+    def respond(self, resp: Pdu) -> None:
+        self._session.respond(resp)
+        self._schedule_flush()
+
+    def answer(self, request: Pdu, status: int) -> None:
+        self._answer(request, status)
+        self._schedule_flush()
+
     async def _run(self, pdu: Pdu, command: Coroutine[Any, Any, Pdu]) -> None:
         """Run a command to its response; any refusal becomes that command's error status."""
         try:
             resp = await command
         except Exception as exc:
-            self._answer(pdu, _status_of(exc))
+            self._answer(pdu, status_of(exc))
         else:
             self._session.respond(resp)
         self._schedule_flush()
@@ -437,106 +401,6 @@ class _SmppConnection(asyncio.Protocol):
         if action is not None:
             await self._server.guard.check_account_action(account, action)
         return account
-
-    async def _submit_batch(self, pdus: list[SubmitSm | DataSm]) -> None:
-        """The submit_sm and data_sm of one read, answered together: each is checked and
-        turned into a submission on its own, then all go through one admission and one store
-        write (:meth:`SubmitService.send_each`), each with its own outcome."""
-        subs: list[Submission] = []
-        waiting: list[SubmitSm | DataSm] = []
-        try:
-            account = await self._account()
-        except Exception as exc:
-            status = _status_of(exc)
-            for pdu in pdus:
-                self._answer(pdu, status)
-            self._schedule_flush()
-            return
-        for pdu in pdus:
-            try:
-                await self._server.guard.check_account_action(account, "SubmitSm")
-                sub = self._submission(account, pdu)
-            except Exception as exc:
-                self._answer(pdu, _status_of(exc))
-                continue
-            if isinstance(sub, str):  # an earlier part: acknowledged with the promised id
-                self._session.respond(_submit_resp(pdu, sub))
-            else:
-                subs.append(sub)
-                waiting.append(pdu)
-        if subs:
-            outcomes = await self._server.submit.send_each(account, subs)
-            for pdu, outcome in zip(waiting, outcomes, strict=True):
-                if isinstance(outcome, Message):
-                    self._session.respond(_submit_resp(pdu, outcome.id))
-                else:
-                    self._answer(pdu, _status_of(outcome))
-        self._schedule_flush()
-
-    def _submission(self, account: Account, pdu: SubmitSm | DataSm) -> Submission | str:
-        """The submission a PDU makes, or for a part of a long message still missing others,
-        the id promised to it."""
-        if isinstance(pdu, SubmitSm) and pdu.schedule_delivery_time:
-            raise Refused(CommandStatus.ESME_RINVSCHED, "scheduled delivery is not offered")
-        payload = pdu.tlv_bytes(TlvTag.MESSAGE_PAYLOAD)
-        short = pdu.short_message if isinstance(pdu, SubmitSm) else b""
-        if payload is not None and short:
-            raise Refused(CommandStatus.ESME_RSUBMITFAIL, "short_message and message_payload")
-        whole: bytes | Part
-        if payload is not None:
-            # A payload with a user data header is read like a short_message with one.
-            whole = part_of(pdu.esm_class, payload) if pdu.esm_class & UDHI else payload
-        elif isinstance(pdu, SubmitSm):
-            whole = part_of_pdu(pdu)
-        else:
-            raise Refused(CommandStatus.ESME_RMISSINGOPTPARAM, "data_sm needs message_payload")
-        message_id = None
-        if isinstance(whole, Part):
-            joined = self._add_part(account, pdu, whole)
-            if isinstance(joined, str):
-                return joined
-            message_id, whole = joined
-        validity = (
-            validity_seconds(pdu.validity_period, self._server.clock.now())
-            if isinstance(pdu, SubmitSm)
-            else None
-        )
-        return Submission(
-            to=pdu.destination_addr,
-            body=decode_short_message(whole, pdu.data_coding),
-            sender=pdu.source_addr or None,
-            validity_period=validity,
-            door="smpp",
-            registered_delivery=pdu.registered_delivery,
-            message_id=message_id,
-        )
-
-    def _add_part(
-        self, account: Account, pdu: SubmitSm | DataSm, part: Part
-    ) -> str | tuple[str, bytes]:
-        """Hold a part: the promised id while parts are missing, (id, body) once complete."""
-        numbers.parse_destination(pdu.destination_addr)  # a bad number fails on the first part
-        server = self._server
-        server.expire_groups()
-        key = (account.id, pdu.source_addr, pdu.destination_addr)
-        group_id = (key, part.reference, part.total)
-        promised = server.group_ids.get(group_id)
-        new_group = promised is None
-        if promised is None:
-            promised = server.group_ids[group_id] = server.submit.new_message_id()
-        try:
-            done = server.reassembler.add(
-                key, part, data_coding=pdu.data_coding, now=self._loop.time(), tag=None
-            )
-        except ConcatError:
-            if new_group:  # a refused part leaves no group behind
-                del server.group_ids[group_id]
-            raise
-        server.expire_groups()  # re-arm the expiry timer for a new group
-        if done is None:
-            return promised
-        server.group_ids.pop(group_id, None)
-        return promised, done.body
 
     async def _submit_multi(self, pdu: SubmitMulti) -> Pdu:
         account = await self._account("SubmitMulti")
