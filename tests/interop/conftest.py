@@ -152,6 +152,16 @@ backoff_initial_s = 0.05
 """
 
 
+def instant_server(factory: pytest.TempPathFactory, name: str) -> ServerProcess:
+    """A started server that re-reads policy on every use, so that credentials and settings a
+    test adds work at once (the default re-reads at most once a second)."""
+    proc = ServerProcess(
+        factory.mktemp(name) / "data", SIMULATOR_CONFIG + "\n[server]\nrefresh_s = 0\n"
+    )
+    proc.start()
+    return proc
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc = ServerProcess(tmp_path_factory.mktemp("srv") / "data", SIMULATOR_CONFIG)
