@@ -52,6 +52,7 @@ class ServerConfig:
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     durability: Literal["full", "normal"] = "full"
+    commit_linger_ms: float = 2.0  # a lone write waits this long for others to share its commit
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +188,16 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
 
 #: Settings that may be zero; every other number must be greater than zero.
 _MAY_BE_ZERO = frozenset(
-    {"delay_ms", "http_port", "smpp_port", "node_id", "refresh_s", "tps_per_bind", "tls_port"}
+    {
+        "delay_ms",
+        "http_port",
+        "smpp_port",
+        "node_id",
+        "refresh_s",
+        "tps_per_bind",
+        "tls_port",
+        "commit_linger_ms",
+    }
 )
 _RANGES: dict[str, tuple[int, int]] = {
     "http_port": (0, 65535),

