@@ -425,6 +425,31 @@ def test_a_rule_refusing_a_long_message_answers_on_its_last_part(
     assert resp.status == errors.AMOUNT_NOT_ENOUGH.smpp_status == 45
 
 
+def test_binary_messages_are_kept_as_octets_and_billed_by_140(
+    server: ServerProcess, clients: list[smpplib.client.Client]
+) -> None:
+    account = new_account(server, "binary")
+    client = bind(server, clients, "binary")
+    data = bytes(range(256)) + bytes(range(44))  # 300 octets: three parts of 134, 134, 32
+    udh = [bytes([5, 0, 3, 9, 3, n]) for n in (1, 2, 3)]
+    chunks = [data[0:134], data[134:268], data[268:]]
+    ids = {
+        text_of(submit(client, SG, h + c, data_coding=4, esm_class=0x40).message_id)
+        for h, c in zip(udh, chunks, strict=True)
+    }
+    single = text_of(submit(client, SG, b"\x00\xff\x10", data_coding=4).message_id)
+
+    assert len(ids) == 1
+    (long_id,) = ids
+    assert query(server, account, long_id).message == data.hex()
+    assert query(server, account, single).message == "00ff10"
+    listed = server.cli("messages", "list", account.account_id)
+    assert isinstance(listed, list)
+    assert sorted((m["message_id"], m["segments"]) for m in listed) == sorted(
+        [(long_id, 3), (single, 1)]
+    )
+
+
 # --- query_sm, faults --------------------------------------------------------------------------
 
 

@@ -681,3 +681,16 @@ async def test_send_each_reports_a_full_queue_for_every_message(
     outcomes = await service.send_each(account, subs)
 
     assert all(isinstance(o, OverloadedError) for o in outcomes)
+
+
+def test_prepare_keeps_binary_data_as_hex_and_counts_octet_segments(
+    service: SubmitService, account: Account
+) -> None:
+    one = service.prepare(account, Submission(to=SG, body="", data=b"\x01" * 140), DEFAULTS)
+    three = service.prepare(account, Submission(to=SG, body="", data=b"\x02" * 300), DEFAULTS)
+
+    assert (one.encoding, one.segments, one.body) == ("BINARY", 1, "01" * 140)
+    assert (three.segments, three.price_micros) == (3, 3 * one.price_micros)
+    with pytest.raises(SmsError) as info:
+        service.prepare(account, Submission(to=SG, body="", data=b""), DEFAULTS)
+    assert info.value.result is errors.INVALID_PARAMETERS

@@ -57,6 +57,7 @@ __all__ = [
     "UCS2_SINGLE_PART",
     "Encoding",
     "concatenation_element",
+    "count_binary_segments",
     "count_segments",
     "data_coding_for",
     "decode_gsm7_unpacked",
@@ -167,6 +168,18 @@ def count_segments(text: str, *, sixteen_bit: bool = False) -> int:
     if units == len(text):  # no escape or surrogate pair to keep whole
         return -(-units // multi)
     return len(_split_gsm7(text, multi) if encoding == "GSM7" else _split_ucs2(text, multi))
+
+
+#: 8-bit user data: 140 octets in one message, 134 per part with a concatenation header.
+BINARY_SINGLE_PART: Final = 140
+BINARY_MULTI_PART: Final = 134
+
+
+def count_binary_segments(octets: int) -> int:
+    """Number of SMS parts binary user data of ``octets`` octets is sent (and billed) as."""
+    if octets <= BINARY_SINGLE_PART:
+        return 1
+    return -(-octets // BINARY_MULTI_PART)
 
 
 def split_parts(text: str, *, sixteen_bit: bool = False) -> list[str]:

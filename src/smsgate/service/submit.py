@@ -55,6 +55,7 @@ class Submission:
     door: str = "api"  # api | smpp
     registered_delivery: int = 0  # SMPP: which receipts to send back as deliver_sm
     message_id: str | None = None  # reserved with new_message_id (SMPP long messages)
+    data: bytes | None = None  # binary user data (SMPP data_coding 2 or 4) instead of a text
 
 
 class SubmitService:
@@ -111,11 +112,19 @@ class SubmitService:
             )
         policy.countries.check_destination(info.region_code, info.country)
         policy.countries.check_sender(sub.sender, info.region_code)
-        if not sub.body:
-            raise SmsError(errors.INVALID_PARAMETERS, "the message text is empty")
-        if policy.keywords is not None:
-            keywords.check_text(policy.keywords, sub.body)
-        segments = text.count_segments(sub.body)
+        if sub.data is not None:
+            # Binary data has no words to screen; it is kept (and shown) as hex.
+            if not sub.data:
+                raise SmsError(errors.INVALID_PARAMETERS, "the message data is empty")
+            body, encoding = sub.data.hex(), "BINARY"
+            segments = text.count_binary_segments(len(sub.data))
+        else:
+            if not sub.body:
+                raise SmsError(errors.INVALID_PARAMETERS, "the message text is empty")
+            if policy.keywords is not None:
+                keywords.check_text(policy.keywords, sub.body)
+            body, encoding = sub.body, text.encoding_for(sub.body)
+            segments = text.count_segments(sub.body)
         if segments > self._max_segments:
             raise SmsError(
                 errors.INVALID_PARAMETERS,
@@ -133,8 +142,8 @@ class SubmitService:
             account_id=account.id,
             to=info.e164,
             sender=sub.sender,
-            body=sub.body,
-            encoding=text.encoding_for(sub.body),
+            body=body,
+            encoding=encoding,
             segments=segments,
             country=info.country,
             region_code=info.region_code,

@@ -16,13 +16,22 @@ from smsgate.errors import OverloadedError, SmsError
 from smsgate.smpp.constants import CommandStatus
 from smsgate.smpp.reassembly import ESME_RINVDCS, ConcatError
 
-__all__ = ["MAX_VALIDITY_S", "Refused", "decode_short_message", "status_of", "validity_seconds"]
+__all__ = [
+    "BINARY_CODINGS",
+    "MAX_VALIDITY_S",
+    "Refused",
+    "decode_short_message",
+    "status_of",
+    "validity_seconds",
+]
 
 log = logging.getLogger(__name__)
 
 #: The longest validity smsgate keeps a message for (the HTTP API's ValidityPeriod limit); a
 #: longer SMPP validity_period is shortened to it, as SMSCs cap theirs.
 MAX_VALIDITY_S: Final = 7 * 24 * 3600
+#: data_coding values of 8-bit binary user data (§5.2.19): kept as octets, never decoded.
+BINARY_CODINGS: Final = frozenset({2, 4})
 _TIME: Final = re.compile(r"(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d)(\d{2})([+\-R])")
 
 
@@ -37,8 +46,8 @@ class Refused(Exception):  # noqa: N818 - a status to answer, not an error
 def decode_short_message(data: bytes, data_coding: int) -> str:
     """The text of a message body: GSM-7 unpacked (data_coding 0), Latin-1 (3) or UCS-2 (8).
 
-    Other codings (binary 4, ...) are refused with ESME_RINVDCS (SMPP 5.0 §4.7.6): the core's
-    rules (keywords, segment counts, billing) work on text.
+    Other text codings are refused with ESME_RINVDCS (SMPP 5.0 §4.7.6); binary data
+    (:data:`BINARY_CODINGS`) is not text and never comes here.
     """
     try:
         if data_coding == 0:

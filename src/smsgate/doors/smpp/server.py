@@ -67,7 +67,7 @@ from smsgate.smpp.pdu import (
 from smsgate.smpp.reassembly import UDHI
 from smsgate.smpp.session import SessionState, SmscSession
 
-from .fields import Refused, decode_short_message, status_of, validity_seconds
+from .fields import BINARY_CODINGS, Refused, decode_short_message, status_of, validity_seconds
 from .outbox import ReceiptOutbox
 from .receipts import deliver_sm_for, final_date, report_for
 from .submitter import SmppSubmitter
@@ -413,9 +413,9 @@ class _SmppConnection(asyncio.Protocol):
         payload = pdu.tlv_bytes(TlvTag.MESSAGE_PAYLOAD)
         if payload is not None and pdu.short_message:
             raise Refused(CommandStatus.ESME_RSUBMITFAIL, "short_message and message_payload")
-        body = decode_short_message(
-            pdu.short_message if payload is None else payload, pdu.data_coding
-        )
+        raw = pdu.short_message if payload is None else payload
+        data = raw if pdu.data_coding in BINARY_CODINGS else None
+        body = "" if data is not None else decode_short_message(raw, pdu.data_coding)
         validity = validity_seconds(pdu.validity_period, self._server.clock.now())
         unsuccess: list[UnsuccessSme] = []
         subs: list[Submission] = []
@@ -433,6 +433,7 @@ class _SmppConnection(asyncio.Protocol):
                 Submission(
                     to=dest.address,
                     body=body,
+                    data=data,
                     sender=pdu.source_addr or None,
                     validity_period=validity,
                     door="smpp",

@@ -31,7 +31,7 @@ from smsgate.smpp.constants import CommandStatus, TlvTag
 from smsgate.smpp.pdu import DataSm, DataSmResp, Pdu, SubmitSm, SubmitSmResp
 from smsgate.smpp.reassembly import UDHI, ConcatError, Part, Reassembler, part_of, part_of_pdu
 
-from .fields import Refused, decode_short_message, status_of, validity_seconds
+from .fields import BINARY_CODINGS, Refused, decode_short_message, status_of, validity_seconds
 
 __all__ = ["BATCHES_IN_FLIGHT", "Responder", "SmppSubmitter"]
 
@@ -166,9 +166,11 @@ class SmppSubmitter:
             if isinstance(pdu, SubmitSm)
             else None
         )
+        binary = pdu.data_coding in BINARY_CODINGS
         return Submission(
             to=pdu.destination_addr,
-            body=decode_short_message(whole, pdu.data_coding),
+            body="" if binary else decode_short_message(whole, pdu.data_coding),
+            data=whole if binary else None,
             sender=pdu.source_addr or None,
             validity_period=validity,
             door="smpp",
