@@ -210,6 +210,12 @@ class SmscSession:
         """Requests from the ESME handed out as :class:`Request` and not yet responded to."""
         return len(self._inbound)
 
+    @property
+    def next_sequence_number(self) -> int:
+        """The number ``send_request`` will give the next request: a PDU built with it is sent
+        as is (saving a copy of a frozen PDU on a hot path)."""
+        return self._peek_sequence()
+
     def can_send(self) -> bool:
         """True when ``send_request`` of a deliver_sm or data_sm would be accepted now."""
         return self._state in _RX and len(self._outstanding) < self.window
@@ -369,7 +375,9 @@ class SmscSession:
         needs_response = cid != CommandId.ALERT_NOTIFICATION
         if needs_response and len(self._outstanding) >= self.window:
             raise WindowFullError(f"{self.window} requests already wait for a response")
-        pdu = dataclasses.replace(pdu, sequence_number=self._peek_sequence())
+        seq = self._peek_sequence()
+        if pdu.sequence_number != seq:  # built with next_sequence_number, it needs no copy
+            pdu = dataclasses.replace(pdu, sequence_number=seq)
         self._out.append(encode(pdu))
         self._commit_sequence(pdu.sequence_number)
         if needs_response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import struct
 
@@ -283,6 +284,16 @@ def test_reused_sequence_number_of_a_pending_request_is_refused() -> None:
 
 
 # --- Requests to the ESME --------------------------------------------------------------------
+
+
+def test_a_request_built_with_next_sequence_number_keeps_it() -> None:
+    session = bound(BIND_RX)
+    session.send_request(deliver(), now=1)  # takes 1
+    ready = dataclasses.replace(deliver(), sequence_number=session.next_sequence_number)
+    assert ready.sequence_number == 2
+    assert session.send_request(ready, now=1) == 2
+    assert session.send_request(deliver(), now=1) == 3  # any other number is replaced
+    assert [p.sequence_number for p in parse(session.data_to_send())] == [1, 2, 3]
 
 
 def test_deliver_sm_responses_out_of_order_are_matched() -> None:

@@ -141,13 +141,13 @@ _STATE_TLVS: Final = {
 }
 
 
-def deliver_sm_for(message: Message) -> DeliverSm:
+def deliver_sm_for(message: Message, sequence_number: int = 0) -> DeliverSm:
     """The receipt of a final message, from its handset to the address that sent it."""
     report = report_for(message)
     sender = message.sender or ""
     numeric = sender.lstrip("+").isdigit()
     return DeliverSm(
-        sequence_number=0,  # the session numbers it
+        sequence_number=sequence_number,
         source_addr_ton=_TON_INTERNATIONAL,
         source_addr_npi=_NPI_ISDN,
         source_addr=message.to,

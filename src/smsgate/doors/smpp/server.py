@@ -333,7 +333,9 @@ class _SmppConnection(asyncio.Protocol):
         )
 
     def send_receipt(self, message: Message) -> None:
-        seq = self._session.send_request(deliver_sm_for(message), now=self._loop.time())
+        session = self._session
+        pdu = deliver_sm_for(message, session.next_sequence_number)
+        seq = session.send_request(pdu, now=self._loop.time())
         self._receipts[seq] = message
         self._schedule_flush()
 
