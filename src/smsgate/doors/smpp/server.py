@@ -7,11 +7,11 @@ SMPP status, and carries receipts back as deliver_sm through the :class:`Receipt
 
 Commands, with the action names that barred-action settings and fault injection use:
 
-- submit_sm and data_sm (``SubmitSm``): one message; a long one in UDH or SAR parts is put
-  together first (:mod:`smsgate.smpp.reassembly`). Every part is answered when it arrives: the
-  earlier ones with ESME_ROK and the id the whole message will have, the last one with the
-  outcome of submitting the whole message (so a rule's code comes on the last part). A message
-  whose parts do not all arrive within ``concat_timeout_s`` is dropped, never charged.
+- submit_sm and data_sm (``SubmitSm``), batched per account by :class:`SmppSubmitter`: one
+  message; a long one in UDH or SAR parts is put together first. Every part is answered when it
+  arrives: the earlier ones with ESME_ROK and the id the whole message will have, the last one
+  with the outcome of submitting the whole message (so a rule's code comes on the last part). A
+  message whose parts do not all arrive within ``concat_timeout_s`` is dropped, never charged.
 - submit_multi (``SubmitMulti``): one message per SME address; refused addresses come back in
   unsuccess_sme with their seed code, and message_id is the first accepted message's id.
 - query_sm (``QuerySm``) and cancel_sm (``CancelSm``): the caller's own messages only; another
@@ -235,8 +235,12 @@ class _SmppConnection(asyncio.Protocol):
             elif isinstance(event, ConnectionShouldClose):
                 log.debug("SMPP connection closing: %s", event.reason)
                 should_close = True
-        if self._submits and self._account_id is not None:
-            self._server.submitter.queue(self, self._account_id, self._submits)
+        if self._submits:
+            if self._account_id is None:  # the bind was released while they were read
+                for pdu in self._submits:
+                    self._answer(pdu, CommandStatus.ESME_RINVBNDSTS)
+            else:
+                self._server.submitter.queue(self, self._account_id, self._submits)
             self._submits = []
         if self._receiver and self._account_id is not None:
             self._server.outbox.pump(self._account_id)
