@@ -10,7 +10,15 @@ from typing import Final
 from smsgate.domain.ids import first_id_at
 from smsgate.domain.models import Message
 
-__all__ = ["MAX_ID", "MAX_ID_DIGITS", "accepting_account", "check_json", "id_window", "parse_id"]
+__all__ = [
+    "MAX_ID",
+    "MAX_ID_DIGITS",
+    "accepting_account",
+    "check_json",
+    "id_window",
+    "parse_after_id",
+    "parse_id",
+]
 
 MAX_ID_DIGITS: Final = 19  # 2**63 - 1 has 19 digits
 MAX_ID: Final = 2**63 - 1
@@ -26,6 +34,15 @@ def parse_id(message_id: str) -> int | None:
     if value > MAX_ID or str(value) != message_id:
         return None
     return value
+
+
+def parse_after_id(after_id: str | None) -> int:
+    """A paging cursor (``after_id``): -1 for the first page; ValueError for a bad id, which
+    is the caller's mistake (ids come from an earlier page), not a lookup that finds nothing."""
+    after = -1 if after_id is None else parse_id(after_id)
+    if after is None:
+        raise ValueError(f"not a message id: {after_id!r}")
+    return after
 
 
 def id_window(since: float, until: float) -> tuple[int, int] | None:

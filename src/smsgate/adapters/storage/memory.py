@@ -19,6 +19,7 @@ from smsgate.adapters.storage.common import (
     accepting_account,
     check_json,
     id_window,
+    parse_after_id,
     parse_id,
 )
 from smsgate.domain.models import (
@@ -337,9 +338,7 @@ class MemoryStore:
         self, account_id: str, after_id: str | None, limit: int
     ) -> list[Message]:
         self._check_open()
-        after = -1 if after_id is None else parse_id(after_id)
-        if after is None:
-            raise ValueError(f"not a message id: {after_id!r}")
+        after = parse_after_id(after_id)
         if limit <= 0:
             return []
         ids = sorted(i for a, i in self._smpp_receipts if a == account_id and i > after)
@@ -369,9 +368,7 @@ class MemoryStore:
 
     async def unfinished_messages(self, after_id: str | None, limit: int) -> list[Message]:
         self._check_open()
-        after = -1 if after_id is None else parse_id(after_id)
-        if after is None:
-            raise ValueError(f"not a message id: {after_id!r}")
+        after = parse_after_id(after_id)
         if limit <= 0:
             return []
         ids = sorted(i for i, m in self._messages.items() if i > after and not m.is_final)

@@ -46,6 +46,7 @@ from smsgate.adapters.storage.common import (
     accepting_account,
     check_json,
     id_window,
+    parse_after_id,
     parse_id,
 )
 from smsgate.domain.models import (
@@ -537,9 +538,7 @@ class SqliteStore:
     async def pending_smpp_receipts(
         self, account_id: str, after_id: str | None, limit: int
     ) -> list[Message]:
-        after = -1 if after_id is None else parse_id(after_id)
-        if after is None:
-            raise ValueError(f"not a message id: {after_id!r}")
+        after = parse_after_id(after_id)
         if limit <= 0:
             return []
         rows = await self._read(_fetch_all, _SELECT_SMPP_RECEIPTS, (account_id, after, limit))
@@ -567,9 +566,7 @@ class SqliteStore:
         return None if row is None or row[0] is None else str(row[0])
 
     async def unfinished_messages(self, after_id: str | None, limit: int) -> list[Message]:
-        after = -1 if after_id is None else parse_id(after_id)
-        if after is None:
-            raise ValueError(f"not a message id: {after_id!r}")
+        after = parse_after_id(after_id)
         if limit <= 0:
             return []
         return await self._read(_unfinished_messages, after, limit)

@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from smsgate.domain.models import Message
 from smsgate.ports.store import MessageStore, StoreError
+from smsgate.tasks import BackgroundTasks
 
 __all__ = ["ReceiptOutbox", "ReceiverLink"]
 
@@ -76,7 +77,7 @@ class ReceiptOutbox:
         self._accounts: dict[str, _Account] = {}
         self._acked: dict[str, list[str]] = {}
         self._flushing: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         self._timers: set[asyncio.TimerHandle] = set()
 
     # --- binds --------------------------------------------------------------------------------
@@ -171,7 +172,7 @@ class ReceiptOutbox:
                 return  # every window is full; a response will pump again
         if account.backlog and links and not account.scanning:
             account.scanning = True
-            self._spawn(self._scan(account_id, account))
+            self._tasks.spawn(self._scan(account_id, account))
 
     async def _scan(self, account_id: str, account: _Account) -> None:
         generation = account.generation
@@ -235,17 +236,9 @@ class ReceiptOutbox:
             await self._flushing
         if self._acked:
             await self._flush_acks()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
 
     # --- plumbing -------------------------------------------------------------------------------
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _later(self, delay: float, fn: Callable[[], None]) -> None:
         handle: asyncio.TimerHandle

@@ -66,6 +66,7 @@ from smsgate.smpp.pdu import (
 )
 from smsgate.smpp.reassembly import UDHI
 from smsgate.smpp.session import SessionState, SmscSession
+from smsgate.tasks import BackgroundTasks
 
 from .fields import BINARY_CODINGS, Refused, decode_short_message, status_of, validity_seconds
 from .outbox import ReceiptOutbox
@@ -115,7 +116,7 @@ class SmppServer:
         )
         self.binds: Counter[str] = Counter()  # bound sessions per account
         self.connections: set[_SmppConnection] = set()
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks = BackgroundTasks()
         self._servers: list[asyncio.Server] = []
         self.tls_port: int | None = None
 
@@ -139,8 +140,7 @@ class SmppServer:
             server.close()
         for conn in list(self.connections):
             conn.close()
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.tasks.wait()
         await self.submitter.close()
         await self.outbox.close()
         for server in self._servers:
@@ -148,9 +148,7 @@ class SmppServer:
         self._servers.clear()
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.tasks.spawn(coro)
 
 
 def _bound_port(server: asyncio.Server, asked: int) -> int:

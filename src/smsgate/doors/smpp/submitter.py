@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any, Protocol
+from typing import Protocol
 
 from smsgate.domain import numbers
 from smsgate.domain.models import Account, Message
@@ -30,6 +29,7 @@ from smsgate.service.submit import Submission, SubmitService
 from smsgate.smpp.constants import CommandStatus, TlvTag
 from smsgate.smpp.pdu import DataSm, DataSmResp, Pdu, SubmitSm, SubmitSmResp
 from smsgate.smpp.reassembly import UDHI, ConcatError, Part, Reassembler, part_of, part_of_pdu
+from smsgate.tasks import BackgroundTasks
 
 from .fields import BINARY_CODINGS, Refused, decode_short_message, status_of, validity_seconds
 
@@ -67,7 +67,7 @@ class SmppSubmitter:
         self._clock = clock
         self._waiting: dict[str, list[tuple[Responder, _Submit]]] = {}
         self._running: dict[str, int] = {}  # account -> batches in flight
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         self._reassembler: Reassembler[_Key, None] = Reassembler(timeout_s=concat_timeout_s)
         #: The id promised to the first parts of each long message being put together.
         self._promised: dict[tuple[_Key, int, int], str] = {}
@@ -79,12 +79,11 @@ class SmppSubmitter:
         running = self._running.get(account_id, 0)
         if running < BATCHES_IN_FLIGHT:
             self._running[account_id] = running + 1
-            self._spawn(self._run(account_id))
+            self._tasks.spawn(self._run(account_id))
 
     async def close(self) -> None:
         """Wait for the batches in flight (they run to completion, as HTTP requests do)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.wait()
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
@@ -219,11 +218,6 @@ class SmppSubmitter:
         deadline = self._reassembler.next_deadline()
         if deadline is not None:
             self._expiry = asyncio.get_running_loop().call_at(deadline, self._expire)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
 
 def _loop_time() -> float:
