@@ -84,8 +84,8 @@ _RECEIVER_STATES = frozenset({SessionState.BOUND_RX, SessionState.BOUND_TRX})
 
 
 class SmppServer:
-    """Owns the listening sockets, the connections, the receipt outbox and the long messages
-    being put together; ``stop`` closes connections and waits for commands in flight (they
+    """Owns the listening sockets, the connections, the receipt outbox and the submitter;
+    ``stop`` closes connections and waits for commands in flight (they
     run to completion, as the HTTP door's do)."""
 
     def __init__(
