@@ -144,7 +144,14 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_server(data_dir: Path, port: int, durability: str) -> subprocess.Popen[str]:
+def start_server(
+    data_dir: Path,
+    port: int,
+    durability: str,
+    extra_args: tuple[str, ...] = (),
+    ready: str = "listening on",
+) -> tuple[subprocess.Popen[str], str]:
+    """``smsgate serve``; the process and the first line of its output containing ``ready``."""
     config = data_dir.parent / "bench.toml"
     config.write_text(f'[store]\ndurability = "{durability}"\n[simulator]\ndelay_ms = 50\n')
     proc = subprocess.Popen(
@@ -159,6 +166,7 @@ def start_server(data_dir: Path, port: int, durability: str) -> subprocess.Popen
             str(data_dir),
             "--http-port",
             str(port),
+            *extra_args,
             "--log-level",
             "warning",
         ],
@@ -167,8 +175,8 @@ def start_server(data_dir: Path, port: int, durability: str) -> subprocess.Popen
     )
     assert proc.stdout is not None
     for line in proc.stdout:
-        if "listening on" in line:
-            return proc
+        if ready in line:
+            return proc, line
     raise SystemExit("server did not start")
 
 
@@ -244,7 +252,7 @@ def main() -> None:
             account_id, key_id, secret = create_account(data_dir)
             if args.no_number_limits:
                 lift_number_limits(data_dir, account_id)
-            server = start_server(data_dir, args.port, args.durability)
+            server, _ = start_server(data_dir, args.port, args.durability)
             url = f"http://127.0.0.1:{args.port}/"
         out: multiprocessing.Queue = multiprocessing.Queue()
         per_proc = args.messages // args.procs

@@ -35,6 +35,7 @@ from multiprocessing.sharedctypes import RawArray
 from pathlib import Path
 from typing import Any, cast
 
+import http_send
 from http_send import cpu_seconds, create_account, lift_number_limits, rss_mb
 
 from smsgate.smpp.codec import NEED_DATA, PduReader, encode
@@ -442,33 +443,10 @@ async def work(index: int, wa: WorkerArgs, shared: Any) -> dict[str, Any]:
 
 def start_server(data_dir: Path, durability: str) -> tuple[subprocess.Popen[str], int]:
     """``smsgate serve`` on ports the OS picks; the process and its SMPP port."""
-    config = data_dir.parent / "bench.toml"
-    config.write_text(f'[store]\ndurability = "{durability}"\n[simulator]\ndelay_ms = 50\n')
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "smsgate.cli",
-            "serve",
-            "--config",
-            str(config),
-            "--data-dir",
-            str(data_dir),
-            "--http-port",
-            "0",
-            "--smpp-port",
-            "0",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    proc, line = http_send.start_server(
+        data_dir, 0, durability, ("--smpp-port", "0"), ready="SMPP 3.4 listening on"
     )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "SMPP 3.4 listening on" in line:
-            return proc, int(line.rsplit(":", 1)[1])
-    raise SystemExit("server did not start")
+    return proc, int(line.rsplit(":", 1)[1])
 
 
 def add_smpp_credentials(data_dir: Path, account_id: str) -> None:
