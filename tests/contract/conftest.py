@@ -22,6 +22,7 @@ from smsgate.domain.models import (
     TemplateStatus,
 )
 from smsgate.ports.store import Store
+from tests import builders
 
 
 def _account(account_id: str = "acc-1", **changes: Any) -> Account:
@@ -48,24 +49,7 @@ def _key(key_id: str = "LTAIkey1", account_id: str = "acc-1", **changes: Any) ->
     return replace(key, **changes)
 
 
-def _message(message_id: int | str, account_id: str = "acc-1", **changes: Any) -> Message:
-    message = Message(
-        id=str(message_id),
-        account_id=account_id,
-        to="8613800138000",
-        sender="smsgate",
-        body="Your code is 123456",
-        encoding="GSM7",
-        segments=1,
-        country="CN",
-        region_code="86",
-        region="China",
-        carrier="CMCC",
-        msg_type="OTP",
-        created_at=1_700_000_100.25,
-        template_code="SMS_100001",
-    )
-    return replace(message, **changes)
+_message = builders.message
 
 
 def _template(code: str = "SMS_100001", account_id: str = "acc-1", **changes: Any) -> Template:

@@ -30,6 +30,7 @@ from smsgate.doors.smpp.receipts import (
 from smsgate.smpp.codec import NEED_DATA, PduReader, encode
 from smsgate.smpp.constants import MessageState, TlvTag
 from smsgate.smpp.pdu import DeliverSm
+from tests import builders
 
 #: The seven ``stat:`` values of SMPP 3.4 Appendix B, with the message_state each stands for.
 APPENDIX_B_STATES = {
@@ -65,24 +66,8 @@ def _far_from_utc() -> Iterator[None]:
 
 
 def _message(message_id: int | str = 1234567890123, **changes: Any) -> Message:
-    message = Message(
-        id=str(message_id),
-        account_id="acc-1",
-        to="8613800138000",
-        sender="smsgate",
-        body="Your code is 123456",
-        encoding="GSM7",
-        segments=1,
-        country="CN",
-        region_code="86",
-        region="China",
-        carrier="CMCC",
-        msg_type="OTP",
-        created_at=SUBMITTED_AT,
-        door="smpp",
-        registered_delivery=1,
-    )
-    return dataclasses.replace(message, **changes)
+    smpp = {"created_at": SUBMITTED_AT, "door": "smpp", "registered_delivery": 1}
+    return builders.message(message_id, **{**smpp, **changes})
 
 
 def _final(code: str, **changes: Any) -> Message:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -29,6 +29,7 @@ from smsgate.domain.models import (
 )
 from smsgate.doors.smpp.outbox import ReceiptOutbox, ReceiverLink
 from smsgate.ports.store import StoreError
+from tests import builders
 
 T0 = 1_700_000_000.0
 A, B = "acc-a", "acc-b"
@@ -190,24 +191,8 @@ async def timers(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ManualTimers]
 
 
 def _message(message_id: int, account_id: str = A, **changes: Any) -> Message:
-    message = Message(
-        id=str(message_id),
-        account_id=account_id,
-        to="8613800138000",
-        sender="smsgate",
-        body="Your code is 123456",
-        encoding="GSM7",
-        segments=1,
-        country="CN",
-        region_code="86",
-        region="China",
-        carrier="CMCC",
-        msg_type="OTP",
-        created_at=T0,
-        door="smpp",
-        registered_delivery=1,
-    )
-    return replace(message, **changes)
+    smpp = {"created_at": T0, "door": "smpp", "registered_delivery": 1}
+    return builders.message(message_id, account_id, **{**smpp, **changes})
 
 
 async def _open_store(store: CountingStore) -> CountingStore:

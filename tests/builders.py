@@ -1,0 +1,31 @@
+"""Records with sensible defaults for tests, changed by keyword: ``message(7, status=...)``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from smsgate.domain.models import Message
+
+__all__ = ["message"]
+
+
+def message(message_id: int | str, account_id: str = "acc-1", **changes: Any) -> Message:
+    """A one-segment OTP to a mainland China number, accepted, with a template code."""
+    built = Message(
+        id=str(message_id),
+        account_id=account_id,
+        to="8613800138000",
+        sender="smsgate",
+        body="Your code is 123456",
+        encoding="GSM7",
+        segments=1,
+        country="CN",
+        region_code="86",
+        region="China",
+        carrier="CMCC",
+        msg_type="OTP",
+        created_at=1_700_000_100.25,
+        template_code="SMS_100001",
+    )
+    return replace(built, **changes)
