@@ -13,6 +13,7 @@ from alibabacloud_dysmsapi20180501 import models
 from smsgate import errors
 
 from .conftest import SIMULATOR_CONFIG, Account, ServerProcess, v3_client
+from .test_smpp_door import submit, text_of
 
 SG = "6591234567"  # a valid Singapore mobile number (SingTel)
 PASSWORD = "s3cret"
@@ -53,35 +54,13 @@ def bound(
     return account
 
 
-def submit(
-    client: smpplib.client.Client, to: str, payload: bytes, data_coding: int = 0
-) -> smpplib.command.Command:
-    sent = client.send_message(
-        source_addr_ton=smpplib.consts.SMPP_TON_ALNUM,
-        source_addr="Acme",
-        dest_addr_ton=smpplib.consts.SMPP_TON_INTL,
-        destination_addr=to,
-        data_coding=data_coding,
-        short_message=payload,
-    )
-    resp = client.read_pdu()
-    assert resp.command == "submit_sm_resp"
-    assert resp.sequence == sent.sequence
-    return resp
-
-
-def message_id_of(resp: smpplib.command.Command) -> str:
-    raw = resp.message_id
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
-
-
 def test_gsm_submit_is_queryable_over_http(
     server: ServerProcess, client: smpplib.client.Client
 ) -> None:
     account = bound(server, client, "gsmclient")
     resp = submit(client, SG, b"Your code is 1234")
     assert resp.status == smpplib.consts.SMPP_ESME_ROK
-    message_id = message_id_of(resp)
+    message_id = text_of(resp.message_id)
     assert message_id.isdigit()
     query = (
         v3_client(server, account)
@@ -99,7 +78,7 @@ def test_ucs2_submit(server: ServerProcess, client: smpplib.client.Client) -> No
     assert resp.status == smpplib.consts.SMPP_ESME_ROK
     query = (
         v3_client(server, account)
-        .query_message(models.QueryMessageRequest(message_id=message_id_of(resp)))
+        .query_message(models.QueryMessageRequest(message_id=text_of(resp.message_id)))
         .body
     )
     assert query.message == "验证码 1234 ✓"
