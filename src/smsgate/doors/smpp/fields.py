@@ -13,14 +13,18 @@ from typing import Final
 
 from smsgate.domain.text import decode_gsm7_unpacked, decode_ucs2
 from smsgate.errors import OverloadedError, SmsError
-from smsgate.smpp.constants import CommandStatus
+from smsgate.smpp.constants import CommandStatus, TlvTag
+from smsgate.smpp.pdu import Pdu
 from smsgate.smpp.reassembly import ESME_RINVDCS, ConcatError
 
 __all__ = [
     "BINARY_CODINGS",
     "MAX_VALIDITY_S",
     "Refused",
+    "content",
     "decode_short_message",
+    "lone_payload",
+    "refuse_scheduled",
     "status_of",
     "validity_seconds",
 ]
@@ -59,6 +63,26 @@ def decode_short_message(data: bytes, data_coding: int) -> str:
     except UnicodeDecodeError:
         raise Refused(ESME_RINVDCS, "the text does not decode") from None
     raise Refused(ESME_RINVDCS, f"data_coding {data_coding} is not supported")
+
+
+def content(raw: bytes, data_coding: int) -> tuple[str, bytes | None]:
+    """A message's user data as the core takes it: (text, None), or ("", octets) for binary."""
+    if data_coding in BINARY_CODINGS:
+        return "", raw
+    return decode_short_message(raw, data_coding), None
+
+
+def lone_payload(pdu: Pdu, short_message: bytes) -> bytes | None:
+    """The message_payload TLV, if any; §5.3.2.32 allows it or short_message, not both."""
+    payload = pdu.tlv_bytes(TlvTag.MESSAGE_PAYLOAD)
+    if payload is not None and short_message:
+        raise Refused(CommandStatus.ESME_RSUBMITFAIL, "short_message and message_payload")
+    return payload
+
+
+def refuse_scheduled(schedule_delivery_time: str) -> None:
+    if schedule_delivery_time:
+        raise Refused(CommandStatus.ESME_RINVSCHED, "scheduled delivery is not offered")
 
 
 def validity_seconds(value: str, now: float) -> int | None:

@@ -40,7 +40,7 @@ from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import PolicyCache
 from smsgate.service.smpp_accounts import SmppCredentials, verify_password
 from smsgate.service.submit import Submission, SubmitService
-from smsgate.smpp.constants import CommandStatus, TlvTag
+from smsgate.smpp.constants import CommandStatus
 from smsgate.smpp.errors import response_command_id
 from smsgate.smpp.events import (
     BindPdu,
@@ -68,7 +68,14 @@ from smsgate.smpp.reassembly import UDHI
 from smsgate.smpp.session import SessionState, SmscSession
 from smsgate.tasks import BackgroundTasks
 
-from .fields import BINARY_CODINGS, Refused, decode_short_message, status_of, validity_seconds
+from .fields import (
+    Refused,
+    content,
+    lone_payload,
+    refuse_scheduled,
+    status_of,
+    validity_seconds,
+)
 from .outbox import ReceiptOutbox
 from .receipts import deliver_sm_for, final_date, report_for
 from .submitter import SmppSubmitter
@@ -146,9 +153,6 @@ class SmppServer:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        self.tasks.spawn(coro)
 
 
 def _bound_port(server: asyncio.Server, asked: int) -> int:
@@ -229,7 +233,7 @@ class _SmppConnection(asyncio.Protocol):
             elif isinstance(event, RequestTimedOut):
                 self._on_receipt_answer(event.pdu.sequence_number, None)
             elif isinstance(event, BindRequested):
-                self._server.spawn(self._bind(event.pdu))
+                self._server.tasks.spawn(self._bind(event.pdu))
             elif isinstance(event, ConnectionShouldClose):
                 log.debug("SMPP connection closing: %s", event.reason)
                 should_close = True
@@ -362,11 +366,11 @@ class _SmppConnection(asyncio.Protocol):
         elif isinstance(pdu, SubmitSm | DataSm):
             self._submits.append(pdu)
         elif isinstance(pdu, SubmitMulti):
-            self._server.spawn(self._run(pdu, self._submit_multi(pdu)))
+            self._server.tasks.spawn(self._run(pdu, self._submit_multi(pdu)))
         elif isinstance(pdu, QuerySm):
-            self._server.spawn(self._run(pdu, self._query_sm(pdu)))
+            self._server.tasks.spawn(self._run(pdu, self._query_sm(pdu)))
         elif isinstance(pdu, CancelSm):
-            self._server.spawn(self._run(pdu, self._cancel_sm(pdu)))
+            self._server.tasks.spawn(self._run(pdu, self._cancel_sm(pdu)))
         else:  # replace_sm: an accepted message is not rewritten
             self._answer(pdu, CommandStatus.ESME_RREPLACEFAIL)
 
@@ -394,16 +398,15 @@ class _SmppConnection(asyncio.Protocol):
             self._session.respond(resp)
         self._schedule_flush()
 
-    async def _account(self, action: str | None = None) -> Account:
-        """The bind's account (cached for ``refresh_s``), checked for ``action`` if given."""
+    async def _account(self, action: str) -> Account:
+        """The bind's account (cached for ``refresh_s``), checked for ``action``."""
         account_id = self._account_id
         if account_id is None:
             raise Refused(CommandStatus.ESME_RINVBNDSTS)
         account = await self._server.keyring.account(account_id)
         if account is None:
             raise Refused(CommandStatus.ESME_RSYSERR)
-        if action is not None:
-            await self._server.guard.check_account_action(account, action)
+        await self._server.guard.check_account_action(account, action)
         return account
 
     async def _submit_multi(self, pdu: SubmitMulti) -> Pdu:
@@ -412,14 +415,9 @@ class _SmppConnection(asyncio.Protocol):
             raise Refused(CommandStatus.ESME_RINVNUMDESTS, "no destination")
         if pdu.esm_class & UDHI:
             raise Refused(CommandStatus.ESME_RINVESMCLASS, "send long messages in message_payload")
-        if pdu.schedule_delivery_time:
-            raise Refused(CommandStatus.ESME_RINVSCHED, "scheduled delivery is not offered")
-        payload = pdu.tlv_bytes(TlvTag.MESSAGE_PAYLOAD)
-        if payload is not None and pdu.short_message:
-            raise Refused(CommandStatus.ESME_RSUBMITFAIL, "short_message and message_payload")
-        raw = pdu.short_message if payload is None else payload
-        data = raw if pdu.data_coding in BINARY_CODINGS else None
-        body = "" if data is not None else decode_short_message(raw, pdu.data_coding)
+        refuse_scheduled(pdu.schedule_delivery_time)
+        payload = lone_payload(pdu, pdu.short_message)
+        body, data = content(pdu.short_message if payload is None else payload, pdu.data_coding)
         validity = validity_seconds(pdu.validity_period, self._server.clock.now())
         unsuccess: list[UnsuccessSme] = []
         subs: list[Submission] = []

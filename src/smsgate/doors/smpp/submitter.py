@@ -26,12 +26,19 @@ from smsgate.ports.clock import Clock
 from smsgate.service.access import AccessGuard
 from smsgate.service.keyring import KeyRing
 from smsgate.service.submit import Submission, SubmitService
-from smsgate.smpp.constants import CommandStatus, TlvTag
+from smsgate.smpp.constants import CommandStatus
 from smsgate.smpp.pdu import DataSm, DataSmResp, Pdu, SubmitSm, SubmitSmResp
 from smsgate.smpp.reassembly import UDHI, ConcatError, Part, Reassembler, part_of, part_of_pdu
 from smsgate.tasks import BackgroundTasks
 
-from .fields import BINARY_CODINGS, Refused, decode_short_message, status_of, validity_seconds
+from .fields import (
+    Refused,
+    content,
+    lone_payload,
+    refuse_scheduled,
+    status_of,
+    validity_seconds,
+)
 
 __all__ = ["BATCHES_IN_FLIGHT", "Responder", "SmppSubmitter"]
 
@@ -140,12 +147,9 @@ class SmppSubmitter:
     def _submission(self, account: Account, pdu: _Submit) -> Submission | str:
         """The submission a PDU makes, or for a part of a long message still missing others,
         the id promised to it."""
-        if isinstance(pdu, SubmitSm) and pdu.schedule_delivery_time:
-            raise Refused(CommandStatus.ESME_RINVSCHED, "scheduled delivery is not offered")
-        payload = pdu.tlv_bytes(TlvTag.MESSAGE_PAYLOAD)
-        short = pdu.short_message if isinstance(pdu, SubmitSm) else b""
-        if payload is not None and short:
-            raise Refused(CommandStatus.ESME_RSUBMITFAIL, "short_message and message_payload")
+        if isinstance(pdu, SubmitSm):
+            refuse_scheduled(pdu.schedule_delivery_time)
+        payload = lone_payload(pdu, pdu.short_message if isinstance(pdu, SubmitSm) else b"")
         whole: bytes | Part
         if payload is not None:
             # A payload with a user data header is read like a short_message with one.
@@ -165,11 +169,11 @@ class SmppSubmitter:
             if isinstance(pdu, SubmitSm)
             else None
         )
-        binary = pdu.data_coding in BINARY_CODINGS
+        body, data = content(whole, pdu.data_coding)
         return Submission(
             to=pdu.destination_addr,
-            body="" if binary else decode_short_message(whole, pdu.data_coding),
-            data=whole if binary else None,
+            body=body,
+            data=data,
             sender=pdu.source_addr or None,
             validity_period=validity,
             door="smpp",
