@@ -5,22 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import logging
 import signal
 import sys
 from pathlib import Path
 
 from smsgate.cli.common import Commands
 from smsgate.config import Config
+from smsgate.logs import configure_logging
 
 __all__ = ["add_commands"]
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level, args.log_format)
     # The store's writer thread needs the GIL briefly several times per group commit; with the
     # default 5 ms switch interval it waits behind the busy event loop, and every commit (and so
     # every accepted message's latency) stretches by that much.
@@ -95,4 +92,10 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--http-port", type=int, help="HTTP API port (default 8080)")
     serve.add_argument("--smpp-port", type=int, help="SMPP port (default 2775)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="one line per event as key=value text (default) or as a JSON object",
+    )
     serve.set_defaults(run=_serve)
