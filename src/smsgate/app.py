@@ -32,6 +32,7 @@ from smsgate.doors.admin import AdminApi, load_or_create_token
 from smsgate.doors.aliyun import render
 from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.server import AliyunDoor
+from smsgate.doors.http_guard import GatedTCPSite, raise_open_file_limit
 from smsgate.doors.smpp import SmppServer
 from smsgate.ports.clock import SystemClock
 from smsgate.ports.store import StoreError
@@ -114,6 +115,7 @@ class Gateway:
             self.store,
             self.clock,
             config.server.max_body_bytes,
+            config.http,
         )
 
     async def start(self) -> Listening:
@@ -139,8 +141,7 @@ class Gateway:
         ).register(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.server.host, self.config.server.http_port)
-        await site.start()
+        await self._open_http_site()
         self._spawn(
             lambda: self._recover(recover_before),
             "recovery",
@@ -161,6 +162,27 @@ class Gateway:
         self.receipts.add_listener(self._smpp.outbox.on_final)
         smpp_port = await self._smpp.start(self.config.server.host, self.config.server.smpp_port)
         return Listening(self.config.server.host, port, smpp_port, self._smpp.tls_port)
+
+    async def _open_http_site(self) -> None:
+        limits = self.config.http
+        open_files = raise_open_file_limit()
+        max_connections = min(limits.max_connections, max(open_files - 256, 64))
+        if max_connections < limits.max_connections:
+            log.info(
+                "HTTP connections capped at %d by the open-file limit (%d)",
+                max_connections,
+                open_files,
+            )
+        assert self._runner is not None
+        site = GatedTCPSite(
+            self._runner,
+            self.config.server.host,
+            self.config.server.http_port,
+            max_connections=max_connections,
+            max_connections_per_peer=limits.max_connections_per_peer,
+            shutdown_timeout=limits.shutdown_timeout_s,
+        )
+        await site.start()
 
     async def stop(self) -> None:
         if self._smpp is not None:

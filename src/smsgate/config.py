@@ -21,6 +21,7 @@ __all__ = [
     "CallbackConfig",
     "Config",
     "ConfigError",
+    "HttpConfig",
     "PipelineConfig",
     "ServerConfig",
     "SimulatorConfig",
@@ -47,6 +48,24 @@ class ServerConfig:
     # How often cached keys and policy documents are checked against the store: changes made by
     # the CLI or the admin API take effect within this many seconds. 0 checks on every request.
     refresh_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """Limits of the HTTP port against idle, slow and greedy connections."""
+
+    # A connection that has sent no complete request for this long is closed: idle keep-alive
+    # connections, and clients that trickle their request headers (the clock starts when the
+    # connection opens or its last answer was sent).
+    keepalive_timeout_s: float = 30.0
+    body_timeout_s: float = 30.0  # a request body must arrive within this
+    # Open connections in all (lowered at start to what the open-file limit allows) and per
+    # client address. Behind a reverse proxy every client shares the proxy's address: raise it.
+    max_connections: int = 10_000
+    max_connections_per_peer: int = 256
+    max_header_bytes: int = 16_384  # one header line; the request line is [server] max_body_bytes
+    max_parameters: int = 1_000  # query and form parameters together, refused before parsing
+    shutdown_timeout_s: float = 5.0  # requests in progress get this long to finish on stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +155,7 @@ class AdminConfig:
 @dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
@@ -172,6 +192,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
     server_values.update({k: v for k, v in overrides.items() if v is not None})
     config = Config(
         server=_section(ServerConfig, server_values, "server"),
+        http=_section(HttpConfig, _table(raw.pop("http", {}), "http"), "http"),
         store=_section(StoreConfig, _table(raw.pop("store", {}), "store"), "store"),
         pipeline=_section(PipelineConfig, _table(raw.pop("pipeline", {}), "pipeline"), "pipeline"),
         simulator=_simulator(_table(raw.pop("simulator", {}), "simulator")),

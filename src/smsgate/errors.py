@@ -342,6 +342,9 @@ THROTTLING = GatewayCode(
 REQUEST_TOO_LARGE = GatewayCode(
     "RequestEntityTooLarge", 413, "The request body is larger than the server accepts."
 )
+REQUEST_TIMEOUT = GatewayCode(
+    "RequestTimeout", 408, "The request was not received in full in time; send it again."
+)
 INTERNAL_ERROR = GatewayCode(
     "InternalError",
     500,
@@ -367,6 +370,7 @@ GATEWAY_CODES: tuple[GatewayCode, ...] = (
     UNSUPPORTED_HTTP_METHOD,
     THROTTLING,
     REQUEST_TOO_LARGE,
+    REQUEST_TIMEOUT,
     INTERNAL_ERROR,
     SERVICE_UNAVAILABLE,
 )
