@@ -34,6 +34,7 @@ from smsgate.domain.models import (
     Template,
     TemplateStatus,
 )
+from smsgate.domain.pricing import MAX_AMOUNT_MICROS
 from smsgate.ports.store import CallbackRetry, Store, StoreError
 
 MakeAccount = Callable[..., Account]
@@ -167,6 +168,19 @@ async def test_add_balance(store: Store, open_account: OpenAccount) -> None:
     account = await store.get_account("acc-1")
     assert account is not None
     assert account.balance_micros == 0
+
+
+async def test_balance_is_capped_far_below_the_integer_limit(
+    store: Store, open_account: OpenAccount
+) -> None:
+    await open_account(store, balance_micros=MAX_AMOUNT_MICROS - 10)
+
+    assert await store.add_balance("acc-1", 10) == MAX_AMOUNT_MICROS
+    with pytest.raises(ValueError, match="the balance would exceed"):
+        await store.add_balance("acc-1", MAX_AMOUNT_MICROS)  # no 64-bit overflow, a refusal
+    account = await store.get_account("acc-1")
+    assert account is not None
+    assert account.balance_micros == MAX_AMOUNT_MICROS
 
 
 async def test_balance_never_goes_below_zero_under_concurrent_debits(

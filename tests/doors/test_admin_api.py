@@ -675,3 +675,43 @@ def test_the_admin_section_of_the_configuration(tmp_path: Path) -> None:
         path.write_text(f"[admin]\n{bad}\n")
         with pytest.raises(ConfigError, match=r"\[admin\]"):
             load_config(path)
+
+
+# -- hostile input --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("amount", ["1e30", "1000000000001", 1e30])
+async def test_huge_top_up_is_refused_as_bad_input(admin: Admin, amount: Any) -> None:
+    created = await admin.new_account(balance="1")
+
+    answer = await admin.call(
+        "PATCH", f"/admin/accounts/{created['account_id']}", {"top_up": amount}, expect=400
+    )
+
+    assert answer["Code"] == "InvalidParameter"
+    assert "is more than 1000000000000" in answer["Message"]
+
+
+async def test_top_ups_cannot_overflow_the_balance(admin: Admin) -> None:
+    created = await admin.new_account(balance="1000000000000")
+    path = f"/admin/accounts/{created['account_id']}"
+
+    answer = await admin.call("PATCH", path, {"top_up": "1"}, expect=400)
+
+    assert answer["Message"] == "the balance would exceed 1000000000000"
+    assert (await admin.call("GET", path))["balance"] == "1000000000000"
+
+
+@pytest.mark.parametrize("path", ["/admin/accounts", "/admin/policy/prices"])
+async def test_deeply_nested_json_is_refused_as_bad_input(admin: Admin, path: str) -> None:
+    method = "POST" if path.endswith("accounts") else "PUT"
+    nested = "[" * 100_000 + "]" * 100_000
+
+    response = await admin.request(
+        method, path, data=nested, headers={**AUTH, "Content-Type": "application/json"}
+    )
+
+    assert response.status == 400
+    answer = await response.json()
+    assert answer == {"Code": "InvalidParameter", "Message": answer["Message"]}
+    assert "nested too deeply" in answer["Message"]

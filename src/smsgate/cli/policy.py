@@ -19,7 +19,7 @@ __all__ = ["add_commands"]
 def _json_arg(text: str, what: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise CliError(f"{what} is not valid JSON: {exc}") from None
 
 

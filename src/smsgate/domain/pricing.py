@@ -22,6 +22,9 @@ from typing import Any
 __all__ = ["MICROS", "PriceTable", "format_micros", "parse_amount"]
 
 MICROS = 1_000_000
+#: The largest amount and balance (one trillion units): a balance stays far from the 64-bit
+#: integer the stores keep it in, however many amounts are added to it.
+MAX_AMOUNT_MICROS = 10**12 * MICROS
 
 
 def parse_amount(value: object, where: str = "amount") -> int:
@@ -35,6 +38,8 @@ def parse_amount(value: object, where: str = "amount") -> int:
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{where}: {value!r} is not a positive amount")
     micros = amount * MICROS
+    if micros > MAX_AMOUNT_MICROS:
+        raise ValueError(f"{where}: {value!r} is more than {MAX_AMOUNT_MICROS // MICROS}")
     if micros != micros.to_integral_value():
         raise ValueError(f"{where}: {value!r} has more than 6 decimal places")
     return int(micros)

@@ -44,7 +44,7 @@ def check_policy(policy_text: str, action: str) -> None:
 def _statements(policy_text: str) -> list[tuple[str, list[str]]]:
     try:
         doc: Any = json.loads(policy_text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         raise _unusable("it is not JSON") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("Statement"), list):
         raise _unusable("it has no Statement list")

@@ -441,6 +441,8 @@ async def _json_body(request: web.Request) -> Any:
         return json.loads(raw)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise ValueError(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("the request body is JSON nested too deeply") from None
 
 
 async def _object(

@@ -68,7 +68,7 @@ def parse_document(name: str, text: str) -> Any:
         raise ValueError(f"unknown policy document {name!r}")
     try:
         doc = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise ValueError(f"{name} is not valid JSON: {exc}") from None
     return parser(doc)
 

@@ -9,11 +9,13 @@ from typing import Final
 
 from smsgate.domain.ids import first_id_at
 from smsgate.domain.models import Message
+from smsgate.domain.pricing import MAX_AMOUNT_MICROS, MICROS
 
 __all__ = [
     "MAX_ID",
     "MAX_ID_DIGITS",
     "accepting_account",
+    "balance_refusal",
     "check_json",
     "id_window",
     "parse_after_id",
@@ -34,6 +36,13 @@ def parse_id(message_id: str) -> int | None:
     if value > MAX_ID or str(value) != message_id:
         return None
     return value
+
+
+def balance_refusal(delta_micros: int) -> str:
+    """Why adding ``delta_micros`` to a balance was refused: below zero, or over the maximum."""
+    if delta_micros < 0:
+        return "insufficient balance"
+    return f"the balance would exceed {MAX_AMOUNT_MICROS // MICROS}"
 
 
 def parse_after_id(after_id: str | None) -> int:

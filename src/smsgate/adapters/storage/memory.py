@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from smsgate.adapters.storage.common import (
     accepting_account,
+    balance_refusal,
     check_json,
     id_window,
     parse_after_id,
@@ -34,6 +35,7 @@ from smsgate.domain.models import (
     SubmitOutcome,
     Template,
 )
+from smsgate.domain.pricing import MAX_AMOUNT_MICROS
 from smsgate.ports.store import CallbackJob, CallbackRetry, StoreError
 
 __all__ = ["MemoryStore"]
@@ -109,8 +111,8 @@ class MemoryStore:
         if account is None:
             return None
         balance = account.balance_micros + delta_micros
-        if balance < 0:
-            raise ValueError("insufficient balance")
+        if not 0 <= balance <= MAX_AMOUNT_MICROS:
+            raise ValueError(balance_refusal(delta_micros))
         self._accounts[account_id] = dataclasses.replace(account, balance_micros=balance)
         return balance
 

@@ -44,6 +44,7 @@ from cryptography.exceptions import InvalidTag
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage.common import (
     accepting_account,
+    balance_refusal,
     check_json,
     id_window,
     parse_after_id,
@@ -63,6 +64,7 @@ from smsgate.domain.models import (
     Template,
     TemplateStatus,
 )
+from smsgate.domain.pricing import MAX_AMOUNT_MICROS
 from smsgate.ports.store import CallbackJob, CallbackRetry, StoreError
 
 __all__ = ["MIGRATIONS", "Durability", "SqliteStore", "WriterStats"]
@@ -983,13 +985,13 @@ def _add_balance(conn: sqlite3.Connection, arg: tuple[str, int]) -> int | None:
     account_id, delta = arg
     rows = conn.execute(
         "UPDATE accounts SET balance_micros = balance_micros + ?1 "
-        "WHERE id = ?2 AND balance_micros + ?1 >= 0 RETURNING balance_micros",
-        (delta, account_id),
+        "WHERE id = ?2 AND balance_micros + ?1 BETWEEN 0 AND ?3 RETURNING balance_micros",
+        (delta, account_id, MAX_AMOUNT_MICROS),
     ).fetchall()
     if rows:
         return cast(int, rows[0][0])
     if conn.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchall():
-        raise ValueError("insufficient balance")
+        raise ValueError(balance_refusal(delta))
     return None
 
 

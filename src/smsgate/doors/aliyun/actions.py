@@ -122,7 +122,7 @@ async def send_message_with_template(ctx: Context, params: Mapping[str, str]) ->
 def _json_string_list(raw: str, name: str) -> list[str]:
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested beyond the parser's depth
         raise SmsError(errors.INVALID_JSON_PARAM, f"{name} must be a JSON array") from None
     if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
         raise SmsError(errors.INVALID_JSON_PARAM, f"{name} must be a JSON array of strings")

@@ -207,9 +207,12 @@ def _parse_v1(
     body: bytes,
 ) -> SignedRequest:
     """Parse a V1 request: all parameters are signed, the string to sign is built here."""
-    params = dict(query)
+    params = _unique(query)
     if body and _is_form(headers):
-        params.update(_decode_form(body))
+        form = _unique(_decode_form(body))
+        if "Signature" in form and "Signature" in params:
+            raise _repeated("Signature")
+        params.update(form)
     signature = params.pop("Signature", None)
     authorization = headers.get("Authorization")
     if not signature and authorization is not None:
@@ -294,7 +297,7 @@ def _parse_v3(
     timestamp = _parse_timestamp(date, "x-acs-date")
     names = signed_headers.split(";")
     _check_signed_header_set(names, headers)
-    query_params = dict(query)
+    query_params = _unique(query)
     string_to_sign = _v3_string_to_sign(
         method,
         raw_path,
@@ -336,7 +339,7 @@ def _v3_params(
             INCOMPLETE_SIGNATURE, "SignedHeaders must include content-type when the body is a form."
         )
     params = dict(query)
-    params.update(_decode_form(body))
+    params.update(_unique(_decode_form(body)))
     return params
 
 
@@ -461,6 +464,23 @@ def _v3_canonical_query(query: dict[str, str]) -> str:
 
 
 # --- Shared helpers ------------------------------------------------------------------------------
+
+
+def _unique(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """``pairs`` as a dict, refusing a name given twice: the SDKs never repeat one, and which
+    copy was signed and which one acted upon must not be left to chance."""
+    params = dict(pairs)
+    if len(params) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _repeated(name)
+            seen.add(name)
+    return params
+
+
+def _repeated(name: str) -> GatewayError:
+    return GatewayError(INVALID_PARAMETER, f"The parameter {name[:64]!r} is given more than once.")
 
 
 def _is_form(headers: Mapping[str, str]) -> bool:
