@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from smsgate import errors
+from smsgate.domain.destinations import DEFAULT_BLOCKED_NETWORKS, parse_networks
 
 __all__ = [
     "AdminConfig",
@@ -122,6 +123,9 @@ class CallbackConfig:
     backoff_max_s: float = 900.0
     timeout_s: float = 10.0
     batch_size: int = 100
+    # Receipts are never pushed to these (comma-separated networks, or "none"): link-local,
+    # where cloud metadata services hand out the machine's credentials, by default.
+    blocked_networks: str = DEFAULT_BLOCKED_NETWORKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,9 +200,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
         store=_section(StoreConfig, _table(raw.pop("store", {}), "store"), "store"),
         pipeline=_section(PipelineConfig, _table(raw.pop("pipeline", {}), "pipeline"), "pipeline"),
         simulator=_simulator(_table(raw.pop("simulator", {}), "simulator")),
-        callbacks=_section(
-            CallbackConfig, _table(raw.pop("callbacks", {}), "callbacks"), "callbacks"
-        ),
+        callbacks=_callbacks(_table(raw.pop("callbacks", {}), "callbacks")),
         admin=_admin(_table(raw.pop("admin", {}), "admin")),
         smpp=_smpp(_table(raw.pop("smpp", {}), "smpp")),
     )
@@ -299,6 +301,15 @@ def _admin(values: dict[str, Any]) -> AdminConfig:
             "surrounding spaces (or leave it out to use the admin.token file)"
         )
     return admin
+
+
+def _callbacks(values: dict[str, Any]) -> CallbackConfig:
+    callbacks: CallbackConfig = _section(CallbackConfig, values, "callbacks")
+    try:
+        parse_networks(callbacks.blocked_networks)
+    except ValueError as exc:
+        raise ConfigError(f"[callbacks] blocked_networks: {exc}") from None
+    return callbacks
 
 
 def _smpp(values: dict[str, Any]) -> SmppConfig:

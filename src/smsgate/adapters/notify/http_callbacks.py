@@ -18,7 +18,9 @@ from collections.abc import Callable, Sequence
 
 import aiohttp
 
+from smsgate.adapters.notify.destinations import GuardedResolver
 from smsgate.config import CallbackConfig
+from smsgate.domain.destinations import DestinationPolicy, parse_networks
 from smsgate.domain.models import Message
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import CallbackJob, CallbackRetry, CallbackStore
@@ -56,6 +58,7 @@ class CallbackPusher:
         self._limit = asyncio.Semaphore(max_concurrent_posts)
         self._session: aiohttp.ClientSession | None = None
         self._coalesce_s = coalesce_s
+        self._destinations = DestinationPolicy(parse_networks(config.blocked_networks))
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -120,11 +123,13 @@ class CallbackPusher:
         body = self._render([job.message for job in chunk])
         async with self._limit:
             try:
+                self._destinations.check_url(chunk[0].url)
                 session = self._get_session()
                 async with session.post(
                     chunk[0].url,
                     data=body,
                     headers={"Content-Type": "application/json; charset=utf-8"},
+                    allow_redirects=False,  # a redirect could lead anywhere, past the checks
                 ) as response:
                     await response.read()
                     if 200 <= response.status < 300:
@@ -136,6 +141,7 @@ class CallbackPusher:
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._config.timeout_s)
+                timeout=aiohttp.ClientTimeout(total=self._config.timeout_s),
+                connector=aiohttp.TCPConnector(resolver=GuardedResolver(self._destinations)),
             )
         return self._session
