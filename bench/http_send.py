@@ -69,6 +69,8 @@ async def client_loop(
     total: int,
     latencies: list[float],
     codes: Counter[str],
+    accepted_latencies: list[float],
+    backoff_s: float = 0.0,
 ) -> None:
     """One client: one keep-alive connection, one request at a time, each freshly signed.
 
@@ -94,18 +96,34 @@ async def client_loop(
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
             payload = await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            latencies.append(elapsed)
             status = int(status_line.split()[1])
             if status == 200:
-                codes[json.loads(payload)["ResponseCode"]] += 1
+                code = json.loads(payload)["ResponseCode"]
+                codes[code] += 1
+                if code == "OK":
+                    accepted_latencies.append(elapsed)
             else:
-                codes[f"HTTP {status} {json.loads(payload).get('Code')}"] += 1
+                try:
+                    code = json.loads(payload).get("Code")
+                except ValueError:  # not an answer of ours: aiohttp's own plain text
+                    code = payload[:60].decode(errors="replace")
+                codes[f"HTTP {status} {code}"] += 1
+                if status == 429 and backoff_s:  # as a polite client does before retrying
+                    await asyncio.sleep(backoff_s)
     finally:
         writer.close()
 
 
 def worker(
-    url: str, key_id: str, secret: str, total: int, concurrency: int, out: multiprocessing.Queue
+    url: str,
+    key_id: str,
+    secret: str,
+    total: int,
+    concurrency: int,
+    out: multiprocessing.Queue,
+    backoff_s: float = 0.0,
 ) -> None:
     try:
         import uvloop
@@ -115,18 +133,30 @@ def worker(
         pass
     host, port = url.split("//")[1].rstrip("/").split(":")
 
-    async def run() -> tuple[list[float], Counter[str], float]:
+    async def run() -> tuple[list[float], Counter[str], float, list[float]]:
         latencies: list[float] = []
+        accepted: list[float] = []
         codes: Counter[str] = Counter()
         counter = [0]
         started = time.perf_counter()
         await asyncio.gather(
             *(
-                client_loop(host, int(port), key_id, secret, counter, total, latencies, codes)
+                client_loop(
+                    host,
+                    int(port),
+                    key_id,
+                    secret,
+                    counter,
+                    total,
+                    latencies,
+                    codes,
+                    accepted,
+                    backoff_s,
+                )
                 for _ in range(concurrency)
             )
         )
-        return latencies, codes, time.perf_counter() - started
+        return latencies, codes, time.perf_counter() - started, accepted
 
     out.put(asyncio.run(run()))
 
@@ -150,10 +180,13 @@ def start_server(
     durability: str,
     extra_args: tuple[str, ...] = (),
     ready: str = "listening on",
+    extra_config: str = "",
 ) -> tuple[subprocess.Popen[str], str]:
     """``smsgate serve``; the process and the first line of its output containing ``ready``."""
     config = data_dir.parent / "bench.toml"
-    config.write_text(f'[store]\ndurability = "{durability}"\n[simulator]\ndelay_ms = 50\n')
+    config.write_text(
+        f'[store]\ndurability = "{durability}"\n[simulator]\ndelay_ms = 50\n{extra_config}'
+    )
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -240,6 +273,15 @@ def main() -> None:
     )
     parser.add_argument("--key")
     parser.add_argument("--secret")
+    parser.add_argument(
+        "--backoff-ms",
+        type=float,
+        default=0.0,
+        help="a client waits this long after a 429 before its next request (0: at once)",
+    )
+    parser.add_argument(
+        "--server-config", default="", help="TOML added to the server's configuration"
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="smsgate-bench-"))
@@ -252,14 +294,27 @@ def main() -> None:
             account_id, key_id, secret = create_account(data_dir)
             if args.no_number_limits:
                 lift_number_limits(data_dir, account_id)
-            server, _ = start_server(data_dir, args.port, args.durability)
+            server, _ = start_server(
+                data_dir,
+                args.port,
+                args.durability,
+                extra_config=args.server_config.replace("\\n", "\n"),
+            )
             url = f"http://127.0.0.1:{args.port}/"
         out: multiprocessing.Queue = multiprocessing.Queue()
         per_proc = args.messages // args.procs
         procs = [
             multiprocessing.Process(
                 target=worker,
-                args=(url, key_id, secret, per_proc, args.concurrency // args.procs, out),
+                args=(
+                    url,
+                    key_id,
+                    secret,
+                    per_proc,
+                    args.concurrency // args.procs,
+                    out,
+                    args.backoff_ms / 1000,
+                ),
             )
             for _ in range(args.procs)
         ]
@@ -292,6 +347,12 @@ def main() -> None:
             f"latency ms    p50 {q(0.50):.1f}  p90 {q(0.90):.1f}  p99 {q(0.99):.1f}  "
             f"max {latencies[-1] * 1000:.1f}"
         )
+        accepted = sorted(lat for r in results for lat in r[3])
+        if accepted and len(accepted) < len(latencies):
+            at = [
+                accepted[min(len(accepted) - 1, int(p * len(accepted)))] * 1000 for p in (0.5, 0.99)
+            ]
+            print(f"accepted ms   p50 {at[0]:.1f}  p99 {at[1]:.1f}  (OK answers only)")
         print(f"answers       {dict(codes)}")
         if server is not None:
             print(

@@ -66,6 +66,9 @@ class HttpConfig:
     max_connections_per_peer: int = 256
     max_header_bytes: int = 16_384  # one header line; the request line is [server] max_body_bytes
     max_parameters: int = 1_000  # query and form parameters together, refused before parsing
+    # Requests being handled at once; more are answered Throttling (429) before any parsing,
+    # so that the latency of what is accepted stays bounded under overload.
+    max_in_progress: int = 2048
     shutdown_timeout_s: float = 5.0  # requests in progress get this long to finish on stop
 
 

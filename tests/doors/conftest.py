@@ -23,6 +23,7 @@ from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.replay.memory import MemoryNonceGuard
 from smsgate.adapters.storage.memory import MemoryStore
+from smsgate.config import HttpConfig
 from smsgate.domain.faults import FaultInjector
 from smsgate.domain.ids import MessageIdGenerator
 from smsgate.domain.models import AccessKey, Account, AccountState
@@ -108,6 +109,7 @@ async def open_door(
     capacity: int = 1,
     actions: frozenset[str] | None = None,
     state: AccountState = AccountState.NORMAL,
+    limits: HttpConfig | None = None,
 ) -> AsyncIterator[Door]:
     """The door over ``store`` (a fresh MemoryStore by default) and a queue of ``capacity``
     that nothing drains; one account whose key may call ``actions`` (None: everything)."""
@@ -135,7 +137,15 @@ async def open_door(
         KeyRing(store, clock), MemoryNonceGuard(window=SKEW), clock, SKEW
     )
     guard = AccessGuard(policy, store, FaultInjector(lambda: 0.5))
-    door = AliyunDoor(authenticator, guard, submit, store, clock, max_body_bytes=4 * 1024 * 1024)
+    door = AliyunDoor(
+        authenticator,
+        guard,
+        submit,
+        store,
+        clock,
+        max_body_bytes=4 * 1024 * 1024,
+        limits=limits or HttpConfig(),
+    )
     try:
         async with TestClient(TestServer(door.application())) as client:
             yield Door(client, store, queue, clock, account)

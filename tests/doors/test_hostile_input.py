@@ -7,11 +7,16 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+import asyncio
+
 from aiohttp import ClientResponse
 
 from smsgate import errors
+from smsgate.adapters.storage.memory import MemoryStore
+from smsgate.config import HttpConfig
+from smsgate.domain.models import Message
 
-from .conftest import Door, signed_url
+from .conftest import Door, open_door, signed_url
 
 SEND = {"Action": "SendMessageToGlobe"}
 SG = "6591234567"
@@ -74,3 +79,33 @@ async def test_a_parameter_flood_is_refused_before_it_is_decoded(door: Door) -> 
     body = await _json(response)
     assert (response.status, body["Code"]) == (400, errors.INVALID_PARAMETER.code)
     assert body["Message"] == "A request carries at most 1000 parameters."
+
+
+class _SlowLookups(MemoryStore):
+    """A store whose message lookups wait until the test lets them go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def get_message(self, account_id: str, message_id: str) -> Message | None:
+        self.entered.set()
+        await self.release.wait()
+        return await super().get_message(account_id, message_id)
+
+
+async def test_requests_beyond_the_in_progress_bound_are_shed_before_parsing() -> None:
+    store = _SlowLookups()
+    async with open_door(store, limits=HttpConfig(max_in_progress=1)) as door:
+        query = {"Action": "QueryMessage", "MessageId": "1"}
+        first = asyncio.ensure_future(door.get(query))
+        await store.entered.wait()  # the first request is being handled
+
+        shed = await door.client.get("/?Action=QueryMessage")  # not even signed
+
+        body = await _json(shed)
+        assert (shed.status, body["Code"]) == (429, errors.THROTTLING.code)
+        store.release.set()
+        answered = await first
+        assert (await _json(answered))["ResponseCode"] == errors.DATA_NOT_EXIST.code

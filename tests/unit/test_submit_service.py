@@ -673,10 +673,26 @@ async def test_send_each_sends_what_the_balance_covers_when_it_cannot_cover_all(
     assert account.balance_micros == 0
 
 
-async def test_send_each_reports_a_full_queue_for_every_message(
-    service: SubmitService, account: Account
+async def test_send_each_admits_what_fits_in_the_queue_and_refuses_only_the_rest(
+    service: SubmitService, store: MemoryStore, account: Account, queue: MemoryDeliveryQueue
 ) -> None:
-    subs = [Submission(to=SG, body=f"m{i}", msg_type="MKT") for i in range(11)]  # queue holds 10
+    subs = [Submission(to=SG, body=f"m{i}", msg_type="MKT") for i in range(13)]  # queue holds 10
+
+    outcomes = await service.send_each(account, subs)
+
+    assert [type(o).__name__ for o in outcomes] == ["Message"] * 10 + ["OverloadedError"] * 3
+    assert [m.body for m in await drain(queue)] == [f"m{i}" for i in range(10)]
+    assert len(await stored(store, account)) == 10
+    # The refused ones took no throttle or quota count: sent again, they go.
+    again = await service.send_each(account, subs[10:])
+    assert all(isinstance(o, Message) for o in again)
+
+
+async def test_send_each_on_a_full_queue_refuses_every_message(
+    service: SubmitService, account: Account, queue: MemoryDeliveryQueue
+) -> None:
+    assert queue.try_reserve(10)
+    subs = [Submission(to=SG, body=f"m{i}", msg_type="MKT") for i in range(3)]
 
     outcomes = await service.send_each(account, subs)
 

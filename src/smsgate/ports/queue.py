@@ -22,6 +22,11 @@ class DeliveryQueue(Protocol):
         """Reserve room for ``count`` messages; False (nothing reserved) when full."""
         ...
 
+    @property
+    def room(self) -> int:
+        """How many messages could be reserved now."""
+        ...
+
     def cancel_reservation(self, count: int) -> None:
         """Give back room reserved for messages that were not accepted after all."""
         ...

@@ -271,6 +271,13 @@ class SubmitService:
                 return failures
             return {m.id: exc for m in messages}
         except OverloadedError as exc:
+            # What fits goes, in order; only the rest waits. Refusing the whole batch starved
+            # large SMPP windows: smaller batches took every bit of room as it freed up.
+            room = self._queue.room
+            if 0 < room < len(messages):
+                failures = await self._admit_each(account, messages[:room])
+                failures.update((m.id, exc) for m in messages[room:])
+                return failures
             return {m.id: exc for m in messages}
         return {m.id: exc for m, exc in refused}
 

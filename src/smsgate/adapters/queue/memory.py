@@ -34,6 +34,10 @@ class MemoryDeliveryQueue:
     def used(self) -> int:
         return len(self._items) + self._reserved
 
+    @property
+    def room(self) -> int:
+        return max(0, self._capacity - self.used)
+
     def try_reserve(self, count: int) -> bool:
         if self.used + count > self._capacity:
             return False
