@@ -3,11 +3,10 @@ or a system error, and never an action on a copy of a parameter that was not the
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import quote
-
-import asyncio
 
 from aiohttp import ClientResponse
 
