@@ -298,6 +298,7 @@ def main() -> None:
                 data_dir,
                 args.port,
                 args.durability,
+                ("--smpp-port", "0"),
                 extra_config=args.server_config.replace("\\n", "\n"),
             )
             url = f"http://127.0.0.1:{args.port}/"
