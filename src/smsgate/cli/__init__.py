@@ -1,7 +1,9 @@
 """The ``smsgate`` command: run the server and administer accounts, keys, templates, policy.
 
 Administration commands work on the data directory's store directly, whether or not a server is
-running on it (SQLite WAL lets both write); a running server sees changes within a second.
+running on it (SQLite WAL lets both write); a running server sees changes within a second. Every
+command resolves the data directory the same way (see :mod:`smsgate.config`); only ``serve`` and
+``init`` create it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from smsgate.cli import accounts, policy, review, serve, smpp
+from smsgate.cli import accounts, init, policy, review, serve, smpp
 from smsgate.cli.common import CliError
 from smsgate.config import ConfigError, load_config
 
@@ -41,13 +43,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="TOML configuration file")
-    common.add_argument("--data-dir", help="data directory (default: ./smsgate-data)")
+    common.add_argument("--config", help="TOML configuration file (default: $SMSGATE_CONFIG)")
+    common.add_argument(
+        "--data-dir",
+        help="data directory (default: $SMSGATE_DATA_DIR, else [server] data_dir of the "
+        "configuration file, else ./smsgate-data)",
+    )
     common.add_argument("--json", action="store_true", help="print JSON")
     parser = argparse.ArgumentParser(
         prog="smsgate", description="Self-hosted SMS platform, Alibaba Cloud SMS compatible."
     )
     commands = parser.add_subparsers(title="commands")
-    for module in (serve, accounts, review, policy, smpp):
+    for module in (init, serve, accounts, review, policy, smpp):
         module.add_commands(commands, common)
     return parser

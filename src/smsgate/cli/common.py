@@ -25,6 +25,8 @@ __all__ = [
     "actions_arg",
     "money_arg",
     "must_account",
+    "print_output",
+    "require_data_dir",
     "with_store",
 ]
 
@@ -45,10 +47,30 @@ class Tools:
 Work = Callable[[Tools, argparse.Namespace], Coroutine[Any, Any, Any]]
 
 
+def require_data_dir(config: Config) -> None:
+    """Refuse to go on without an existing data directory.
+
+    Opening a store creates one, and an administration command run from another folder would
+    then fill a new, empty directory that no server reads. Only ``init`` and ``serve`` create it.
+    """
+    data_dir = config.server.data_dir
+    if data_dir.is_dir():
+        return
+    where = data_dir.resolve()
+    raise CliError(
+        f"no data directory {where} (from {config.data_dir_source}). Create it with "
+        f"`smsgate init --data-dir {where}` or by starting the server on it "
+        f"(`smsgate serve --data-dir {where}`), or point at an existing one with --data-dir, "
+        "SMSGATE_DATA_DIR or [server] data_dir in the --config file"
+    )
+
+
 def with_store(work: Work) -> Callable[[Config, argparse.Namespace], int]:
     """Run ``work`` against the data directory's store and print what it returns."""
 
     def run(config: Config, args: argparse.Namespace) -> int:
+        require_data_dir(config)
+
         async def go() -> Any:
             store = open_store(config)
             await store.start()
@@ -66,13 +88,14 @@ def with_store(work: Work) -> Callable[[Config, argparse.Namespace], int]:
 
         output = asyncio.run(go())
         if output is not None:
-            _print(output, args.json)
+            print_output(output, args.json)
         return 0
 
     return run
 
 
-def _print(output: Any, as_json: bool) -> None:
+def print_output(output: Any, as_json: bool) -> None:
+    """Print a command's result: JSON with ``--json``, else lines for people."""
     if as_json or not isinstance(output, dict | list):
         print(json.dumps(output, indent=2, ensure_ascii=False))
         return
