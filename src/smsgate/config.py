@@ -25,6 +25,8 @@ from typing import Any, Literal
 from smsgate import errors
 
 __all__ = [
+    "ENV_ACCESS_KEY_ID",
+    "ENV_ACCESS_KEY_SECRET",
     "ENV_CONFIG",
     "ENV_DATA_DIR",
     "AdminConfig",
@@ -36,6 +38,7 @@ __all__ = [
     "SimulatorConfig",
     "SimulatorRule",
     "StoreConfig",
+    "access_key_from_environment",
     "default_simulator_rules",
     "load_config",
 ]
@@ -44,6 +47,9 @@ __all__ = [
 ENV_CONFIG = "SMSGATE_CONFIG"
 #: The data directory when ``--data-dir`` is not given; beats the configuration file.
 ENV_DATA_DIR = "SMSGATE_DATA_DIR"
+#: The AccessKey pair ``smsgate send`` and ``smsgate sign`` use when no flag names one.
+ENV_ACCESS_KEY_ID = "SMSGATE_ACCESS_KEY_ID"
+ENV_ACCESS_KEY_SECRET = "SMSGATE_ACCESS_KEY_SECRET"  # noqa: S105 - a variable name
 
 
 class ConfigError(ValueError):
@@ -214,6 +220,19 @@ def load_config(
     if raw:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(raw))}")
     return config
+
+
+def access_key_from_environment(environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """The AccessKey pair (id, secret) in ``SMSGATE_ACCESS_KEY_ID``/``_SECRET``, if both are set.
+
+    Kept out of :class:`Config` (and so out of files and reprs): it is a client's credential,
+    used only by the CLI commands that call the API.
+    """
+    env = os.environ if environ is None else environ
+    key_id, secret = env.get(ENV_ACCESS_KEY_ID, ""), env.get(ENV_ACCESS_KEY_SECRET, "")
+    if bool(key_id) != bool(secret):
+        raise ConfigError(f"{ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET} go together: set both")
+    return (key_id, secret) if key_id else None
 
 
 #: Settings that may be zero; every other number must be greater than zero.

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from smsgate.cli import accounts, init, policy, review, serve, smpp
+from smsgate.cli import accounts, init, policy, review, send, serve, smpp
 from smsgate.cli.common import CliError
 from smsgate.config import ConfigError, load_config
 
@@ -22,7 +22,13 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # ``sign ACTION Name=Value ...`` takes its parameters wherever they are: argparse stops
+        # collecting a positional list at the first option.
+        if not hasattr(args, "params") or any(a.startswith("-") or "=" not in a for a in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.params.extend(extra)
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
@@ -54,6 +60,6 @@ def _parser() -> argparse.ArgumentParser:
         prog="smsgate", description="Self-hosted SMS platform, Alibaba Cloud SMS compatible."
     )
     commands = parser.add_subparsers(title="commands")
-    for module in (init, serve, accounts, review, policy, smpp):
+    for module in (init, serve, send, accounts, review, policy, smpp):
         module.add_commands(commands, common)
     return parser
