@@ -14,23 +14,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from smsgate.cli import accounts, init, policy, review, send, serve, smpp
-from smsgate.cli.common import CliError
+from smsgate.cli.common import CliError, example
 from smsgate.config import ConfigError, load_config
 
-__all__ = ["main"]
+__all__ = ["main", "parse_args"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        # ``sign ACTION Name=Value ...`` takes its parameters wherever they are: argparse stops
-        # collecting a positional list at the first option.
-        if not hasattr(args, "params") or any(a.startswith("-") or "=" not in a for a in extra):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.params.extend(extra)
+    args = parse_args(argv)
     if not hasattr(args, "run"):
-        parser.print_help()
+        _parser().print_help()
         return 2
     try:
         config = load_config(
@@ -47,6 +40,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line taken apart; a mistake exits with status 2 and the usage."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # ``sign ACTION Name=Value ...`` takes its parameters wherever they are: argparse stops
+        # collecting a positional list at the first option.
+        if not hasattr(args, "params") or any(a.startswith("-") or "=" not in a for a in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.params.extend(extra)
+    return args
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="TOML configuration file (default: $SMSGATE_CONFIG)")
@@ -57,7 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--json", action="store_true", help="print JSON")
     parser = argparse.ArgumentParser(
-        prog="smsgate", description="Self-hosted SMS platform, Alibaba Cloud SMS compatible."
+        prog="smsgate",
+        description="Self-hosted SMS platform, Alibaba Cloud SMS compatible.",
+        **example(
+            "serve",
+            "accounts create --name demo --balance 100 --json",
+            "send --to 6591234567 --text 'Your code is 1234'",
+            "accounts create --help",
+        ),
     )
     commands = parser.add_subparsers(title="commands")
     for module in (init, serve, send, accounts, review, policy, smpp):

@@ -12,7 +12,8 @@ import asyncio
 from typing import Any
 
 from smsgate.adapters.storage.factory import open_store
-from smsgate.cli.common import Commands, print_output
+from smsgate.cli.common import Commands, example
+from smsgate.cli.output import print_output
 from smsgate.config import Config
 
 __all__ = ["add_commands"]
@@ -54,5 +55,6 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="create the data directory (master key, admin token, database)",
         description="Create the data directory with its master key, admin token and database, "
         "and print where they are. Safe to run again: it creates only what is missing.",
+        **example("", "--data-dir /var/lib/smsgate --json"),
     )
     p.set_defaults(run=_init)

@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 
 from smsgate.adapters.storage.factory import open_store
-from smsgate.cli.common import CliError, Commands, require_data_dir
+from smsgate.cli.common import CliError, Commands, example, require_data_dir
 from smsgate.cli.signer import DEFAULT_VERSION, curl_command, query_string, sign_v1
 from smsgate.config import Config, access_key_from_environment
 
@@ -172,6 +172,10 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="send a message through the HTTP API (SendMessageToGlobe) and print the answer",
         description="Send one message through the running server's HTTP API, signed like an "
         "SDK signs it, and print the JSON answer. Exit status 0 when it is accepted.",
+        **example(
+            "--to 6591234567 --text 'Your code is 1234' --from Acme",
+            "--to 6591234567 --text hello --account ACCOUNT_ID --endpoint http://127.0.0.1:9000",
+        ),
     )
     p.add_argument("--to", required=True, help="the number, with its country code")
     p.add_argument("--text", required=True, help="the message")
@@ -186,6 +190,12 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="print a signed V1 URL (or curl command) for any action",
         description="Print a URL signed with V1 (HMAC-SHA1) for ACTION and its parameters; "
         "fetch it with a GET within 15 minutes, once (its nonce is then used).",
+        **example(
+            "SendMessageToGlobe To=6591234567 'Message=Your code is 1234' --curl",
+            "QueryMessage MessageId=1578161779362496512",
+            "QuerySendDetails --version 2017-05-25 PhoneNumber=6591234567 SendDate=20261203 "
+            "PageSize=10 CurrentPage=1",
+        ),
     )
     p.add_argument("action", help="e.g. SendMessageToGlobe, QueryMessage")
     p.add_argument("params", nargs="*", metavar="Name=Value", help="the action's parameters")
