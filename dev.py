@@ -2,6 +2,8 @@
 """Set-up and everyday commands for smsgate, needing nothing but Python 3.11+.
 
     python3 dev.py run [serve options]   install into .venv (first time) and run smsgate
+    python3 dev.py smsgate COMMAND ...   install into .venv (first time) and run any smsgate
+                                         command, e.g. `python3 dev.py smsgate accounts list`
     python3 dev.py test [pytest options] install into .venv (first time), lint, type-check, test
     python3 dev.py bench-http [options]   run the HTTP load benchmark (server started for you)
     python3 dev.py bench-smpp [options]   run the SMPP load benchmark (server started for you)
@@ -24,8 +26,11 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".smsgate-installed"
 
 
-def _run(*cmd: str | Path) -> None:
-    result = subprocess.run([str(c) for c in cmd], cwd=ROOT, check=False)
+def _run(*cmd: str | Path, quiet: bool = False) -> None:
+    """Run ``cmd`` in the project folder; exit with its status if it fails. ``quiet`` sends its
+    output to stderr, so that a command's own output (JSON, say) is all that stdout carries."""
+    stdout = sys.stderr if quiet else None
+    result = subprocess.run([str(c) for c in cmd], cwd=ROOT, check=False, stdout=stdout)
     if result.returncode != 0:
         sys.exit(result.returncode)
 
@@ -35,11 +40,11 @@ def ensure_venv() -> None:
     if STAMP.exists() and STAMP.read_text() == digest:
         return
     if not (BIN / "python").exists():
-        print("dev.py: creating .venv", flush=True)
+        print("dev.py: creating .venv", file=sys.stderr, flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    print("dev.py: installing smsgate and its development tools into .venv", flush=True)
-    _run(BIN / "python", "-m", "pip", "install", "-q", "--upgrade", "pip")
-    _run(BIN / "python", "-m", "pip", "install", "-q", "-e", ".[dev]")
+    print("dev.py: installing smsgate and its development tools into .venv", file=sys.stderr)
+    _run(BIN / "python", "-m", "pip", "install", "-q", "--upgrade", "pip", quiet=True)
+    _run(BIN / "python", "-m", "pip", "install", "-q", "-e", ".[dev]", quiet=True)
     STAMP.write_text(digest)
 
 
@@ -48,6 +53,9 @@ def main() -> None:
     if command == "run":
         ensure_venv()
         os.execv(BIN / "smsgate", [str(BIN / "smsgate"), "serve", *rest])
+    elif command == "smsgate":
+        ensure_venv()
+        os.execv(BIN / "smsgate", [str(BIN / "smsgate"), *rest])
     elif command == "test":
         ensure_venv()
         _run(BIN / "ruff", "check", "src", "tests", "bench", "dev.py")

@@ -1,15 +1,23 @@
 """Typed configuration, validated once.
 
-Configuration comes from an optional TOML file and command-line overrides; only the composition
-root (:mod:`smsgate.app`) and the CLI call :func:`load_config`. Nothing else reads files or the
-environment for settings. Every value has a default that runs the embedded mode with nothing
-installed: SQLite in the data directory, in-process queue, built-in carrier simulator.
+Configuration comes from an optional TOML file, the environment and command-line overrides; only
+the composition root (:mod:`smsgate.app`) and the CLI call :func:`load_config`. Nothing else reads
+files or the environment for settings: the variables below are read here and nowhere else. Every
+value has a default that runs the embedded mode with nothing installed: SQLite in the data
+directory, in-process queue, built-in carrier simulator.
+
+Every command finds the data directory the same way, so that the server and the administration
+commands agree on it whatever the current directory: ``--data-dir``, then ``SMSGATE_DATA_DIR``,
+then ``[server] data_dir`` of the configuration file (``--config``, then ``SMSGATE_CONFIG``), then
+the default ``./smsgate-data``.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +26,10 @@ from smsgate import errors
 from smsgate.domain.destinations import DEFAULT_BLOCKED_NETWORKS, parse_networks
 
 __all__ = [
+    "ENV_ACCESS_KEY_ID",
+    "ENV_ACCESS_KEY_SECRET",
+    "ENV_CONFIG",
+    "ENV_DATA_DIR",
     "AdminConfig",
     "CallbackConfig",
     "Config",
@@ -28,9 +40,18 @@ __all__ = [
     "SimulatorConfig",
     "SimulatorRule",
     "StoreConfig",
+    "access_key_from_environment",
     "default_simulator_rules",
     "load_config",
 ]
+
+#: The configuration file when ``--config`` is not given.
+ENV_CONFIG = "SMSGATE_CONFIG"
+#: The data directory when ``--data-dir`` is not given; beats the configuration file.
+ENV_DATA_DIR = "SMSGATE_DATA_DIR"
+#: The AccessKey pair ``smsgate send`` and ``smsgate sign`` use when no flag names one.
+ENV_ACCESS_KEY_ID = "SMSGATE_ACCESS_KEY_ID"
+ENV_ACCESS_KEY_SECRET = "SMSGATE_ACCESS_KEY_SECRET"  # noqa: S105 - a variable name
 
 
 class ConfigError(ValueError):
@@ -169,6 +190,8 @@ class Config:
     callbacks: CallbackConfig = field(default_factory=CallbackConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     smpp: SmppConfig = field(default_factory=SmppConfig)
+    #: Where ``server.data_dir`` came from, for messages that name it ("--data-dir", ...).
+    data_dir_source: str = field(default="the default", compare=False)
 
     @property
     def db_path(self) -> Path:
@@ -183,12 +206,19 @@ class Config:
         return self.server.data_dir / "admin.token"
 
 
-def load_config(path: Path | None = None, **overrides: Any) -> Config:
-    """Read ``path`` (TOML) if given, then apply non-None ``overrides`` of [server] settings.
+def load_config(
+    path: Path | None = None, *, environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Config:
+    """Read the TOML file, then apply the environment and non-None ``overrides`` of [server].
 
-    Every value is checked against its setting's type and range here, once, so that a mistake
-    is a one-line :class:`ConfigError` at start-up rather than a failure at the first request.
+    ``path`` is the ``--config`` file; without it, ``SMSGATE_CONFIG`` names one. ``environ`` is
+    the process environment unless given (tests pass their own). Every value is checked against
+    its setting's type and range here, once, so that a mistake is a one-line
+    :class:`ConfigError` at start-up rather than a failure at the first request.
     """
+    env = os.environ if environ is None else environ
+    if path is None and env.get(ENV_CONFIG):
+        path = Path(env[ENV_CONFIG])
     raw: dict[str, Any] = {}
     if path is not None:
         try:
@@ -196,6 +226,11 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     server_values = dict(_table(raw.pop("server", {}), "server"))
+    source = f"[server] data_dir in {path}" if "data_dir" in server_values else "the default"
+    if env.get(ENV_DATA_DIR):
+        server_values["data_dir"], source = env[ENV_DATA_DIR], ENV_DATA_DIR
+    if overrides.get("data_dir") is not None:
+        source = "--data-dir"
     server_values.update({k: v for k, v in overrides.items() if v is not None})
     config = Config(
         server=_section(ServerConfig, server_values, "server"),
@@ -206,10 +241,24 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
         callbacks=_callbacks(_table(raw.pop("callbacks", {}), "callbacks")),
         admin=_admin(_table(raw.pop("admin", {}), "admin")),
         smpp=_smpp(_table(raw.pop("smpp", {}), "smpp")),
+        data_dir_source=source,
     )
     if raw:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(raw))}")
     return config
+
+
+def access_key_from_environment(environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """The AccessKey pair (id, secret) in ``SMSGATE_ACCESS_KEY_ID``/``_SECRET``, if both are set.
+
+    Kept out of :class:`Config` (and so out of files and reprs): it is a client's credential,
+    used only by the CLI commands that call the API.
+    """
+    env = os.environ if environ is None else environ
+    key_id, secret = env.get(ENV_ACCESS_KEY_ID, ""), env.get(ENV_ACCESS_KEY_SECRET, "")
+    if bool(key_id) != bool(secret):
+        raise ConfigError(f"{ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET} go together: set both")
+    return (key_id, secret) if key_id else None
 
 
 #: Settings that may be zero; every other number must be greater than zero.

@@ -1,7 +1,9 @@
 """The ``smsgate`` command: run the server and administer accounts, keys, templates, policy.
 
 Administration commands work on the data directory's store directly, whether or not a server is
-running on it (SQLite WAL lets both write); a running server sees changes within a second.
+running on it (SQLite WAL lets both write); a running server sees changes within a second. Every
+command resolves the data directory the same way (see :mod:`smsgate.config`); only ``serve`` and
+``init`` create it.
 """
 
 from __future__ import annotations
@@ -11,18 +13,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from smsgate.cli import accounts, policy, review, serve, smpp
-from smsgate.cli.common import CliError
+from smsgate.cli import accounts, init, policy, review, send, serve, smpp
+from smsgate.cli.common import CliError, example
 from smsgate.config import ConfigError, load_config
 
-__all__ = ["main"]
+__all__ = ["main", "parse_args"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     if not hasattr(args, "run"):
-        parser.print_help()
+        _parser().print_help()
         return 2
     try:
         config = load_config(
@@ -39,15 +40,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line taken apart; a mistake exits with status 2 and the usage."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # ``sign ACTION Name=Value ...`` takes its parameters wherever they are: argparse stops
+        # collecting a positional list at the first option.
+        if not hasattr(args, "params") or any(a.startswith("-") or "=" not in a for a in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.params.extend(extra)
+    return args
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="TOML configuration file")
-    common.add_argument("--data-dir", help="data directory (default: ./smsgate-data)")
+    common.add_argument("--config", help="TOML configuration file (default: $SMSGATE_CONFIG)")
+    common.add_argument(
+        "--data-dir",
+        help="data directory (default: $SMSGATE_DATA_DIR, else [server] data_dir of the "
+        "configuration file, else ./smsgate-data)",
+    )
     common.add_argument("--json", action="store_true", help="print JSON")
     parser = argparse.ArgumentParser(
-        prog="smsgate", description="Self-hosted SMS platform, Alibaba Cloud SMS compatible."
+        prog="smsgate",
+        description="Self-hosted SMS platform, Alibaba Cloud SMS compatible.",
+        **example(
+            "serve",
+            "accounts create --name demo --balance 100 --json",
+            "send --to 6591234567 --text 'Your code is 1234'",
+            "accounts create --help",
+        ),
     )
     commands = parser.add_subparsers(title="commands")
-    for module in (serve, accounts, review, policy, smpp):
+    for module in (init, serve, send, accounts, review, policy, smpp):
         module.add_commands(commands, common)
     return parser

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from smsgate.adapters.storage.factory import open_store
+from smsgate.cli.output import print_output
 from smsgate.config import Config
 from smsgate.domain.models import Account
 from smsgate.ports.clock import SystemClock
@@ -23,8 +23,10 @@ __all__ = [
     "Commands",
     "Tools",
     "actions_arg",
+    "example",
     "money_arg",
     "must_account",
+    "require_data_dir",
     "with_store",
 ]
 
@@ -45,10 +47,49 @@ class Tools:
 Work = Callable[[Tools, argparse.Namespace], Coroutine[Any, Any, Any]]
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions as usual but keeps the examples' lines as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("example"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def example(*lines: str) -> dict[str, Any]:
+    """``add_parser`` keyword arguments that end the command's ``--help`` with examples.
+
+    Each line is the command's arguments; ``--help`` shows it after the command's own name.
+    """
+    shown = "\n".join(f"  %(prog)s {line}".rstrip() for line in lines)
+    heading = "example:" if len(lines) == 1 else "examples:"
+    return {"epilog": f"{heading}\n{shown}", "formatter_class": _HelpFormatter}
+
+
+def require_data_dir(config: Config) -> None:
+    """Refuse to go on without an existing data directory.
+
+    Opening a store creates one, and an administration command run from another folder would
+    then fill a new, empty directory that no server reads. Only ``init`` and ``serve`` create it.
+    """
+    data_dir = config.server.data_dir
+    if data_dir.is_dir():
+        return
+    where = data_dir.resolve()
+    raise CliError(
+        f"no data directory {where} (from {config.data_dir_source}). Create it with "
+        f"`smsgate init --data-dir {where}` or by starting the server on it "
+        f"(`smsgate serve --data-dir {where}`), or point at an existing one with --data-dir, "
+        "SMSGATE_DATA_DIR or [server] data_dir in the --config file"
+    )
+
+
 def with_store(work: Work) -> Callable[[Config, argparse.Namespace], int]:
     """Run ``work`` against the data directory's store and print what it returns."""
 
     def run(config: Config, args: argparse.Namespace) -> int:
+        require_data_dir(config)
+
         async def go() -> Any:
             store = open_store(config)
             await store.start()
@@ -66,22 +107,10 @@ def with_store(work: Work) -> Callable[[Config, argparse.Namespace], int]:
 
         output = asyncio.run(go())
         if output is not None:
-            _print(output, args.json)
+            print_output(output, args.json)
         return 0
 
     return run
-
-
-def _print(output: Any, as_json: bool) -> None:
-    if as_json or not isinstance(output, dict | list):
-        print(json.dumps(output, indent=2, ensure_ascii=False))
-        return
-    rows = output if isinstance(output, list) else [output]
-    for row in rows:
-        if isinstance(row, dict):
-            print("  ".join(f"{k}={v}" for k, v in row.items() if v is not None))
-        else:
-            print(json.dumps(row, ensure_ascii=False))
 
 
 def actions_arg(raw: str | None) -> frozenset[str] | None:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from smsgate.cli.common import CliError, Commands, Tools, with_store
+from smsgate.cli.common import CliError, Commands, Tools, example, with_store
 
 __all__ = ["add_commands"]
 
@@ -81,18 +81,43 @@ async def _keywords_add(tools: Tools, args: argparse.Namespace) -> Any:
 
 
 def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
-    policy = commands.add_parser("policy", help="policy documents").add_subparsers()
+    policy = commands.add_parser(
+        "policy", help="policy documents", **example("show prices")
+    ).add_subparsers(title="commands")
     names = "platform, prices, countries, keywords, faults, account:<id> or key:<AccessKeyId>"
-    p = policy.add_parser("show", parents=[common], help="print a policy document")
+    p = policy.add_parser(
+        "show",
+        parents=[common],
+        help="print a policy document",
+        **example("prices", "account:ACCOUNT_ID --json"),
+    )
     p.add_argument("name", help=names)
     p.set_defaults(run=with_store(_show))
-    p = policy.add_parser("set", parents=[common], help="replace a policy document")
+    p = policy.add_parser(
+        "set",
+        parents=[common],
+        help="replace a policy document",
+        **example(
+            """prices '{"default": "0.05", "countries": {"SG": {"price": "0.04"}}}'""",
+            "countries --file countries.json",
+        ),
+    )
     p.add_argument("name", help=names)
     p.add_argument("document", nargs="?", help="the JSON document")
     p.add_argument("--file", help="read the JSON document from a file")
     p.set_defaults(run=with_store(_set))
 
-    p = commands.add_parser("settings", parents=[common], help="an account's settings")
+    p = commands.add_parser(
+        "settings",
+        parents=[common],
+        help="an account's settings",
+        description="Show an account's settings, after applying the changes given: a table, or "
+        "JSON with --json.",
+        **example(
+            "ACCOUNT_ID",
+            """ACCOUNT_ID --billing overdue --limits '{"OTP": {"per_day": 20}}' --json""",
+        ),
+    )
     p.add_argument("account_id")
     p.add_argument("--barred-actions", help="comma-separated actions (isv.FORBIDDEN_ACTION)")
     p.add_argument("--billing", choices=["normal", "overdue"])
@@ -100,8 +125,20 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     p.add_argument("--limits", help="JSON overrides of the platform limits")
     p.set_defaults(run=with_store(_settings))
 
-    faults = commands.add_parser("faults", help="fault injection").add_subparsers()
-    p = faults.add_parser("add", parents=[common], help="answer a code on purpose")
+    faults = commands.add_parser(
+        "faults",
+        help="fault injection",
+        **example("add --action SendMessageToGlobe --code isp.GATEWAY_ERROR --count 3"),
+    ).add_subparsers(title="commands")
+    p = faults.add_parser(
+        "add",
+        parents=[common],
+        help="answer a code on purpose",
+        **example(
+            "--account ACCOUNT_ID --action SendMessageToGlobe --code isp.GATEWAY_ERROR --count 3",
+            "--code isp.SYSTEM_ERROR/46 --share 0.1",
+        ),
+    )
     p.add_argument("--account", default="*", help="account id or * (default)")
     p.add_argument("--action", default="*", help="action name or * (default)")
     p.add_argument("--code", required=True, help="seed code, e.g. isp.GATEWAY_ERROR")
@@ -109,15 +146,28 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     group.add_argument("--count", type=int, help="for the next N calls")
     group.add_argument("--share", type=float, help="for this share of calls (0-1)")
     p.set_defaults(run=with_store(_fault_add))
-    faults.add_parser("list", parents=[common]).set_defaults(run=with_store(_fault_list))
-    p = faults.add_parser("clear", parents=[common])
+    faults.add_parser(
+        "list", parents=[common], help="the fault rules", **example("", "--json")
+    ).set_defaults(run=with_store(_fault_list))
+    p = faults.add_parser(
+        "clear", parents=[common], help="remove fault rules", **example("", "--account ACCOUNT_ID")
+    )
     p.add_argument("--account", help="only this account's rules")
     p.set_defaults(run=with_store(_fault_clear))
 
-    keywords = commands.add_parser("keywords", help="blocked keywords").add_subparsers()
-    p = keywords.add_parser("set", parents=[common], help="replace the list from a file")
+    keywords = commands.add_parser(
+        "keywords", help="blocked keywords", **example("add casino lottery")
+    ).add_subparsers(title="commands")
+    p = keywords.add_parser(
+        "set",
+        parents=[common],
+        help="replace the list from a file",
+        **example("--file words.txt"),
+    )
     p.add_argument("--file", required=True, help="one keyword per line")
     p.set_defaults(run=with_store(_keywords_set))
-    p = keywords.add_parser("add", parents=[common])
+    p = keywords.add_parser(
+        "add", parents=[common], help="add blocked keywords", **example("casino lottery")
+    )
     p.add_argument("words", nargs="+")
     p.set_defaults(run=with_store(_keywords_add))

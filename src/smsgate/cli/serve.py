@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from smsgate.cli.common import Commands
+from smsgate.cli.common import Commands, example
 from smsgate.config import Config
 from smsgate.logs import configure_logging
 
@@ -87,7 +87,12 @@ def _token_source(config: Config) -> str:
 
 
 def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
-    serve = commands.add_parser("serve", parents=[common], help="run the server")
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="run the server",
+        **example("", "--http-port 9000 --smpp-port 2775 --data-dir /var/lib/smsgate"),
+    )
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--http-port", type=int, help="HTTP API port (default 8080)")
     serve.add_argument("--smpp-port", type=int, help="SMPP port (default 2775)")

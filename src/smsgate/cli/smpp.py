@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from smsgate.cli.common import CliError, Commands, Tools, must_account, with_store
+from smsgate.cli.common import CliError, Commands, Tools, example, must_account, with_store
 from smsgate.service.smpp_accounts import (
     DOCUMENT,
     check_password,
@@ -55,15 +55,25 @@ async def _remove(tools: Tools, args: argparse.Namespace) -> Any:
 
 
 def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
-    smpp = commands.add_parser("smpp", help="SMPP credentials").add_subparsers()
-    p = smpp.add_parser("add", parents=[common], help="give an account an SMPP system_id")
+    add_example = "ACCOUNT_ID --system-id acme --password s3cret"
+    smpp = commands.add_parser(
+        "smpp", help="SMPP credentials", **example(f"add {add_example}")
+    ).add_subparsers()
+    p = smpp.add_parser(
+        "add",
+        parents=[common],
+        help="give an account an SMPP system_id",
+        **example(add_example),
+    )
     p.add_argument("account_id")
     p.add_argument("--system-id", required=True, help="1 to 15 characters")
     p.add_argument("--password", required=True, help="1 to 8 characters")
     p.set_defaults(run=with_store(_add))
-    smpp.add_parser("list", parents=[common], help="list SMPP system_ids").set_defaults(
-        run=with_store(_list)
+    smpp.add_parser(
+        "list", parents=[common], help="list SMPP system_ids", **example("", "--json")
+    ).set_defaults(run=with_store(_list))
+    p = smpp.add_parser(
+        "remove", parents=[common], help="remove an SMPP system_id", **example("acme")
     )
-    p = smpp.add_parser("remove", parents=[common], help="remove an SMPP system_id")
     p.add_argument("system_id")
     p.set_defaults(run=with_store(_remove))
