@@ -139,7 +139,7 @@ async def test_a_full_queue_answers_throttling(door: Door) -> None:
     assert body["Code"] == "Throttling"
     assert body["Message"] == errors.THROTTLING.message
     assert body["HostId"] == door.host
-    assert "Throttling" in body["Recommend"]
+    assert body["Recommend"] == "https://github.com/smsgate/smsgate#error-throttling"
     assert REQUEST_ID.fullmatch(body["RequestId"])
     assert [m.body for m in await stored(door)] == ["one"]  # nothing stored for the refusal
     assert len(door.queue) == 1

@@ -20,12 +20,14 @@ from smsgate.domain.models import Message, MessageStatus
 from smsgate.errors import GatewayCode, ResultCode
 
 __all__ = [
+    "README_URL",
     "Body",
     "error_body",
     "format_date",
     "new_request_id",
     "number_detail",
     "query_status",
+    "readme_anchor",
     "receipt_push_body",
     "result_body",
     "serialize",
@@ -33,7 +35,19 @@ __all__ = [
 
 Body = dict[str, Any]
 
-RECOMMEND_URL = "https://github.com/smsgate/smsgate#errors"
+#: The project's home page, which shows the README. Alibaba's ``Recommend`` links to a
+#: troubleshooting page for the code; smsgate's links to the code's row of the README's gateway
+#: error table.
+README_URL = "https://github.com/smsgate/smsgate"
+
+
+def readme_anchor(code: GatewayCode) -> str:
+    """The id of ``code``'s row in the README (``InvalidTimeStamp.Expired`` ->
+    ``error-invalidtimestamp-expired``)."""
+    return "error-" + code.code.lower().replace(".", "-")
+
+
+_RECOMMEND = {c.code: f"{README_URL}#{readme_anchor(c)}" for c in errors.GATEWAY_CODES}
 
 
 _REQUEST_ID_PREFIX = uuid.uuid4().hex[:20].upper()
@@ -100,7 +114,7 @@ def error_body(request_id: str, host: str, code: GatewayCode, message: str) -> B
         "HostId": host,
         "Code": code.code,
         "Message": message,
-        "Recommend": f"{RECOMMEND_URL}?code={code.code}",
+        "Recommend": _RECOMMEND[code.code],
     }
 
 

@@ -117,21 +117,13 @@ class AliyunDoor:
 
 
 def _action_of(signed: SignedRequest) -> str:
+    # Alibaba's sentences name neither the version nor the action; the request log line does.
     if not signed.action:
-        raise GatewayError(
-            errors.MISSING_PARAMETER,
-            'The input parameter "Action" that is mandatory for processing this request is not '
-            "supplied.",
-        )
+        raise errors.missing_parameter("Action")
     if signed.version not in KNOWN_VERSIONS:
-        raise GatewayError(
-            errors.INVALID_VERSION, f"Specified parameter Version {signed.version!r} is not valid."
-        )
+        raise GatewayError(errors.INVALID_VERSION)
     if (signed.version, signed.action) not in ACTIONS:
-        raise GatewayError(
-            errors.INVALID_ACTION_NOT_FOUND,
-            f"Specified api {signed.action!r} is not found, please check your url and method.",
-        )
+        raise GatewayError(errors.INVALID_ACTION_NOT_FOUND)
     return signed.action
 
 

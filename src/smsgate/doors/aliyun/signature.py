@@ -47,10 +47,11 @@ from smsgate.errors import (
     INVALID_PARAMETER,
     INVALID_TIMESTAMP_EXPIRED,
     INVALID_TIMESTAMP_FORMAT,
-    MISSING_PARAMETER,
+    MISSING_COMMON_PARAMETER,
     SIGNATURE_DOES_NOT_MATCH,
     UNSUPPORTED_SIGNATURE_METHOD,
     GatewayError,
+    missing_parameter,
 )
 
 __all__ = [
@@ -177,9 +178,11 @@ def verify_signature(req: SignedRequest, secret: str) -> None:
         # Alibaba appends the string it signed, and the V1 SDK relies on it: when it equals the
         # SDK's own, the SDK reports InvalidAccessKeySecret (wrong secret) rather than a signing
         # mismatch. The string to sign is derived from the request alone; it holds no secret.
+        # It holds the message text, so it is a wire message only, never a logged detail.
         raise GatewayError(
             SIGNATURE_DOES_NOT_MATCH,
-            f"{SIGNATURE_DOES_NOT_MATCH.message} server string to sign is:{req._string_to_sign}",
+            message=f"{SIGNATURE_DOES_NOT_MATCH.message} server string to sign is:"
+            f"{req._string_to_sign}",
         )
 
 
@@ -192,8 +195,8 @@ def check_timestamp(req: SignedRequest, now: datetime, skew: timedelta = DEFAULT
     if abs(now - req.timestamp) > skew:
         raise GatewayError(
             INVALID_TIMESTAMP_EXPIRED,
-            "Specified time stamp or date value is expired: it must be within "
-            f"{int(skew.total_seconds())} seconds of the server time (UTC).",
+            f"The request time must be within {int(skew.total_seconds())} seconds of the server "
+            "time (UTC).",
         )
 
 
@@ -216,8 +219,7 @@ def _parse_v1(
         scheme = authorization.partition(" ")[0][:40]
         raise GatewayError(
             UNSUPPORTED_SIGNATURE_METHOD,
-            f"Authorization scheme {scheme!r} is not supported; use {V3_ALGORITHM} or a V1 "
-            "Signature parameter.",
+            f"Authorization scheme {scheme!r}: use {V3_ALGORITHM} or a V1 Signature parameter.",
         )
     signature = _required_v1(signature, "Signature")
     signing = _pop_v1_signing_params(params)
@@ -249,16 +251,16 @@ def _pop_v1_signing_params(params: dict[str, str]) -> dict[str, str]:
 
 
 def _required_v1(value: str | None, name: str) -> str:
+    """A V1 common parameter; Alibaba reports each one missing under its own code."""
     if not value:
-        raise GatewayError(MISSING_PARAMETER, f"The input parameter {name} is not supplied.")
+        raise GatewayError(MISSING_COMMON_PARAMETER[name])
     return value
 
 
 def _require_v1_value(signing: dict[str, str], name: str, supported: str) -> None:
     if signing[name] != supported:
         raise GatewayError(
-            UNSUPPORTED_SIGNATURE_METHOD,
-            f"{name} {signing[name][:40]!r} is not supported; use {supported}.",
+            UNSUPPORTED_SIGNATURE_METHOD, f"{name} {signing[name][:40]!r}: use {supported}."
         )
 
 
@@ -346,7 +348,7 @@ def _parse_authorization(authorization: str) -> tuple[str, str, str]:
     if algorithm != V3_ALGORITHM:
         raise GatewayError(
             UNSUPPORTED_SIGNATURE_METHOD,
-            f"Signature algorithm {algorithm[:40]!r} is not supported; use {V3_ALGORITHM}.",
+            f"Signature algorithm {algorithm[:40]!r}: use {V3_ALGORITHM}.",
         )
     parts: dict[str, str] = {}
     for item in rest.split(","):
@@ -370,7 +372,7 @@ def _authorization_part(parts: dict[str, str], name: str) -> str:
 def _required_header(headers: Mapping[str, str], name: str) -> str:
     value = headers.get(name)
     if not value:
-        raise GatewayError(MISSING_PARAMETER, f"The request header {name} is not supplied.")
+        raise missing_parameter(name)
     return value
 
 
@@ -496,8 +498,7 @@ def _parse_timestamp(text: str, name: str) -> datetime:
         except ValueError:
             pass
     raise GatewayError(
-        INVALID_TIMESTAMP_FORMAT,
-        f"{name} {text[:40]!r} is not well formatted; use yyyy-MM-ddTHH:mm:ssZ (UTC).",
+        INVALID_TIMESTAMP_FORMAT, f"{name} {text[:40]!r}: use yyyy-MM-ddTHH:mm:ssZ (UTC)."
     )
 
 
