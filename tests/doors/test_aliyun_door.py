@@ -11,6 +11,7 @@ import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -121,7 +122,8 @@ async def test_query_message_finds_a_sent_message(door: Door) -> None:
     assert body["ResponseCode"] == "OK"
     assert (body["MessageId"], body["To"], body["Message"]) == (sent["MessageId"], SG, "hello")
     assert body["Status"] == "3"  # still sending: no worker drains the queue here
-    assert body["ErrorCode"] is None
+    # Nothing to say yet: the fields are left out, as Alibaba leaves them out, not null.
+    assert {"ErrorCode", "ErrorDescription", "ReceiveDate"}.isdisjoint(body)
 
 
 # -- backpressure ----------------------------------------------------------------------------
@@ -383,6 +385,88 @@ async def test_request_ids_are_unique_and_uuid_shaped(door: Door) -> None:
     for request_id in ids:
         assert REQUEST_ID.fullmatch(request_id), request_id
         assert str(uuid.UUID(request_id)).upper() == request_id
+
+
+async def test_request_ids_are_random_uuids_like_alibabas(door: Door) -> None:
+    """Alibaba's RequestId is a random UUID in upper case; a counter behind a fixed prefix would
+    tell how many requests the server answered, and that one process answered them."""
+    ids = [
+        (await json_of(await door.get({"Action": "QueryMessage", "MessageId": str(i)})))[
+            "RequestId"
+        ]
+        for i in range(20)
+    ]
+
+    for request_id in ids:
+        parsed = uuid.UUID(request_id)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed).upper() == request_id
+    assert len({request_id[:8] for request_id in ids}) == len(ids)  # no shared prefix
+    assert len({request_id[-12:] for request_id in ids}) == len(ids)
+
+
+async def test_no_answer_names_the_http_library(door: Door) -> None:
+    responses = [
+        await door.get({**SEND, "To": SG, "Message": "ok"}),  # OK
+        await door.get({**SEND, "To": SG}),  # 400 gateway error
+        await door.get({**SEND, "To": SG, "Message": "ok"}, fmt="XML"),  # 429, XML
+        await door.client.put("/"),  # 405
+        await door.client.get("/health"),
+        await door.client.get("/no/such/path"),  # aiohttp's own 404
+    ]
+
+    for response in responses:
+        assert "Server" not in response.headers, (response.status, response.headers["Server"])
+        await response.read()
+    assert [r.status for r in responses] == [200, 400, 429, 405, 200, 404]
+
+
+def nulls_in(value: Any, path: str = "") -> list[str]:
+    """Where ``value`` holds a JSON null, as ``a.b[0].c`` paths."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in nulls_in(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in nulls_in(v, f"{path}[{i}]")]
+    return [path] if value is None else []
+
+
+async def test_answers_leave_out_fields_without_a_value_instead_of_null() -> None:
+    async with open_door(capacity=10) as door:
+        sent = await json_of(await door.get({**SEND, "To": SG, "Message": "no sender"}))
+        batch = await json_of(
+            await door.get(
+                {"Action": "BatchSendMessageToGlobe", "To": f'["{SG}"]', "Message": '["a"]'}
+            )
+        )
+        query = await json_of(
+            await door.get({"Action": "QueryMessage", "MessageId": sent["MessageId"]})
+        )
+        details = await json_of(
+            await door.get(
+                {
+                    "Action": "QuerySendDetails",
+                    "Version": "2017-05-25",
+                    "PhoneNumber": SG,
+                    "SendDate": door_day(door),
+                    "PageSize": "10",
+                    "CurrentPage": "1",
+                }
+            )
+        )
+
+    assert "From" not in sent
+    assert "From" not in batch
+    assert {"ErrorCode", "ErrorDescription", "ReceiveDate"}.isdisjoint(query)
+    rows = details["SmsSendDetailDTOs"]["SmsSendDetailDTO"]
+    assert len(rows) == 2
+    assert {"OutId", "ReceiveDate", "ErrCode", "TemplateCode"}.isdisjoint(rows[0])
+    for body in (sent, batch, query, details):
+        assert body.get("ResponseCode", body.get("Code")) == "OK", body
+        assert nulls_in(body) == []
+
+
+def door_day(door: Door) -> str:
+    return datetime.fromtimestamp(door.clock.now(), UTC).strftime("%Y%m%d")
 
 
 async def test_health(door: Door) -> None:

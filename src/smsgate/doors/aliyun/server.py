@@ -59,6 +59,7 @@ class AliyunDoor:
         )
         app.router.add_route("*", "/", self.handle)
         app.router.add_get("/health", self.health)
+        app.on_response_prepare.append(_without_server_header)
         return app
 
     async def health(self, _request: web.Request) -> web.Response:
@@ -114,6 +115,15 @@ class AliyunDoor:
     ) -> web.Response:
         body = render.error_body(request_id, host, code, message or code.message)
         return _respond(code.http_status, body, fmt, "Error")
+
+
+async def _without_server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    """aiohttp names itself and Python in a ``Server`` header; the platform is nobody's business.
+
+    Runs for every answer of this application and of applications mounted in it (the admin API).
+    Only errors aiohttp answers before routing (an unparsable request line) keep the header.
+    """
+    response.headers.popall("Server", None)
 
 
 def _action_of(signed: SignedRequest) -> str:
