@@ -6,6 +6,7 @@ worker drains it, so the second accepted send is the one that meets a full pipel
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -20,9 +21,10 @@ from aiohttp import ClientResponse
 from smsgate import errors
 from smsgate.adapters.storage.memory import MemoryStore
 from smsgate.domain.models import AccountState, Message, MessageStatus
+from smsgate.logs import JsonFormatter, TextFormatter
 from smsgate.ports.store import StoreError
 
-from .conftest import ACCOUNT_ID, AK, Door, open_door, signed_url
+from .conftest import ACCOUNT_ID, AK, SECRET, Door, open_door, signed_url
 
 SG = "6591234567"
 CN = "8613800138000"
@@ -467,6 +469,83 @@ async def test_answers_leave_out_fields_without_a_value_instead_of_null() -> Non
 
 def door_day(door: Door) -> str:
     return datetime.fromtimestamp(door.clock.now(), UTC).strftime("%Y%m%d")
+
+
+# -- the request log ---------------------------------------------------------------------------
+
+
+def api_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The ``api.request`` records, each as the JSON object ``--log-format json`` writes, after
+    checking that neither format shows a secret, a signature or a message text."""
+    lines = []
+    for record in caplog.records:
+        if record.name != "smsgate.http" or record.getMessage() != "api.request":
+            continue
+        text, line = TextFormatter().format(record), JsonFormatter().format(record)
+        for forbidden in (SECRET, "Signature=", "hello there", "server string to sign"):
+            assert forbidden not in text
+            assert forbidden not in line
+        assert record.levelno == logging.INFO
+        lines.append(json.loads(line))
+    return lines
+
+
+async def test_each_request_is_one_log_line(door: Door, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="smsgate.http")
+    url = signed_url({**SEND, "To": SG, "Message": "hello there"})
+
+    body = await json_of(await door.client.get(url))
+
+    [line] = api_lines(caplog)
+    assert line["event"] == "api.request"
+    assert {k: line[k] for k in ("action", "version", "account", "access_key_id")} == {
+        "action": "SendMessageToGlobe",
+        "version": "2018-05-01",
+        "account": ACCOUNT_ID,
+        "access_key_id": AK,
+    }
+    assert (line["code"], line["status"], line["request_id"]) == ("OK", 200, body["RequestId"])
+    assert line["peer"] == "127.0.0.1"
+    assert isinstance(line["latency_ms"], float)
+    assert 0 <= line["latency_ms"] < 10_000
+    assert "detail" not in line
+
+
+async def test_a_refused_request_logs_its_code_and_what_was_wrong(
+    door: Door, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="smsgate.http")
+
+    wrong = await door.get({**SEND, "To": SG, "Message": "hello there"}, secret="wrong" * 6)
+    stranger = await door.get({**SEND, "To": SG, "Message": "x"}, key_id="LTAI" + "z" * 20)
+    unsigned = await door.client.get("/?Action=SendMessageToGlobe&To=6591234567&Message=x")
+    invalid = await door.get({**SEND, "To": SG, "Message": "x", "ValidityPeriod": "soon"})
+
+    statuses = [r.status for r in (wrong, stranger, unsigned, invalid)]
+    assert statuses == [400, 404, 400, 200]
+    lines = api_lines(caplog)
+    assert [(line["code"], line["status"]) for line in lines] == [
+        ("SignatureDoesNotMatch", 400),
+        ("InvalidAccessKeyId.NotFound", 404),
+        ("MissingSignature", 400),
+        ("isv.INVALID_PARAMETERS", 200),
+    ]
+    assert "account" not in lines[0]  # refused before the key's account was known
+    assert lines[1]["access_key_id"] == "LTAI" + "z" * 20
+    assert lines[2]["action"] == "SendMessageToGlobe"  # claimed, unsigned
+    assert "access_key_id" not in lines[2]
+    # isv.INVALID_PARAMETERS keeps the seed's description on the wire; the log names the
+    # parameter.
+    assert (await json_of(invalid))["ResponseDescription"] == errors.INVALID_PARAMETERS.message
+    assert lines[3]["account"] == ACCOUNT_ID
+    assert "ValidityPeriod" in lines[3]["detail"]
+
+
+async def test_no_request_line_below_info(door: Door, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="smsgate.http")
+    response = await door.get({**SEND, "To": SG, "Message": "x"})
+    assert response.status == 200
+    assert api_lines(caplog) == []
 
 
 async def test_health(door: Door) -> None:

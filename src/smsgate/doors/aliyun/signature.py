@@ -74,6 +74,8 @@ DEFAULT_SKEW = timedelta(minutes=15)
 _FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 #: ``Timestamp`` / ``x-acs-date``: ``yyyy-MM-ddTHH:mm:ssZ``, UTC, nothing else (ASCII digits only).
 _TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
+#: An HTTP authentication scheme name (``Bearer``, ``ACS3-HMAC-SHA256``), short.
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,39}", re.ASCII)
 
 # --- RFC 3986 percent-encoding -------------------------------------------------------------------
 #
@@ -216,10 +218,13 @@ def _parse_v1(
     signature = params.pop("Signature", None)
     authorization = headers.get("Authorization")
     if not signature and authorization is not None:
-        scheme = authorization.partition(" ")[0][:40]
+        # Name the scheme only when the header has the "scheme credentials" shape: a bare token
+        # may be a credential, and details are logged.
+        scheme, space, _ = authorization.partition(" ")
+        shown = repr(scheme) if space and _SCHEME_RE.fullmatch(scheme) else "of this header"
         raise GatewayError(
             UNSUPPORTED_SIGNATURE_METHOD,
-            f"Authorization scheme {scheme!r}: use {V3_ALGORITHM} or a V1 Signature parameter.",
+            f"Authorization scheme {shown}: use {V3_ALGORITHM} or a V1 Signature parameter.",
         )
     signature = _required_v1(signature, "Signature")
     signing = _pop_v1_signing_params(params)
