@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "GATEWAY_CODES",
+    "MISSING_COMMON_PARAMETER",
     "RECEIPT_CODES",
     "SEED_ROWS",
     "GatewayCode",
@@ -44,6 +45,7 @@ __all__ = [
     "ReceiptCode",
     "ResultCode",
     "SmsError",
+    "missing_parameter",
     "receipt_code",
 ]
 
@@ -88,12 +90,23 @@ class SmsError(Exception):
 
 
 class GatewayError(Exception):
-    """The gateway refused the request before the core saw it."""
+    """The gateway refused the request before the core saw it.
 
-    def __init__(self, gateway_code: GatewayCode, message: str | None = None) -> None:
-        super().__init__(message or gateway_code.message)
+    The wire message is the row's sentence, as Alibaba words it, or ``message`` where Alibaba's
+    sentence names something (``MissingParameter`` names the parameter). ``detail`` says what
+    exactly was wrong (which header, which value); it follows the sentence after a space and goes
+    to the request log. It never holds a secret, a signature or a message text.
+    """
+
+    def __init__(
+        self, gateway_code: GatewayCode, detail: str | None = None, *, message: str | None = None
+    ) -> None:
+        sentence = message or gateway_code.message
+        full = sentence if detail is None else f"{sentence} {detail}"
+        super().__init__(full)
         self.gateway_code = gateway_code
-        self.message = message or gateway_code.message
+        self.detail = detail
+        self.message = full
 
 
 class OverloadedError(Exception):
@@ -298,11 +311,66 @@ def receipt_code(code: str) -> ReceiptCode:
 
 
 # --- Gateway errors (Alibaba's API gateway, before any business rule) ---------------------------
+#
+# Code, HTTP status and message as Alibaba's gateway answers them, checked against Alibaba's own
+# answers quoted in public SDK tests, documentation and issue threads (December 2026):
+#
+# - MissingParameter 400, ``The input parameter "ResourceType" that is mandatory for processing
+#   this request is not supplied.``: aliyun/alibaba-cloud-sdk-go integration/core_test.go
+#   (Test_AddTagsWithCommonRequestWithError, against ecs.aliyuncs.com).
+# - Missing{Name} 400, ``{Name} is mandatory for this action.``: the common error table of
+#   https://www.alibabacloud.com/help/en/imm/developer-reference/error-handling-1 ; seen on the
+#   wire as MissingSignature "Signature is mandatory for this action." (alidns body quoted in
+#   starsunyzl/ddns-scripts-alibabacloud#3), MissingTimestamp "Timestamp is mandatory for this
+#   action." (dns.aliyuncs.com, rfancn/aliyun-ddns-client#13), MissingAccessKeyId (Recommend URL
+#   in aliyun/alibabacloud-csharp-sdk#40; "AccessKeyId is mandatory for this action." asserted by
+#   aliyun/openapi-sdk-php's feature tests), MissingSecurityToken (denverdino/aliyungo#204, 400).
+#   SignatureNonce, SignatureMethod and SignatureVersion follow the same documented pattern.
+# - InvalidAccessKeyId.NotFound 404 "Specified access key is not found." and
+#   InvalidAccessKeyId.Inactive 400 "Specified access key is disabled.": the error table of
+#   Alibaba's faascmd FAQ (a public mirror of Alibaba's documentation); 404 on the wire in
+#   honwen/aliyun-ddns-cli#24 and aliyun/ack-set-context#2.
+# - SignatureDoesNotMatch 400 "Specified signature is not matched with our calculation. server
+#   string to sign is:...": dysmsapi.aliyuncs.com bodies in dromara/SMS4J#34 and
+#   louislam/uptime-kuma#5086; aliyunsdkcore's client.py reads the string after the colon.
+# - IncompleteSignature 400 "The request signature does not conform to Aliyun standards.":
+#   aliyun/aliyun-openapi-net-sdk aliyun-net-sdk-core.Tests/Units/DefaultAcsClient.cs
+#   (TestIncompleteSignature); fog/fog-aliyun#32 (ecs.aliyuncs.com body).
+# - SignatureNonceUsed 400 "Specified signature nonce was used already.", InvalidVersion 400
+#   "Specified parameter Version is not valid." (dysmsapi body with HostId dysmsapi.aliyuncs.com),
+#   InvalidTimeStamp.Expired 400 "Specified time stamp or date value is expired." (alidns body
+#   with status 400 in jeessy2/ddns-go#1291): Alibaba's SMS error-code page as copied by SMS
+#   clients, and the bodies cited.
+# - InvalidAction.NotFound 404 "Specified api is not found, please check your url and method.":
+#   public tests that replay Alibaba's answer (a Swift SDK test that also checks the Recommend
+#   URL api.aliyun.com/troubleshoot?q=InvalidAction.NotFound, a Go tool's test with HTTP 404).
+# - Throttling "Request was denied due to flow control.": Alibaba's STS FAQ and CDN limits pages
+#   (error code and message). The HTTP status is not stated there; smsgate answers 429.
+# - Not found in Alibaba's public material, so smsgate's own wording and status:
+#   InvalidSignatureMethod (400), InvalidTimeStamp.Format (400), InvalidParameter (400),
+#   UnsupportedHTTPMethod (405), RequestEntityTooLarge (413).
+#
+# The wire message is the row's sentence; a detail (which header, which value) may follow it after
+# a space, as Alibaba appends the string it signed to SignatureDoesNotMatch.
 
 MISSING_PARAMETER = GatewayCode(
     "MissingParameter",
     400,
     "The input parameter that is mandatory for processing this request is not supplied.",
+)
+MISSING_SIGNATURE = GatewayCode("MissingSignature", 400, "Signature is mandatory for this action.")
+MISSING_ACCESS_KEY_ID = GatewayCode(
+    "MissingAccessKeyId", 400, "AccessKeyId is mandatory for this action."
+)
+MISSING_SIGNATURE_NONCE = GatewayCode(
+    "MissingSignatureNonce", 400, "SignatureNonce is mandatory for this action."
+)
+MISSING_TIMESTAMP = GatewayCode("MissingTimestamp", 400, "Timestamp is mandatory for this action.")
+MISSING_SIGNATURE_METHOD = GatewayCode(
+    "MissingSignatureMethod", 400, "SignatureMethod is mandatory for this action."
+)
+MISSING_SIGNATURE_VERSION = GatewayCode(
+    "MissingSignatureVersion", 400, "SignatureVersion is mandatory for this action."
 )
 INVALID_PARAMETER = GatewayCode("InvalidParameter", 400, "The specified parameter is not valid.")
 INVALID_ACCESS_KEY_ID_NOT_FOUND = GatewayCode(
@@ -336,26 +404,36 @@ INVALID_VERSION = GatewayCode("InvalidVersion", 400, "Specified parameter Versio
 UNSUPPORTED_HTTP_METHOD = GatewayCode(
     "UnsupportedHTTPMethod", 405, "The HTTP method of the request is not supported."
 )
-THROTTLING = GatewayCode(
-    "Throttling", 429, "The request was denied because the server is busy; retry later."
-)
+THROTTLING = GatewayCode("Throttling", 429, "Request was denied due to flow control.")
 REQUEST_TOO_LARGE = GatewayCode(
     "RequestEntityTooLarge", 413, "The request body is larger than the server accepts."
 )
+# smsgate's own: Alibaba's gateway documents no code for these connection-level refusals.
 REQUEST_TIMEOUT = GatewayCode(
     "RequestTimeout", 408, "The request was not received in full in time; send it again."
-)
-INTERNAL_ERROR = GatewayCode(
-    "InternalError",
-    500,
-    "The request processing has failed due to some unknown error, exception or failure.",
 )
 SERVICE_UNAVAILABLE = GatewayCode(
     "ServiceUnavailable", 503, "The request has failed due to a temporary failure of the server."
 )
 
+#: V1 common parameters that Alibaba reports missing under their own ``Missing{Name}`` code.
+MISSING_COMMON_PARAMETER: dict[str, GatewayCode] = {
+    "Signature": MISSING_SIGNATURE,
+    "AccessKeyId": MISSING_ACCESS_KEY_ID,
+    "SignatureNonce": MISSING_SIGNATURE_NONCE,
+    "Timestamp": MISSING_TIMESTAMP,
+    "SignatureMethod": MISSING_SIGNATURE_METHOD,
+    "SignatureVersion": MISSING_SIGNATURE_VERSION,
+}
+
 GATEWAY_CODES: tuple[GatewayCode, ...] = (
     MISSING_PARAMETER,
+    MISSING_SIGNATURE,
+    MISSING_ACCESS_KEY_ID,
+    MISSING_SIGNATURE_NONCE,
+    MISSING_TIMESTAMP,
+    MISSING_SIGNATURE_METHOD,
+    MISSING_SIGNATURE_VERSION,
     INVALID_PARAMETER,
     INVALID_ACCESS_KEY_ID_NOT_FOUND,
     INVALID_ACCESS_KEY_ID_INACTIVE,
@@ -371,6 +449,14 @@ GATEWAY_CODES: tuple[GatewayCode, ...] = (
     THROTTLING,
     REQUEST_TOO_LARGE,
     REQUEST_TIMEOUT,
-    INTERNAL_ERROR,
     SERVICE_UNAVAILABLE,
 )
+
+
+def missing_parameter(name: str) -> GatewayError:
+    """``MissingParameter`` naming ``name``, in the sentence Alibaba uses for it."""
+    return GatewayError(
+        MISSING_PARAMETER,
+        message=f'The input parameter "{name}" that is mandatory for processing this request is '
+        "not supplied.",
+    )

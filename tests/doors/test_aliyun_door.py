@@ -6,11 +6,13 @@ worker drains it, so the second accepted send is the one that meets a full pipel
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,9 +21,10 @@ from aiohttp import ClientResponse
 from smsgate import errors
 from smsgate.adapters.storage.memory import MemoryStore
 from smsgate.domain.models import AccountState, Message, MessageStatus
+from smsgate.logs import JsonFormatter, TextFormatter
 from smsgate.ports.store import StoreError
 
-from .conftest import ACCOUNT_ID, AK, Door, open_door, signed_url
+from .conftest import ACCOUNT_ID, AK, SECRET, Door, open_door, signed_url
 
 SG = "6591234567"
 CN = "8613800138000"
@@ -121,7 +124,8 @@ async def test_query_message_finds_a_sent_message(door: Door) -> None:
     assert body["ResponseCode"] == "OK"
     assert (body["MessageId"], body["To"], body["Message"]) == (sent["MessageId"], SG, "hello")
     assert body["Status"] == "3"  # still sending: no worker drains the queue here
-    assert body["ErrorCode"] is None
+    # Nothing to say yet: the fields are left out, as Alibaba leaves them out, not null.
+    assert {"ErrorCode", "ErrorDescription", "ReceiveDate"}.isdisjoint(body)
 
 
 # -- backpressure ----------------------------------------------------------------------------
@@ -139,7 +143,7 @@ async def test_a_full_queue_answers_throttling(door: Door) -> None:
     assert body["Code"] == "Throttling"
     assert body["Message"] == errors.THROTTLING.message
     assert body["HostId"] == door.host
-    assert "Throttling" in body["Recommend"]
+    assert body["Recommend"] == "https://github.com/smsgate/smsgate#error-throttling"
     assert REQUEST_ID.fullmatch(body["RequestId"])
     assert [m.body for m in await stored(door)] == ["one"]  # nothing stored for the refusal
     assert len(door.queue) == 1
@@ -383,6 +387,165 @@ async def test_request_ids_are_unique_and_uuid_shaped(door: Door) -> None:
     for request_id in ids:
         assert REQUEST_ID.fullmatch(request_id), request_id
         assert str(uuid.UUID(request_id)).upper() == request_id
+
+
+async def test_request_ids_are_random_uuids_like_alibabas(door: Door) -> None:
+    """Alibaba's RequestId is a random UUID in upper case; a counter behind a fixed prefix would
+    tell how many requests the server answered, and that one process answered them."""
+    ids = [
+        (await json_of(await door.get({"Action": "QueryMessage", "MessageId": str(i)})))[
+            "RequestId"
+        ]
+        for i in range(20)
+    ]
+
+    for request_id in ids:
+        parsed = uuid.UUID(request_id)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed).upper() == request_id
+    assert len({request_id[:8] for request_id in ids}) == len(ids)  # no shared prefix
+    assert len({request_id[-12:] for request_id in ids}) == len(ids)
+
+
+async def test_no_answer_names_the_http_library(door: Door) -> None:
+    responses = [
+        await door.get({**SEND, "To": SG, "Message": "ok"}),  # OK
+        await door.get({**SEND, "To": SG}),  # 400 gateway error
+        await door.get({**SEND, "To": SG, "Message": "ok"}, fmt="XML"),  # 429, XML
+        await door.client.put("/"),  # 405
+        await door.client.get("/health"),
+        await door.client.get("/no/such/path"),  # aiohttp's own 404
+    ]
+
+    for response in responses:
+        assert "Server" not in response.headers, (response.status, response.headers["Server"])
+        await response.read()
+    assert [r.status for r in responses] == [200, 400, 429, 405, 200, 404]
+
+
+def nulls_in(value: Any, path: str = "") -> list[str]:
+    """Where ``value`` holds a JSON null, as ``a.b[0].c`` paths."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in nulls_in(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in nulls_in(v, f"{path}[{i}]")]
+    return [path] if value is None else []
+
+
+async def test_answers_leave_out_fields_without_a_value_instead_of_null() -> None:
+    async with open_door(capacity=10) as door:
+        sent = await json_of(await door.get({**SEND, "To": SG, "Message": "no sender"}))
+        batch = await json_of(
+            await door.get(
+                {"Action": "BatchSendMessageToGlobe", "To": f'["{SG}"]', "Message": '["a"]'}
+            )
+        )
+        query = await json_of(
+            await door.get({"Action": "QueryMessage", "MessageId": sent["MessageId"]})
+        )
+        details = await json_of(
+            await door.get(
+                {
+                    "Action": "QuerySendDetails",
+                    "Version": "2017-05-25",
+                    "PhoneNumber": SG,
+                    "SendDate": door_day(door),
+                    "PageSize": "10",
+                    "CurrentPage": "1",
+                }
+            )
+        )
+
+    assert "From" not in sent
+    assert "From" not in batch
+    assert {"ErrorCode", "ErrorDescription", "ReceiveDate"}.isdisjoint(query)
+    rows = details["SmsSendDetailDTOs"]["SmsSendDetailDTO"]
+    assert len(rows) == 2
+    assert {"OutId", "ReceiveDate", "ErrCode", "TemplateCode"}.isdisjoint(rows[0])
+    for body in (sent, batch, query, details):
+        assert body.get("ResponseCode", body.get("Code")) == "OK", body
+        assert nulls_in(body) == []
+
+
+def door_day(door: Door) -> str:
+    return datetime.fromtimestamp(door.clock.now(), UTC).strftime("%Y%m%d")
+
+
+# -- the request log ---------------------------------------------------------------------------
+
+
+def api_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The ``api.request`` records, each as the JSON object ``--log-format json`` writes, after
+    checking that neither format shows a secret, a signature or a message text."""
+    lines = []
+    for record in caplog.records:
+        if record.name != "smsgate.http" or record.getMessage() != "api.request":
+            continue
+        text, line = TextFormatter().format(record), JsonFormatter().format(record)
+        for forbidden in (SECRET, "Signature=", "hello there", "server string to sign"):
+            assert forbidden not in text
+            assert forbidden not in line
+        assert record.levelno == logging.INFO
+        lines.append(json.loads(line))
+    return lines
+
+
+async def test_each_request_is_one_log_line(door: Door, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="smsgate.http")
+    url = signed_url({**SEND, "To": SG, "Message": "hello there"})
+
+    body = await json_of(await door.client.get(url))
+
+    [line] = api_lines(caplog)
+    assert line["event"] == "api.request"
+    assert {k: line[k] for k in ("action", "version", "account", "access_key_id")} == {
+        "action": "SendMessageToGlobe",
+        "version": "2018-05-01",
+        "account": ACCOUNT_ID,
+        "access_key_id": AK,
+    }
+    assert (line["code"], line["status"], line["request_id"]) == ("OK", 200, body["RequestId"])
+    assert line["peer"] == "127.0.0.1"
+    assert isinstance(line["latency_ms"], float)
+    assert 0 <= line["latency_ms"] < 10_000
+    assert "detail" not in line
+
+
+async def test_a_refused_request_logs_its_code_and_what_was_wrong(
+    door: Door, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="smsgate.http")
+
+    wrong = await door.get({**SEND, "To": SG, "Message": "hello there"}, secret="wrong" * 6)
+    stranger = await door.get({**SEND, "To": SG, "Message": "x"}, key_id="LTAI" + "z" * 20)
+    unsigned = await door.client.get("/?Action=SendMessageToGlobe&To=6591234567&Message=x")
+    invalid = await door.get({**SEND, "To": SG, "Message": "x", "ValidityPeriod": "soon"})
+
+    statuses = [r.status for r in (wrong, stranger, unsigned, invalid)]
+    assert statuses == [400, 404, 400, 200]
+    lines = api_lines(caplog)
+    assert [(line["code"], line["status"]) for line in lines] == [
+        ("SignatureDoesNotMatch", 400),
+        ("InvalidAccessKeyId.NotFound", 404),
+        ("MissingSignature", 400),
+        ("isv.INVALID_PARAMETERS", 200),
+    ]
+    assert "account" not in lines[0]  # refused before the key's account was known
+    assert lines[1]["access_key_id"] == "LTAI" + "z" * 20
+    assert lines[2]["action"] == "SendMessageToGlobe"  # claimed, unsigned
+    assert "access_key_id" not in lines[2]
+    # isv.INVALID_PARAMETERS keeps the seed's description on the wire; the log names the
+    # parameter.
+    assert (await json_of(invalid))["ResponseDescription"] == errors.INVALID_PARAMETERS.message
+    assert lines[3]["account"] == ACCOUNT_ID
+    assert "ValidityPeriod" in lines[3]["detail"]
+
+
+async def test_no_request_line_below_info(door: Door, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="smsgate.http")
+    response = await door.get({**SEND, "To": SG, "Message": "x"})
+    assert response.status == 200
+    assert api_lines(caplog) == []
 
 
 async def test_health(door: Door) -> None:

@@ -17,6 +17,9 @@ from aliyunsdkcore.auth.composer import rpc_signature_composer
 from aliyunsdkcore.utils import parameter_helper
 from Tea.exceptions import TeaException
 
+from smsgate import errors
+from smsgate.doors.aliyun.render import README_URL
+
 from .conftest import Account, ServerProcess, v1_client, v1_request, v3_client
 
 SG = "6591234567"
@@ -189,14 +192,61 @@ def test_unknown_action_and_version(server: ServerProcess, account: Account) -> 
     assert messages_of(server, account) == []
 
 
-@pytest.mark.parametrize("drop", ["AccessKeyId", "Signature", "SignatureNonce", "Timestamp"])
+@pytest.mark.parametrize(
+    "drop",
+    [
+        "AccessKeyId",
+        "Signature",
+        "SignatureNonce",
+        "Timestamp",
+        "SignatureMethod",
+        "SignatureVersion",
+    ],
+)
 def test_missing_signing_parameters(server: ServerProcess, account: Account, drop: str) -> None:
+    """Alibaba's gateway: ``Missing{Name}`` and "{Name} is mandatory for this action." (a missing
+    Signature is ``MissingSignature`` "Signature is mandatory for this action.")."""
     query = signed_query(account, {"To": SG, "Message": "x"})
     pairs = [p for p in urllib.parse.parse_qsl(query) if p[0] != drop]
     status, body = raw_get(server, urllib.parse.urlencode(pairs))
     assert status == 400
-    assert body["Code"] in ("MissingParameter", "IncompleteSignature")
-    assert drop in str(body["Message"])
+    assert (body["Code"], body["Message"]) == (
+        f"Missing{drop}",
+        f"{drop} is mandatory for this action.",
+    )
+    assert body["Recommend"] == f"{README_URL}#error-missing{drop.lower()}"
+    assert messages_of(server, account) == []
+
+
+def test_gateway_errors_are_worded_as_alibaba_words_them(
+    server: ServerProcess, account: Account
+) -> None:
+    """What the legacy SDK reports: Alibaba's code, status and sentence, and a README link."""
+    client = v1_client(account)
+    cases = [
+        ("SendRocket", "2018-05-01", {"To": SG}, errors.INVALID_ACTION_NOT_FOUND),
+        ("SendMessageToGlobe", "2099-01-01", {"To": SG, "Message": "x"}, errors.INVALID_VERSION),
+    ]
+    for action, version, params, code in cases:
+        request = v1_request(server, action, params)
+        request.set_version(version)
+        with pytest.raises(ServerException) as caught:
+            client.do_action_with_exception(request)
+        exc = caught.value
+        assert (exc.http_status, exc.error_code, exc.message) == (
+            code.http_status,
+            code.code,
+            code.message,
+        )
+    exc = expect_v1_error(server, account, {"Message": "x"})
+    assert (
+        exc.message == 'The input parameter "To" that is mandatory for processing this '
+        "request is not supplied."
+    )
+    stranger = Account(account.account_id, "LTAI" + "y" * 20, account.secret)
+    exc = expect_v1_error(server, stranger, {"To": SG, "Message": "x"})
+    assert (exc.http_status, exc.message) == (404, "Specified access key is not found.")
+    assert messages_of(server, account) == []
 
 
 def test_missing_business_parameter_v1(server: ServerProcess, account: Account) -> None:

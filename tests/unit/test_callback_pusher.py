@@ -215,7 +215,7 @@ async def test_the_body_is_alibabas_receipt_array(
                 "Status": 2,
                 "MessageId": failed.id,
                 "SmsSize": 1,
-                "TaskId": None,
+                # no TaskId: left out, as Alibaba leaves out a field it has no value for
                 "SendDate": render.format_date(T0 - 5),
                 "ReceiveDate": render.format_date(T0),
                 "ErrorCode": "INVALID_NUM",

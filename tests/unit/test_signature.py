@@ -40,6 +40,7 @@ from smsgate.errors import (
     INVALID_PARAMETER,
     INVALID_TIMESTAMP_EXPIRED,
     INVALID_TIMESTAMP_FORMAT,
+    MISSING_COMMON_PARAMETER,
     MISSING_PARAMETER,
     SIGNATURE_DOES_NOT_MATCH,
     UNSUPPORTED_SIGNATURE_METHOD,
@@ -351,7 +352,9 @@ def test_v1_missing_signing_parameter(name: str, how: str) -> None:
         wire = wire.with_query(**{name: ""})
     with pytest.raises(GatewayError) as info:
         wire.parse()
-    assert_code(info.value, MISSING_PARAMETER, mentions=name)
+    # Alibaba's own code for each: MissingSignature "Signature is mandatory for this action."...
+    assert_code(info.value, MISSING_COMMON_PARAMETER[name], mentions=name)
+    assert info.value.message == f"{name} is mandatory for this action."
 
 
 @pytest.mark.parametrize(

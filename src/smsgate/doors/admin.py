@@ -50,6 +50,7 @@ import json
 import logging
 import os
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ from smsgate.doors.views import (
     sign_name_view,
     template_view,
 )
+from smsgate.logs import log_event
 from smsgate.ports.store import Store, StoreError
 from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService, NotFoundError
@@ -170,6 +172,22 @@ class AdminApi:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await self._serve(request, handler)
+        # One line per call: method, path (ids only: no token, no body), status, latency.
+        log_event(
+            log,
+            logging.INFO,
+            "admin.request",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            peer=request.remote,
+        )
+        return response
+
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not self._authorized(request.headers.get("Authorization", "")):
             return _error(
                 401,

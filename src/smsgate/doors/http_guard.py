@@ -16,13 +16,13 @@ import asyncio
 import json
 import logging
 import resource
-import uuid
 from collections.abc import Callable
 from typing import Any, cast
 
 from aiohttp import web
 
 from smsgate import errors
+from smsgate.doors.aliyun import render
 from smsgate.logs import log_event
 
 __all__ = ["ConnectionGate", "GatedTCPSite", "raise_open_file_limit"]
@@ -45,15 +45,10 @@ def raise_open_file_limit() -> int:
     return int(soft)
 
 
-def _refusal() -> bytes:
+def _refusal(host: str) -> bytes:
     code = errors.SERVICE_UNAVAILABLE
-    body = json.dumps(
-        {
-            "RequestId": str(uuid.uuid4()).upper(),
-            "Code": code.code,
-            "Message": "Too many connections; retry later.",
-        }
-    ).encode()
+    message = f"{code.message} Too many connections; retry later."
+    body = json.dumps(render.error_body(render.new_request_id(), host, code, message)).encode()
     head = (
         f"HTTP/1.1 {code.http_status} Service Unavailable\r\n"
         "Content-Type: application/json;charset=utf-8\r\n"
@@ -122,7 +117,9 @@ class _GatedProtocol(asyncio.Protocol):
         self._peer = str(peername[0]) if isinstance(peername, tuple) and peername else "?"
         if not self._gate.admit(self._peer):
             writer = cast(asyncio.Transport, transport)  # uvloop's is no asyncio subclass
-            writer.write(_refusal())
+            sockname: Any = transport.get_extra_info("sockname")
+            host = str(sockname[0]) if isinstance(sockname, tuple) and sockname else ""
+            writer.write(_refusal(host))
             writer.close()
             return
         self._admitted = True

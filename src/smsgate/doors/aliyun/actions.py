@@ -17,7 +17,7 @@ from typing import Any
 from smsgate import errors
 from smsgate.domain.models import Account, MessageStatus
 from smsgate.doors.aliyun import render
-from smsgate.errors import GatewayError, SmsError
+from smsgate.errors import SmsError
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import MessageStore
 from smsgate.service.submit import Submission, SubmitService
@@ -47,11 +47,7 @@ def required(params: Mapping[str, str], name: str) -> str:
     """A mandatory parameter; missing or empty is Alibaba's gateway error ``MissingParameter``."""
     value = params.get(name)
     if value is None or value == "":
-        raise GatewayError(
-            errors.MISSING_PARAMETER,
-            f'The input parameter "{name}" that is mandatory for processing this request is not '
-            "supplied.",
-        )
+        raise errors.missing_parameter(name)
     return value
 
 

@@ -47,10 +47,11 @@ from smsgate.errors import (
     INVALID_PARAMETER,
     INVALID_TIMESTAMP_EXPIRED,
     INVALID_TIMESTAMP_FORMAT,
-    MISSING_PARAMETER,
+    MISSING_COMMON_PARAMETER,
     SIGNATURE_DOES_NOT_MATCH,
     UNSUPPORTED_SIGNATURE_METHOD,
     GatewayError,
+    missing_parameter,
 )
 
 __all__ = [
@@ -73,6 +74,8 @@ DEFAULT_SKEW = timedelta(minutes=15)
 _FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 #: ``Timestamp`` / ``x-acs-date``: ``yyyy-MM-ddTHH:mm:ssZ``, UTC, nothing else (ASCII digits only).
 _TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
+#: An HTTP authentication scheme name (``Bearer``, ``ACS3-HMAC-SHA256``), short.
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,39}", re.ASCII)
 
 # --- RFC 3986 percent-encoding -------------------------------------------------------------------
 #
@@ -177,9 +180,11 @@ def verify_signature(req: SignedRequest, secret: str) -> None:
         # Alibaba appends the string it signed, and the V1 SDK relies on it: when it equals the
         # SDK's own, the SDK reports InvalidAccessKeySecret (wrong secret) rather than a signing
         # mismatch. The string to sign is derived from the request alone; it holds no secret.
+        # It holds the message text, so it is a wire message only, never a logged detail.
         raise GatewayError(
             SIGNATURE_DOES_NOT_MATCH,
-            f"{SIGNATURE_DOES_NOT_MATCH.message} server string to sign is:{req._string_to_sign}",
+            message=f"{SIGNATURE_DOES_NOT_MATCH.message} server string to sign is:"
+            f"{req._string_to_sign}",
         )
 
 
@@ -192,8 +197,8 @@ def check_timestamp(req: SignedRequest, now: datetime, skew: timedelta = DEFAULT
     if abs(now - req.timestamp) > skew:
         raise GatewayError(
             INVALID_TIMESTAMP_EXPIRED,
-            "Specified time stamp or date value is expired: it must be within "
-            f"{int(skew.total_seconds())} seconds of the server time (UTC).",
+            f"The request time must be within {int(skew.total_seconds())} seconds of the server "
+            "time (UTC).",
         )
 
 
@@ -216,11 +221,13 @@ def _parse_v1(
     signature = params.pop("Signature", None)
     authorization = headers.get("Authorization")
     if not signature and authorization is not None:
-        scheme = authorization.partition(" ")[0][:40]
+        # Name the scheme only when the header has the "scheme credentials" shape: a bare token
+        # may be a credential, and details are logged.
+        scheme, space, _ = authorization.partition(" ")
+        shown = repr(scheme) if space and _SCHEME_RE.fullmatch(scheme) else "of this header"
         raise GatewayError(
             UNSUPPORTED_SIGNATURE_METHOD,
-            f"Authorization scheme {scheme!r} is not supported; use {V3_ALGORITHM} or a V1 "
-            "Signature parameter.",
+            f"Authorization scheme {shown}: use {V3_ALGORITHM} or a V1 Signature parameter.",
         )
     signature = _required_v1(signature, "Signature")
     signing = _pop_v1_signing_params(params)
@@ -252,16 +259,16 @@ def _pop_v1_signing_params(params: dict[str, str]) -> dict[str, str]:
 
 
 def _required_v1(value: str | None, name: str) -> str:
+    """A V1 common parameter; Alibaba reports each one missing under its own code."""
     if not value:
-        raise GatewayError(MISSING_PARAMETER, f"The input parameter {name} is not supplied.")
+        raise GatewayError(MISSING_COMMON_PARAMETER[name])
     return value
 
 
 def _require_v1_value(signing: dict[str, str], name: str, supported: str) -> None:
     if signing[name] != supported:
         raise GatewayError(
-            UNSUPPORTED_SIGNATURE_METHOD,
-            f"{name} {signing[name][:40]!r} is not supported; use {supported}.",
+            UNSUPPORTED_SIGNATURE_METHOD, f"{name} {signing[name][:40]!r}: use {supported}."
         )
 
 
@@ -349,7 +356,7 @@ def _parse_authorization(authorization: str) -> tuple[str, str, str]:
     if algorithm != V3_ALGORITHM:
         raise GatewayError(
             UNSUPPORTED_SIGNATURE_METHOD,
-            f"Signature algorithm {algorithm[:40]!r} is not supported; use {V3_ALGORITHM}.",
+            f"Signature algorithm {algorithm[:40]!r}: use {V3_ALGORITHM}.",
         )
     parts: dict[str, str] = {}
     for item in rest.split(","):
@@ -373,7 +380,7 @@ def _authorization_part(parts: dict[str, str], name: str) -> str:
 def _required_header(headers: Mapping[str, str], name: str) -> str:
     value = headers.get(name)
     if not value:
-        raise GatewayError(MISSING_PARAMETER, f"The request header {name} is not supplied.")
+        raise missing_parameter(name)
     return value
 
 
@@ -516,8 +523,7 @@ def _parse_timestamp(text: str, name: str) -> datetime:
         except ValueError:
             pass
     raise GatewayError(
-        INVALID_TIMESTAMP_FORMAT,
-        f"{name} {text[:40]!r} is not well formatted; use yyyy-MM-ddTHH:mm:ssZ (UTC).",
+        INVALID_TIMESTAMP_FORMAT, f"{name} {text[:40]!r}: use yyyy-MM-ddTHH:mm:ssZ (UTC)."
     )
 
 
