@@ -402,6 +402,38 @@ def test_long_messages_are_put_together_before_the_rules(
     assert [(m["message_id"], m["segments"]) for m in listed] == [(ids[0], 2)]  # billed as 2
 
 
+#: registered_delivery of each part of a two-part message, as real clients set it.
+RECEIPT_PATTERNS = {
+    "kannel-first-part-only": (1, 0),
+    "jasmin-smpplib-every-part": (1, 1),
+    "last-part-only": (0, 1),
+    "failures-then-all": (2, 1),
+}
+
+
+@pytest.mark.parametrize("pattern", list(RECEIPT_PATTERNS))
+def test_a_long_message_gets_its_receipt_when_any_part_asks(
+    server: ServerProcess, clients: list[smpplib.client.Client], pattern: str
+) -> None:
+    """Kannel sets registered_delivery on the first part only, Jasmin and smpplib on every part:
+    the receipt is the whole message's, asked for by the strongest request of its parts."""
+    system_id = f"dlr-{pattern}"[:15]
+    new_account(server, system_id)
+    client = bind(server, clients, system_id)
+    parts = _udh_parts(LONG.encode("ascii"), 153, sixteen_bit=False)
+    for (_, fields), asked in zip(parts, RECEIPT_PATTERNS[pattern], strict=True):
+        fields["registered_delivery"] = asked
+
+    ids = _send_parts(client, parts)
+
+    assert len(set(ids)) == 1
+    pdu = receipt(client)
+    assert text_of(pdu.receipted_message_id) == ids[0]
+    fields = RECEIPT_RE.fullmatch(text_of(pdu.short_message))
+    assert fields is not None
+    assert (fields["id"], fields["stat"]) == (ids[0], "DELIVRD")
+
+
 def test_a_unicode_long_message_in_message_payload(
     server: ServerProcess, clients: list[smpplib.client.Client]
 ) -> None:

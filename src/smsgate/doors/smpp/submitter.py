@@ -11,7 +11,8 @@ PDU still goes at once.
 Each PDU is still judged alone (:meth:`SubmitService.send_each`) and answered on its own bind.
 Long messages are put together here too (:mod:`smsgate.smpp.reassembly`): every part is answered
 when it arrives, the earlier ones with ESME_ROK and the id the whole message will have, the last
-one with the outcome of the whole message.
+one with the outcome of the whole message. The message asks for the receipt that the strongest
+``registered_delivery`` of its parts asks for, whichever part carried it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ from smsgate.service.keyring import KeyRing
 from smsgate.service.submit import Submission, SubmitService
 from smsgate.smpp.constants import CommandStatus
 from smsgate.smpp.pdu import DataSm, DataSmResp, Pdu, SubmitSm, SubmitSmResp
-from smsgate.smpp.reassembly import UDHI, ConcatError, Part, Reassembler, part_of, part_of_pdu
+from smsgate.smpp.reassembly import (
+    UDHI,
+    ConcatError,
+    Part,
+    Reassembler,
+    part_of,
+    part_of_pdu,
+    strongest_receipt_request,
+)
 from smsgate.tasks import BackgroundTasks
 
 from .fields import (
@@ -75,7 +84,8 @@ class SmppSubmitter:
         self._waiting: dict[str, list[tuple[Responder, _Submit]]] = {}
         self._running: dict[str, int] = {}  # account -> batches in flight
         self._tasks = BackgroundTasks()
-        self._reassembler: Reassembler[_Key, None] = Reassembler(timeout_s=concat_timeout_s)
+        #: Parts are tagged with their registered_delivery, combined once the message is whole.
+        self._reassembler: Reassembler[_Key, int] = Reassembler(timeout_s=concat_timeout_s)
         #: The id promised to the first parts of each long message being put together.
         self._promised: dict[tuple[_Key, int, int], str] = {}
         self._expiry: asyncio.TimerHandle | None = None
@@ -159,11 +169,12 @@ class SmppSubmitter:
         else:
             raise Refused(CommandStatus.ESME_RMISSINGOPTPARAM, "data_sm needs message_payload")
         message_id = None
+        registered_delivery = pdu.registered_delivery
         if isinstance(whole, Part):
             joined = self._add_part(account, pdu, whole)
             if isinstance(joined, str):
                 return joined
-            message_id, whole = joined
+            message_id, whole, registered_delivery = joined
         validity = (
             validity_seconds(pdu.validity_period, self._clock.now())
             if isinstance(pdu, SubmitSm)
@@ -177,12 +188,13 @@ class SmppSubmitter:
             sender=pdu.source_addr or None,
             validity_period=validity,
             door="smpp",
-            registered_delivery=pdu.registered_delivery,
+            registered_delivery=registered_delivery,
             message_id=message_id,
         )
 
-    def _add_part(self, account: Account, pdu: _Submit, part: Part) -> str | tuple[str, bytes]:
-        """Hold a part: the promised id while parts are missing, (id, body) once complete."""
+    def _add_part(self, account: Account, pdu: _Submit, part: Part) -> str | tuple[str, bytes, int]:
+        """Hold a part: the promised id while parts are missing, (id, body, registered_delivery)
+        once complete."""
         numbers.parse_destination(pdu.destination_addr)  # a bad number fails on the first part
         self._expire()
         key = (account.id, pdu.source_addr, pdu.destination_addr)
@@ -193,7 +205,11 @@ class SmppSubmitter:
             promised = self._promised[group_id] = self._submit.new_message_id()
         try:
             done = self._reassembler.add(
-                key, part, data_coding=pdu.data_coding, now=_loop_time(), tag=None
+                key,
+                part,
+                data_coding=pdu.data_coding,
+                now=_loop_time(),
+                tag=pdu.registered_delivery,
             )
         except ConcatError:
             if new_group:  # a refused part leaves no group behind
@@ -203,7 +219,7 @@ class SmppSubmitter:
         if done is None:
             return promised
         self._promised.pop(group_id, None)
-        return promised, done.body
+        return promised, done.body, strongest_receipt_request(done.tags)
 
     def _expire(self) -> None:
         """Drop long messages whose parts did not all come in time, and re-arm the timer."""
