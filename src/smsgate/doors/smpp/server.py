@@ -38,7 +38,7 @@ from smsgate.service.access import AccessGuard, check_account_usable
 from smsgate.service.cancel import CancelService
 from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import PolicyCache
-from smsgate.service.smpp_accounts import SmppCredentials, verify_password
+from smsgate.service.smpp_accounts import SmppCredential, SmppCredentials, verify_password
 from smsgate.service.submit import Submission, SubmitService
 from smsgate.smpp.constants import CommandStatus
 from smsgate.smpp.errors import response_command_id
@@ -73,11 +73,11 @@ from .fields import (
     content,
     lone_payload,
     refuse_scheduled,
-    status_of,
     validity_seconds,
 )
 from .outbox import ReceiptOutbox
 from .receipts import deliver_sm_for, final_date, report_for
+from .statuses import PROFILES, SEED, StatusProfile, log_unexpected, status_of
 from .submitter import SmppSubmitter
 
 __all__ = ["SYSTEM_ID", "SmppServer"]
@@ -181,6 +181,7 @@ class _SmppConnection(asyncio.Protocol):
         self._receipts: dict[int, Message] = {}  # deliver_sm sequence number -> its message
         self._bucket: TokenBucket | None = None
         self._submits: list[SubmitSm | DataSm] = []  # read in this _drain, sent together
+        self._statuses: StatusProfile = SEED  # the credential's choice, once bound
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -284,15 +285,17 @@ class _SmppConnection(asyncio.Protocol):
 
     async def _bind(self, pdu: BindPdu) -> None:
         try:
-            status, account_id = await self._check_bind(pdu)
+            status, credential = await self._check_bind(pdu)
         except Exception:
             log.exception("SMPP bind check failed")
-            status, account_id = CommandStatus.ESME_RBINDFAIL, ""
+            status, credential = CommandStatus.ESME_RBINDFAIL, None
         if self._session.state is SessionState.CLOSED:
             return  # timed out or went away while the credentials were checked
-        if status == CommandStatus.ESME_ROK:
+        if status == CommandStatus.ESME_ROK and credential is not None:
             self._session.accept_bind(pdu, SYSTEM_ID)
+            account_id = credential.account_id
             self._account_id = account_id
+            self._statuses = PROFILES[credential.status_codes or self._server.config.status_codes]
             self._server.binds[account_id] += 1
             config = self._server.config
             if config.tps_per_bind:
@@ -304,26 +307,26 @@ class _SmppConnection(asyncio.Protocol):
             self._session.reject_bind(pdu, status)
         self._drain()
 
-    async def _check_bind(self, pdu: BindPdu) -> tuple[int, str]:
+    async def _check_bind(self, pdu: BindPdu) -> tuple[int, SmppCredential | None]:
         credential = await self._server.credentials.lookup(pdu.system_id)
         if credential is None:
-            return CommandStatus.ESME_RINVSYSID, ""
+            return CommandStatus.ESME_RINVSYSID, None
         ok = await asyncio.to_thread(verify_password, pdu.password, credential.password_hash)
         if not ok:
-            return CommandStatus.ESME_RINVPASWD, ""
+            return CommandStatus.ESME_RINVPASWD, None
         account = await self._server.accounts.get_account(credential.account_id)
         if account is None:
-            return CommandStatus.ESME_RBINDFAIL, ""
+            return CommandStatus.ESME_RBINDFAIL, None
         try:
             check_account_usable(account)
         except SmsError:
-            return CommandStatus.ESME_RBINDFAIL, ""
+            return CommandStatus.ESME_RBINDFAIL, None
         if self._server.binds[account.id] >= self._server.config.max_binds:
             log.info(
                 "SMPP bind refused: account %s has %d binds", account.id, len(self._server.binds)
             )
-            return CommandStatus.ESME_RBINDFAIL, ""
-        return CommandStatus.ESME_ROK, account.id
+            return CommandStatus.ESME_RBINDFAIL, None
+        return CommandStatus.ESME_ROK, credential
 
     # --- ReceiverLink (receipts out) ----------------------------------------------------------
 
@@ -384,8 +387,8 @@ class _SmppConnection(asyncio.Protocol):
         self._session.respond(resp)
         self._schedule_flush()
 
-    def answer(self, request: Pdu, status: int) -> None:
-        self._answer(request, status)
+    def refuse(self, request: Pdu, exc: BaseException) -> None:
+        self._answer(request, status_of(exc, self._statuses))
         self._schedule_flush()
 
     async def _run(self, pdu: Pdu, command: Coroutine[Any, Any, Pdu]) -> None:
@@ -393,7 +396,8 @@ class _SmppConnection(asyncio.Protocol):
         try:
             resp = await command
         except Exception as exc:
-            self._answer(pdu, status_of(exc))
+            log_unexpected(exc)
+            self._answer(pdu, status_of(exc, self._statuses))
         else:
             self._session.respond(resp)
         self._schedule_flush()
@@ -446,7 +450,7 @@ class _SmppConnection(asyncio.Protocol):
         for to, error in failed:
             entry = by_number.get(to, UnsuccessSme(to))
             unsuccess.append(
-                UnsuccessSme(entry.address, entry.ton, entry.npi, error.result.smpp_status)
+                UnsuccessSme(entry.address, entry.ton, entry.npi, status_of(error, self._statuses))
             )
         return SubmitMultiResp(
             sequence_number=pdu.sequence_number,

@@ -45,9 +45,9 @@ from .fields import (
     content,
     lone_payload,
     refuse_scheduled,
-    status_of,
     validity_seconds,
 )
+from .statuses import log_unexpected
 
 __all__ = ["BATCHES_IN_FLIGHT", "Responder", "SmppSubmitter"]
 
@@ -64,7 +64,9 @@ class Responder(Protocol):
     """The bind a PDU came from."""
 
     def respond(self, resp: Pdu) -> None: ...
-    def answer(self, request: Pdu, status: int) -> None: ...
+    def refuse(self, request: Pdu, exc: BaseException) -> None:
+        """Answer ``request`` with the status of ``exc`` in the bind's status profile."""
+        ...
 
 
 class SmppSubmitter:
@@ -121,9 +123,9 @@ class SmppSubmitter:
             if account is None:
                 raise Refused(CommandStatus.ESME_RSYSERR, f"account {account_id} is gone")
         except Exception as exc:
-            status = status_of(exc)
+            log_unexpected(exc)
             for bind, pdu in batch:
-                bind.answer(pdu, status)
+                bind.refuse(pdu, exc)
             return
         subs: list[Submission] = []
         sent: list[tuple[Responder, _Submit]] = []
@@ -132,7 +134,8 @@ class SmppSubmitter:
                 await self._guard.check_account_action(account, "SubmitSm")
                 sub = self._submission(account, pdu)
             except Exception as exc:
-                bind.answer(pdu, status_of(exc))
+                log_unexpected(exc)
+                bind.refuse(pdu, exc)
                 continue
             if isinstance(sub, str):  # an earlier part: acknowledged with the promised id
                 bind.respond(_resp(pdu, sub))
@@ -144,15 +147,15 @@ class SmppSubmitter:
         try:
             outcomes = await self._submit.send_each(account, subs)
         except Exception as exc:
-            status = status_of(exc)
+            log_unexpected(exc)
             for bind, pdu in sent:
-                bind.answer(pdu, status)
+                bind.refuse(pdu, exc)
             return
         for (bind, pdu), outcome in zip(sent, outcomes, strict=True):
             if isinstance(outcome, Message):
                 bind.respond(_resp(pdu, outcome.id))
             else:
-                bind.answer(pdu, status_of(outcome))
+                bind.refuse(pdu, outcome)
 
     def _submission(self, account: Account, pdu: _Submit) -> Submission | str:
         """The submission a PDU makes, or for a part of a long message still missing others,
