@@ -22,7 +22,9 @@ Commands, with the action names that barred-action settings and fault injection 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import secrets
 import ssl
 from collections import Counter
 from collections.abc import Coroutine
@@ -122,6 +124,9 @@ class SmppServer:
             submit, guard, keyring, clock, concat_timeout_s=config.concat_timeout_s
         )
         self.binds: Counter[str] = Counter()  # bound sessions per account
+        # Bind ids name the submitting bind in stored messages. They start at a random point per
+        # process, so that after a restart no new bind takes an old one's receipts as its own.
+        self.bind_ids = itertools.count((secrets.randbits(30) + 1) << 32)
         self.connections: set[_SmppConnection] = set()
         self.tasks = BackgroundTasks()
         self._servers: list[asyncio.Server] = []
@@ -177,6 +182,8 @@ class _SmppConnection(asyncio.Protocol):
         self._timer_at: float | None = None
         self._flush_scheduled = False
         self._account_id: str | None = None
+        self._system_id = ""
+        self._bind_id = 0
         self._receiver = False
         self._receipts: dict[int, Message] = {}  # deliver_sm sequence number -> its message
         self._bucket: TokenBucket | None = None
@@ -295,6 +302,8 @@ class _SmppConnection(asyncio.Protocol):
             self._session.accept_bind(pdu, SYSTEM_ID)
             account_id = credential.account_id
             self._account_id = account_id
+            self._system_id = credential.system_id
+            self._bind_id = next(self._server.bind_ids)
             self._statuses = PROFILES[credential.status_codes or self._server.config.status_codes]
             self._server.binds[account_id] += 1
             config = self._server.config
@@ -333,6 +342,14 @@ class _SmppConnection(asyncio.Protocol):
     @property
     def account_id(self) -> str:
         return self._account_id or ""
+
+    @property
+    def system_id(self) -> str:
+        return self._system_id
+
+    @property
+    def bind_id(self) -> int:
+        return self._bind_id
 
     def can_send_receipt(self) -> bool:
         return (
@@ -444,6 +461,8 @@ class _SmppConnection(asyncio.Protocol):
                     validity_period=validity,
                     door="smpp",
                     registered_delivery=pdu.registered_delivery,
+                    system_id=self._system_id,
+                    bind_id=self._bind_id,
                 )
             )
         accepted, failed = await self._server.submit.send_batch(account, subs)

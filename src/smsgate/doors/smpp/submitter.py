@@ -63,6 +63,13 @@ _Key = tuple[str, str, str]  # account, source_addr, destination_addr
 class Responder(Protocol):
     """The bind a PDU came from."""
 
+    @property
+    def system_id(self) -> str: ...
+    @property
+    def bind_id(self) -> int:
+        """Kept with the message, so that its receipt goes back to this bind."""
+        ...
+
     def respond(self, resp: Pdu) -> None: ...
     def refuse(self, request: Pdu, exc: BaseException) -> None:
         """Answer ``request`` with the status of ``exc`` in the bind's status profile."""
@@ -132,7 +139,7 @@ class SmppSubmitter:
         for bind, pdu in batch:
             try:
                 await self._guard.check_account_action(account, "SubmitSm")
-                sub = self._submission(account, pdu)
+                sub = self._submission(account, bind, pdu)
             except Exception as exc:
                 log_unexpected(exc)
                 bind.refuse(pdu, exc)
@@ -157,7 +164,7 @@ class SmppSubmitter:
             else:
                 bind.refuse(pdu, outcome)
 
-    def _submission(self, account: Account, pdu: _Submit) -> Submission | str:
+    def _submission(self, account: Account, bind: Responder, pdu: _Submit) -> Submission | str:
         """The submission a PDU makes, or for a part of a long message still missing others,
         the id promised to it."""
         if isinstance(pdu, SubmitSm):
@@ -192,6 +199,8 @@ class SmppSubmitter:
             validity_period=validity,
             door="smpp",
             registered_delivery=registered_delivery,
+            system_id=bind.system_id,
+            bind_id=bind.bind_id,
             message_id=message_id,
         )
 
