@@ -198,6 +198,10 @@ def test_the_server_default_applies_to_credentials_that_did_not_choose(
     refusal = REFUSALS["invalid-number"]
     assert refused_status(smpp34_default, clients, refusal, None) == 0x0B  # ESME_RINVDSTADR
     assert refused_status(smpp34_default, clients, refusal, "seed") == 33
+    listed = smpp34_default.cli("smpp", "list")
+    assert isinstance(listed, list)
+    chosen = sorted(str(entry["status_codes"]) for entry in listed)
+    assert chosen == ["None", "seed"]  # stored as chosen; None follows the default
 
 
 def test_submit_multi_lists_refused_numbers_in_the_profile(seed_default: ServerProcess) -> None:
