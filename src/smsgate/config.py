@@ -167,6 +167,9 @@ class SmppConfig:
     tls_port: int = 2776  # used only when tls_cert and tls_key are set
     tls_cert: str = ""  # PEM certificate chain; with tls_key, enables SMPP over TLS
     tls_key: str = ""
+    # How refusals read to a credential that did not choose (smsgate smpp add --status-codes):
+    # "seed", the seed table's SMPP codes, or "smpp34", standard SMPP 3.4 statuses.
+    status_codes: errors.SmppStatusProfile = "seed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,17 +33,21 @@ maps to in a delivery receipt.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final, Literal
 
 __all__ = [
     "GATEWAY_CODES",
     "MISSING_COMMON_PARAMETER",
     "RECEIPT_CODES",
     "SEED_ROWS",
+    "SMPP34_STATUS",
+    "SMPP_STATUS_PROFILES",
     "GatewayCode",
     "GatewayError",
     "OverloadedError",
     "ReceiptCode",
     "ResultCode",
+    "SmppStatusProfile",
     "SmsError",
     "missing_parameter",
     "receipt_code",
@@ -460,3 +464,81 @@ def missing_parameter(name: str) -> GatewayError:
         message=f'The input parameter "{name}" that is mandatory for processing this request is '
         "not supplied.",
     )
+
+
+# --- SMPP status profiles ------------------------------------------------------------------------
+#
+# The seed's SMPP codes are the contract of this product and the default, but they collide with
+# SMPP 3.4 §5.1.3: most (22-47, 54-57, 90) are reserved there, and the others name unrelated
+# faults (21 ESME_RINVSERTYP, 52 ESME_RINVDLNAME, 81 ESME_RINVDSTNPI, 84 ESME_RINVREPFLAG, 85
+# ESME_RINVNUMMSGS). Generic clients misread them: smpplib logs "Unknown status", aiosmpplib
+# cannot parse a reserved status at all (it drops the connection), Jasmin fails on it, Kannel reads
+# 84 as a permanent failure and never retries a quota refusal. An SMPP credential may therefore
+# choose the ``smpp34`` profile: every seed row answered with the standard status whose handling
+# by such clients matches the row.
+#
+# What clients do with a status decides the choice. The ones they retry later are ESME_RTHROTTLED
+# and ESME_RMSGQFUL (aiosmpplib's throttle handler, Kannel, Jasmin's submit_error_retrial) and
+# ESME_RSYSERR (Kannel, Jasmin); every other status fails the message for good. So:
+#
+# - throttles and quotas (minute, hour, day, per number, the account's daily and monthly quota,
+#   the platform's daily quota) are ESME_RTHROTTLED: the same message passes later;
+# - faults on our side (a system or gateway error) are ESME_RSYSERR: retrying is right, and
+#   nothing was stored or charged;
+# - everything the client cannot fix by waiting is permanent, with the most specific status:
+#   the destination (ESME_RINVDSTADR), the sender (ESME_RINVSRCADR), the template (SMPP's
+#   predefined message, ESME_RINVDFTMSGID), the number of destinations (ESME_RINVNUMDESTS),
+#   an unknown message id (ESME_RINVMSGID), a record query (ESME_RQUERYFAIL);
+# - an account that does not exist or is invalid is ESME_RINVSYSID: the system_id no longer
+#   designates a usable account, as a bind with an unknown system_id is told;
+# - an account that exists but may not send now (suspended, SMS not activated, overdue, balance
+#   too low) and refusals of permission or content are ESME_RSUBMITFAIL, the generic permanent
+#   refusal: only an operator (a top-up, a payment, a policy change) makes the message pass, so
+#   a client must not retry it on its own. SMPP 3.4 has no status for money or permissions;
+# - isp.UNKNOWN is ESME_RUNKNOWNERR, its namesake (smsgate raises it only when injected).
+#
+# The ``smpp34`` table names the statuses (``smsgate.smpp.constants.CommandStatus`` members, so
+# that a unit test can check each is defined by SMPP 3.4 and not reserved) and the SMPP door turns
+# them into numbers once. The queue-full refusal (OverloadedError) is ESME_RMSGQFUL in both.
+
+SmppStatusProfile = Literal["seed", "smpp34"]
+SMPP_STATUS_PROFILES: Final[tuple[SmppStatusProfile, ...]] = ("seed", "smpp34")
+
+SMPP34_STATUS: Final[dict[ResultCode, str]] = {
+    OK: "ESME_ROK",
+    SYSTEM_ERROR_ACCESS_LAYER: "ESME_RSYSERR",
+    UNKNOWN: "ESME_RUNKNOWNERR",
+    NOT_SUPPORTED_COUNTRY: "ESME_RINVDSTADR",
+    OUT_OF_SERVICE: "ESME_RSUBMITFAIL",
+    ACCOUNT_NOT_EXISTS: "ESME_RINVSYSID",
+    ACCOUNT_ABNORMAL: "ESME_RINVSYSID",
+    SMS_CONTENT_CODE_ILLEGAL: "ESME_RINVDFTMSGID",
+    SMS_SIGN_NAME_ILLEGAL: "ESME_RINVSRCADR",
+    MOBILE_NUMBER_ILLEGAL: "ESME_RINVDSTADR",
+    MOBILE_COUNT_OVER_LIMIT: "ESME_RINVNUMDESTS",
+    CONTENT_MISSING_PARAMETERS: "ESME_RSUBMITFAIL",
+    INVALID_PARAMETERS: "ESME_RSUBMITFAIL",
+    INVALID_JSON_PARAM: "ESME_RSUBMITFAIL",
+    BLACK_KEY_CONTROL_LIMIT: "ESME_RSUBMITFAIL",
+    PARAM_LENGTH_LIMIT: "ESME_RSUBMITFAIL",
+    AMOUNT_NOT_ENOUGH: "ESME_RSUBMITFAIL",
+    DATA_NOT_EXIST: "ESME_RINVMSGID",
+    BILLING_DEDUCTION_ERROR: "ESME_RSUBMITFAIL",
+    RAM_PERMISSION_DENY: "ESME_RSUBMITFAIL",
+    PRODUCT_UN_SUBSCRIPT: "ESME_RSUBMITFAIL",
+    GATEWAY_ERROR: "ESME_RSYSERR",
+    FORBIDDEN_ACTION: "ESME_RSUBMITFAIL",
+    SENDERID_ERROR: "ESME_RINVSRCADR",
+    BUSINESS_LIMIT_CONTROL_MINUTE: "ESME_RTHROTTLED",
+    BUSINESS_LIMIT_HOUR: "ESME_RTHROTTLED",
+    BUSINESS_LIMIT_DAY: "ESME_RTHROTTLED",
+    BUSINESS_LIMIT_CONTROL_PHONE: "ESME_RTHROTTLED",
+    SYSTEM_ERROR: "ESME_RSYSERR",
+    COUNTRY_RESTRICTED: "ESME_RINVDSTADR",
+    QUERY_DATE_ILLEGAL: "ESME_RQUERYFAIL",
+    RAM_CHECK_FAILED: "ESME_RSUBMITFAIL",
+    RES_OWNER_ID_UNKNOWN: "ESME_RINVSYSID",
+    SYSTEM_LIMIT_CONTROL: "ESME_RTHROTTLED",
+    DAY_LIMIT_CONTROL: "ESME_RTHROTTLED",
+    MONTH_LIMIT_CONTROL: "ESME_RTHROTTLED",
+}

@@ -229,6 +229,9 @@ async def test_insert_and_get_round_trips_every_field(
         converted=False,
         conversion_time=T0 + 3.0,
         extra={"k": "v", "ü": "é"},
+        registered_delivery=1,
+        system_id="kannel-1",
+        bind_id=2**62 + 7,
     )
     plain = make_message(1)
     await store.insert_messages([message, plain])
@@ -802,8 +805,10 @@ async def test_sqlite_migrates_a_database_of_schema_2(
             for statement in statements:
                 conn.execute(statement)
         conn.execute("PRAGMA user_version = 2")
-        columns = sqlite_module._MESSAGE_COLUMNS.removesuffix(", price_micros, registered_delivery")
-        row = sqlite_module._message_row(make_message(1))[:-2]
+        columns = sqlite_module._MESSAGE_COLUMNS.removesuffix(
+            ", price_micros, registered_delivery, system_id, bind_id"
+        )
+        row = sqlite_module._message_row(make_message(1))[:-4]
         conn.execute(f"INSERT INTO messages ({columns}) VALUES ({', '.join('?' * 27)})", row)
         conn.commit()
 
@@ -816,7 +821,7 @@ async def test_sqlite_migrates_a_database_of_schema_2(
     finally:
         await store.close()
     with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
 
 
 async def test_sqlite_refuses_a_newer_schema(db_path: Path, secret_box: SecretBox) -> None:

@@ -331,6 +331,143 @@ def test_an_account_never_receives_another_accounts_receipts(
     expect(b, "enquire_link_resp")  # nothing was queued for b before it
 
 
+# --- receipts go back to the bind that asked -----------------------------------------------------
+
+
+def add_system_id(server: ServerProcess, account: Account, system_id: str) -> None:
+    """Another SMPP credential for the same account."""
+    server.cli("smpp", "add", account.account_id, "--system-id", system_id, "--password", PASSWORD)
+
+
+class Traffic:
+    """One client's submits and receipts, read in whatever order they come: on a transceiver
+    the receipts of the first messages arrive among the answers to the later ones."""
+
+    def __init__(self, client: smpplib.client.Client) -> None:
+        self.client = client
+        self.receipts: list[str] = []
+
+    def submit(self, count: int, to: str = SG) -> set[str]:
+        """Send ``count`` messages asking for receipts; their ids."""
+        for _ in range(count):
+            self.client.send_message(
+                source_addr_ton=5, source_addr="Acme", dest_addr_ton=1, destination_addr=to,
+                short_message=b"whose receipt?", registered_delivery=1,
+            )  # fmt: skip
+        ids: set[str] = set()
+        while len(ids) < count:
+            pdu = self._next()
+            if pdu is not None:
+                assert pdu.status == smpplib.consts.SMPP_ESME_ROK
+                ids.add(text_of(pdu.message_id))
+        return ids
+
+    def received(self, count: int) -> set[str]:
+        """The ids of the first ``count`` receipts (acknowledged), however many came already."""
+        while len(self.receipts) < count:
+            assert self._next() is None, "a submit_sm_resp nobody waited for"
+        return set(self.receipts[:count])
+
+    def _next(self) -> smpplib.command.Command | None:
+        """A submit_sm_resp, or None for a receipt (recorded and acknowledged)."""
+        pdu = self.client.read_pdu()
+        if pdu.command == "enquire_link":
+            resp = smpplib.smpp.make_pdu("enquire_link_resp", client=self.client)
+            resp.sequence = pdu.sequence
+            self.client.send_pdu(resp)
+            return self._next()
+        if pdu.command == "deliver_sm":
+            resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=self.client)
+            resp.sequence = pdu.sequence
+            self.client.send_pdu(resp)
+            self.receipts.append(text_of(pdu.receipted_message_id))
+            return None
+        assert pdu.command == "submit_sm_resp", pdu.command
+        return pdu
+
+
+def assert_no_more_receipts(*clients: smpplib.client.Client) -> None:
+    """Every receipt owed was acknowledged: what a client reads next is its own enquire_link's
+    answer, not a deliver_sm (a receipt sent to the wrong bind would be queued before it)."""
+    for client in clients:
+        client.send_pdu(smpplib.smpp.make_pdu("enquire_link", client=client))
+        expect(client, "enquire_link_resp")
+
+
+@pytest.mark.parametrize("same_system_id", [False, True], ids=["two-system-ids", "one-system-id"])
+def test_two_clients_on_one_account_each_get_their_own_receipts(
+    server: ServerProcess, clients: list[smpplib.client.Client], same_system_id: bool
+) -> None:
+    """Kannel and a second client bound on one account: before, receipts went round robin and
+    Kannel got 10 of its 20."""
+    name = "own-same" if same_system_id else "own-a"
+    account = new_account(server, name)
+    other_name = name if same_system_id else "own-b"
+    if not same_system_id:
+        add_system_id(server, account, other_name)
+    first = Traffic(bind(server, clients, name))
+    second = Traffic(bind(server, clients, other_name))
+
+    first_ids = first.submit(10)
+    second_ids = second.submit(10)
+
+    assert first.received(10) == first_ids
+    assert second.received(10) == second_ids
+    assert_no_more_receipts(first.client, second.client)
+
+
+def test_a_transmitters_receipts_go_to_the_receiver_of_its_system_id(
+    server: ServerProcess, clients: list[smpplib.client.Client]
+) -> None:
+    """Two Kannel-like clients, each a transmitter and a receiver of its own system_id, on one
+    account."""
+    account = new_account(server, "pair-a")
+    add_system_id(server, account, "pair-b")
+    receivers = [Traffic(bind(server, clients, s, "receiver")) for s in ("pair-a", "pair-b")]
+    senders = [Traffic(bind(server, clients, s, "transmitter")) for s in ("pair-a", "pair-b")]
+
+    sent = [sender.submit(5) for sender in senders]
+
+    assert [receiver.received(5) for receiver in receivers] == sent
+    assert_no_more_receipts(*(receiver.client for receiver in receivers))
+
+
+def test_after_a_restart_receipts_go_to_the_binds_of_their_system_id(
+    tmp_path: Path, clients: list[smpplib.client.Client]
+) -> None:
+    """The binds that submitted are gone with the process; the receipts, made after the
+    restart (the simulator holds these numbers for 2 s), go to their system_id's new binds."""
+    config = (
+        SIMULATOR_CONFIG
+        + """
+[server]
+refresh_s = 0
+[[simulator.rules]]
+match = "suffix"
+value = "5555"
+receipt = "success"
+delay_ms = 2000
+"""
+    )
+    proc = ServerProcess(tmp_path / "data", config)
+    proc.start()
+    try:
+        account = new_account(proc, "restart-a")
+        add_system_id(proc, account, "restart-b")
+        senders = [Traffic(bind(proc, clients, s)) for s in ("restart-a", "restart-b")]
+        sent = [sender.submit(3, to="6591235555") for sender in senders]
+        proc.kill()  # before any receipt: they come from the recovered messages
+        proc.start()
+        receivers = [
+            Traffic(bind(proc, clients, s, "receiver")) for s in ("restart-a", "restart-b")
+        ]
+
+        assert [receiver.received(3) for receiver in receivers] == sent
+        assert_no_more_receipts(*(receiver.client for receiver in receivers))
+    finally:
+        proc.stop()
+
+
 # --- long messages ---------------------------------------------------------------------------
 
 LONG = "Your parcel 123 is waiting at the depot on Main Street. " * 4  # 224 GSM-7 characters
@@ -400,6 +537,38 @@ def test_long_messages_are_put_together_before_the_rules(
     listed = server.cli("messages", "list", account.account_id)
     assert isinstance(listed, list)
     assert [(m["message_id"], m["segments"]) for m in listed] == [(ids[0], 2)]  # billed as 2
+
+
+#: registered_delivery of each part of a two-part message, as real clients set it.
+RECEIPT_PATTERNS = {
+    "kannel-first-part-only": (1, 0),
+    "jasmin-smpplib-every-part": (1, 1),
+    "last-part-only": (0, 1),
+    "failures-then-all": (2, 1),
+}
+
+
+@pytest.mark.parametrize("pattern", list(RECEIPT_PATTERNS))
+def test_a_long_message_gets_its_receipt_when_any_part_asks(
+    server: ServerProcess, clients: list[smpplib.client.Client], pattern: str
+) -> None:
+    """Kannel sets registered_delivery on the first part only, Jasmin and smpplib on every part:
+    the receipt is the whole message's, asked for by the strongest request of its parts."""
+    system_id = f"dlr-{pattern}"[:15]
+    new_account(server, system_id)
+    client = bind(server, clients, system_id)
+    parts = _udh_parts(LONG.encode("ascii"), 153, sixteen_bit=False)
+    for (_, fields), asked in zip(parts, RECEIPT_PATTERNS[pattern], strict=True):
+        fields["registered_delivery"] = asked
+
+    ids = _send_parts(client, parts)
+
+    assert len(set(ids)) == 1
+    pdu = receipt(client)
+    assert text_of(pdu.receipted_message_id) == ids[0]
+    fields = RECEIPT_RE.fullmatch(text_of(pdu.short_message))
+    assert fields is not None
+    assert (fields["id"], fields["stat"]) == (ids[0], "DELIVRD")
 
 
 def test_a_unicode_long_message_in_message_payload(

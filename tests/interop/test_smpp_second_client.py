@@ -209,10 +209,14 @@ class ClosingESME(ESME):
 
 @asynccontextmanager
 async def bound_all(
-    server: ServerProcess, *binds: tuple[str, BindMode], password: str = PASSWORD
+    server: ServerProcess,
+    *binds: tuple[str, BindMode],
+    password: str = PASSWORD,
+    **options: object,
 ) -> AsyncIterator[list[Client]]:
     """One ESME per (system_id, mode), started and stopped together (stopping one takes
-    aiosmpplib about a second), yielded once every bind was answered, OK or not."""
+    aiosmpplib about a second), yielded once every bind was answered, OK or not; ``options``
+    go to every ESME (a throttle_handler...)."""
     clients = []
     for system_id, mode in binds:
         hook, broker = Recorder(), SimpleBroker()
@@ -227,6 +231,7 @@ async def bound_all(
             socket_timeout=WAIT_S,
             retry_timer=NoRetry(),
             log_level="CRITICAL",
+            **options,
         )
         clients.append(Client(esme, hook, broker, asyncio.create_task(esme.start())))
     try:
@@ -238,9 +243,13 @@ async def bound_all(
 
 @asynccontextmanager
 async def bound(
-    server: ServerProcess, system_id: str, mode: BindMode, password: str = PASSWORD
+    server: ServerProcess,
+    system_id: str,
+    mode: BindMode,
+    password: str = PASSWORD,
+    **options: object,
 ) -> AsyncIterator[Client]:
-    async with bound_all(server, (system_id, mode), password=password) as (client,):
+    async with bound_all(server, (system_id, mode), password=password, **options) as (client,):
         yield client
 
 

@@ -147,6 +147,10 @@ class Message:
     carrier_message_id: str | None = None
     price_micros: int = 0  # what accepting it cost; refunded on some failures
     registered_delivery: int = 0  # SMPP submits: which receipts go back as deliver_sm
+    # SMPP submits: who sent it, so that its receipt goes back to that bind (bind_id, unique per
+    # bind and process) or, once that bind is gone, to another bind of that system_id.
+    system_id: str | None = None
+    bind_id: int | None = None
     converted: bool | None = None  # SmsConversion: did the user act on it
     conversion_time: float | None = None
     extra: dict[str, str] = field(default_factory=dict)

@@ -1,9 +1,12 @@
 """SMPP credentials: system_id -> (account, password hash), kept in the policy document ``smpp``.
 
-The document is a JSON object ``{system_id: {"account_id": ..., "password_hash": ...}}``. Password
-hashes are ``scrypt$n$r$p$salt_hex$hash_hex`` with a random salt per entry; they are compared in
-constant time. The SMPP door looks credentials up through :class:`PolicyCache`, so credentials
-added or removed with ``smsgate smpp`` take effect within ``refresh_s``.
+The document is a JSON object ``{system_id: {"account_id": ..., "password_hash": ...,
+"status_codes": ...}}``; ``status_codes`` (optional) is the credential's status profile,
+``seed`` or ``smpp34`` (:data:`smsgate.errors.SMPP_STATUS_PROFILES`), and without it the server's
+``[smpp] status_codes`` applies. Password hashes are ``scrypt$n$r$p$salt_hex$hash_hex`` with a
+random salt per entry; they are compared in constant time. The SMPP door looks credentials up
+through :class:`PolicyCache`, so credentials added or removed with ``smsgate smpp`` take effect
+within ``refresh_s`` (a profile on the next bind).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from smsgate.errors import SMPP_STATUS_PROFILES, SmppStatusProfile
+
 if TYPE_CHECKING:
     from smsgate.service.policy import PolicyCache
 
@@ -24,6 +29,7 @@ __all__ = [
     "MAX_SYSTEM_ID",
     "SmppCredential",
     "SmppCredentials",
+    "check_status_codes",
     "hash_password",
     "parse_smpp_document",
     "verify_password",
@@ -38,11 +44,16 @@ _N, _R, _P = 2**14, 8, 1
 _DKLEN: Final = 32
 
 
+_REQUIRED: Final = frozenset({"account_id", "password_hash"})
+_OPTIONAL: Final = frozenset({"status_codes"})
+
+
 @dataclass(frozen=True, slots=True)
 class SmppCredential:
     system_id: str
     account_id: str
     password_hash: str
+    status_codes: SmppStatusProfile | None = None  # None: the server's [smpp] status_codes
 
 
 def check_system_id(system_id: str) -> None:
@@ -57,6 +68,14 @@ def check_password(password: str) -> None:
         raise ValueError(f"password must be 1 to {MAX_PASSWORD} ASCII characters")
     if not password.isprintable():
         raise ValueError("password must be printable characters")
+
+
+def check_status_codes(value: object) -> SmppStatusProfile:
+    """``value`` as a status profile name, or ValueError naming the choices."""
+    for profile in SMPP_STATUS_PROFILES:
+        if value == profile:
+            return profile
+    raise ValueError(f"status_codes must be one of {', '.join(SMPP_STATUS_PROFILES)}")
 
 
 def hash_password(password: str) -> str:
@@ -108,15 +127,24 @@ def parse_smpp_document(doc: Any) -> dict[str, SmppCredential]:
     parsed: dict[str, SmppCredential] = {}
     for system_id, entry in doc.items():
         check_system_id(system_id)
-        if not isinstance(entry, dict) or set(entry) != {"account_id", "password_hash"}:
-            raise ValueError(f"smpp[{system_id!r}] must have exactly account_id and password_hash")
+        if not isinstance(entry, dict) or not _REQUIRED <= set(entry) <= _REQUIRED | _OPTIONAL:
+            raise ValueError(
+                f"smpp[{system_id!r}] must have account_id and password_hash, "
+                "and may have status_codes"
+            )
         account_id, password_hash = entry["account_id"], entry["password_hash"]
         if not isinstance(account_id, str) or not account_id:
             raise ValueError(f"smpp[{system_id!r}].account_id must be a non-empty string")
         if not isinstance(password_hash, str):
             raise ValueError(f"smpp[{system_id!r}].password_hash must be a string")
         _parse_hash(password_hash)
-        parsed[system_id] = SmppCredential(system_id, account_id, password_hash)
+        status_codes = None
+        if "status_codes" in entry:
+            try:
+                status_codes = check_status_codes(entry["status_codes"])
+            except ValueError as exc:
+                raise ValueError(f"smpp[{system_id!r}].{exc}") from None
+        parsed[system_id] = SmppCredential(system_id, account_id, password_hash, status_codes)
     return parsed
 
 

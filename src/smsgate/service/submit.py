@@ -54,6 +54,8 @@ class Submission:
     sms_up_extend_code: str | None = None
     door: str = "api"  # api | smpp
     registered_delivery: int = 0  # SMPP: which receipts to send back as deliver_sm
+    system_id: str | None = None  # SMPP: the submitting bind's system_id and bind id
+    bind_id: int | None = None
     message_id: str | None = None  # reserved with new_message_id (SMPP long messages)
     data: bytes | None = None  # binary user data (SMPP data_coding 2 or 4) instead of a text
 
@@ -159,6 +161,8 @@ class SubmitService:
             price_micros=unit_price * segments,
             door=sub.door,
             registered_delivery=sub.registered_delivery,
+            system_id=sub.system_id,
+            bind_id=sub.bind_id,
         )
 
     async def admit(

@@ -33,12 +33,16 @@ Refusals are :class:`ConcatError` with the ``command_status`` (§5.1.3) to answe
 - ``ESME_RSUBMITFAIL`` (0x45): a part number the group already has (:class:`DuplicatePartError`);
 - ``ESME_RMSGQFUL`` (0x14): the reassembler holds as many groups or bytes as it may
   (:class:`ReassemblyFullError`).
+
+Fields other than the body may differ between parts. ``registered_delivery`` does in practice:
+Kannel asks for a receipt on the first part only, Jasmin and smpplib on every part, others on the
+last; :func:`strongest_receipt_request` gives the whole message the strongest request of its parts.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
 
@@ -62,6 +66,7 @@ __all__ = [
     "ReassemblyFullError",
     "part_of",
     "part_of_pdu",
+    "strongest_receipt_request",
 ]
 
 #: ``esm_class`` bit 6: the ``short_message`` starts with a user data header (§5.2.12).
@@ -73,6 +78,11 @@ ESME_RINVDCS: Final = 0x00000104
 MAX_TOTAL: Final = 255
 #: ``sar_msg_ref_num`` is two octets (§5.3.2.22); an 8- or 16-bit UDH reference fits too.
 MAX_REFERENCE: Final = 0xFFFF
+
+#: ``registered_delivery`` bits 0-1 (§5.2.17) ranked by what they ask for: 1, a receipt for
+#: every outcome, includes 2's receipt for failures only; 0 and the reserved 3 ask for none.
+_RECEIPT_RANK: Final = {1: 2, 2: 1}
+_RECEIPT_BITS: Final = 0x03
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -201,6 +211,26 @@ def part_of_pdu(pdu: SubmitSm | DeliverSm) -> bytes | Part:
         sar_total_segments=total,
         sar_segment_seqnum=seq,
     )
+
+
+def strongest_receipt_request(values: Iterable[int]) -> int:
+    """The ``registered_delivery`` of a message sent in parts whose ``values`` (in part order)
+    differ: any part asking for a receipt asks for the message's.
+
+    The receipt bits (0-1) are those of the strongest request (1 before 2 before none, the
+    first part's among equals); the other bits (SME acknowledgement, intermediate notification)
+    are set when any part sets them.
+    """
+    strongest = rank = others = 0
+    first = True
+    for value in values:
+        asked = _RECEIPT_RANK.get(value & _RECEIPT_BITS, 0)
+        if first or asked > rank:
+            strongest, rank, first = value & _RECEIPT_BITS, asked, False
+        others |= value & ~_RECEIPT_BITS
+    if first:
+        raise ValueError("a message has at least one part")
+    return others | strongest
 
 
 def _sar(ref: int | None, total: int | None, seq: int | None) -> tuple[int, int, int] | None:

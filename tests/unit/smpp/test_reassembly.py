@@ -38,6 +38,7 @@ from smsgate.smpp.reassembly import (
     ReassemblyFullError,
     part_of,
     part_of_pdu,
+    strongest_receipt_request,
 )
 
 KEY = ("acc-1", "Brand", "+8613800000000")
@@ -574,3 +575,42 @@ def test_any_text_survives_encode_shuffle_reassemble(
     assert done.tags == tuple(range(len(payloads)))
     assert decode(done.body, data_coding) == text
     assert len(r) == 0
+
+
+# --- registered_delivery of a message in parts --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        ((1, 0, 0), 1),  # Kannel: the first part asks
+        ((1, 1, 1), 1),  # Jasmin, smpplib: every part asks
+        ((0, 0, 1), 1),  # the last part asks
+        ((0, 2, 0), 2),  # failures only, from a middle part
+        ((2, 1), 1),  # 1 (every outcome) includes 2 (failures only)
+        ((1, 2), 1),
+        ((0, 0), 0),  # nobody asks
+        ((3, 0), 3),  # the reserved 3 asks for nothing, and is kept as sent
+        ((0, 3, 2), 2),
+        ((0x10, 1), 0x11),  # intermediate notification on the first part, a receipt on the last
+        ((0x04 | 2, 0x08), 0x0E),  # SME acknowledgement bits from every part
+    ],
+)
+def test_a_message_asks_for_the_strongest_receipt_of_its_parts(
+    parts: tuple[int, ...], expected: int
+) -> None:
+    assert strongest_receipt_request(parts) == expected
+
+
+def test_a_message_without_parts_has_no_receipt_request() -> None:
+    with pytest.raises(ValueError, match="at least one part"):
+        strongest_receipt_request([])
+
+
+@given(st.lists(st.integers(0, 0x1F), min_size=1, max_size=8))
+def test_any_part_asking_for_every_outcome_asks_for_the_message(values: list[int]) -> None:
+    combined = strongest_receipt_request(values)
+    receipts = {v & 3 for v in values}
+    assert combined & 3 == (1 if 1 in receipts else 2 if 2 in receipts else values[0] & 3)
+    for value in values:
+        assert combined & value & ~3 == value & ~3

@@ -203,13 +203,20 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (account_id, message_id)
         ) WITHOUT ROWID""",
     ),
+    (
+        # The SMPP bind that submitted a message (its system_id, and its bind id while the
+        # process that gave it lives): where the receipt goes back. NULL for API messages.
+        "ALTER TABLE messages ADD COLUMN system_id TEXT",
+        "ALTER TABLE messages ADD COLUMN bind_id INTEGER",
+    ),
 )
 
 _MESSAGE_COLUMNS: Final = (
     "id, account_id, to_number, sender, body, encoding, segments, country, region_code, region, "
     "carrier, msg_type, created_at, status, task_id, channel_id, template_code, "
     "sms_up_extend_code, validity_period, door, error_code, send_date, receive_date, "
-    "carrier_message_id, converted, conversion_time, extra, price_micros, registered_delivery"
+    "carrier_message_id, converted, conversion_time, extra, price_micros, registered_delivery, "
+    "system_id, bind_id"
 )
 _M_COLUMNS: Final = ", ".join("m." + c.strip() for c in _MESSAGE_COLUMNS.split(","))
 _ACCOUNT_COLUMNS: Final = "id, name, state, balance_micros, callback_url, created_at"
@@ -221,7 +228,8 @@ _SIGN_COLUMNS: Final = "account_id, name, status, created_at"
 _UNFINISHED: Final = "('accepted', 'submitted')"
 
 _INSERT_MESSAGE: Final = (
-    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join(['?'] * 29)})"
+    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES "
+    f"({', '.join(['?'] * len(_MESSAGE_COLUMNS.split(',')))})"
 )
 # One accept op's charge: guarded, so a balance never goes below zero whatever runs beside it.
 _CHARGE: Final = (
@@ -1236,6 +1244,8 @@ def _message_row(m: Message) -> _Row:
         json.dumps(m.extra) if m.extra else n,
         m.price_micros,
         m.registered_delivery,
+        n if m.system_id is None else m.system_id,
+        n if m.bind_id is None else m.bind_id,
     )
 
 
@@ -1274,6 +1284,8 @@ def _message_from_row(row: _Row) -> Message:
         extra=json.loads(row[26]) if row[26] else {},
         price_micros=row[27],
         registered_delivery=row[28],
+        system_id=row[29],
+        bind_id=row[30],
     )
 
 

@@ -6,16 +6,14 @@ answer (SMPP 3.4 §5.1.3).
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from smsgate.domain.text import decode_gsm7_unpacked, decode_ucs2
-from smsgate.errors import OverloadedError, SmsError
 from smsgate.smpp.constants import CommandStatus, TlvTag
 from smsgate.smpp.pdu import Pdu
-from smsgate.smpp.reassembly import ESME_RINVDCS, ConcatError
+from smsgate.smpp.reassembly import ESME_RINVDCS
 
 __all__ = [
     "BINARY_CODINGS",
@@ -25,11 +23,8 @@ __all__ = [
     "decode_short_message",
     "lone_payload",
     "refuse_scheduled",
-    "status_of",
     "validity_seconds",
 ]
-
-log = logging.getLogger(__name__)
 
 #: The longest validity smsgate keeps a message for (the HTTP API's ValidityPeriod limit); a
 #: longer SMPP validity_period is shortened to it, as SMSCs cap theirs.
@@ -111,17 +106,3 @@ def validity_seconds(value: str, now: float) -> int | None:
     if seconds <= 0:
         raise Refused(CommandStatus.ESME_RINVEXPIRY, f"validity_period {value!r} is not ahead")
     return min(seconds, MAX_VALIDITY_S)
-
-
-def status_of(exc: BaseException) -> int:
-    """The command_status answering a command that raised ``exc``: the seed table's SMPP code
-    for a business rule, the SMPP 3.4 code for a protocol fault, ESME_RSYSERR (logged) for an
-    unexpected failure."""
-    if isinstance(exc, Refused | ConcatError):
-        return exc.status
-    if isinstance(exc, SmsError):
-        return exc.result.smpp_status
-    if isinstance(exc, OverloadedError):
-        return CommandStatus.ESME_RMSGQFUL
-    log.error("SMPP command failed", exc_info=exc)
-    return CommandStatus.ESME_RSYSERR

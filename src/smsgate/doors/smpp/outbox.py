@@ -1,14 +1,28 @@
-"""SMPP receipts on their way to receiver binds: at least once, in order of arrival, per account.
+"""SMPP receipts on their way to receiver binds: at least once, in order of arrival, to the bind
+that asked for them.
 
 The store is the truth: a receipt an SMPP client asked for is queued there in the transaction that
 makes its message final, and leaves only when a bind of the same account answers the deliver_sm
 with ESME_ROK. This outbox only decides what to send to which bind, so a crash, an unbind or a
 client that never answers costs a resend, never a receipt.
 
+Which bind: a message remembers the bind that submitted it (``Message.bind_id``, unique per bind
+and process) and that bind's ``system_id``. Its receipt goes to
+
+1. that bind, while it is bound and can take receipts (a transceiver);
+2. otherwise a receiver or transceiver bind of the same system_id: the receiver half of a client
+   that binds a transmitter and a receiver (Kannel, Jasmin), or the same client bound again,
+   after a reconnect or a restart of smsgate;
+3. only then any receiver bind of the account;
+
+and waits in the store while the account has none. So two clients sharing an account each get
+their own receipts. A receipt waits for its bind even when that bind's window is full: another
+bind has no claim on it while the one that asked is bound.
+
 Two paths feed a bind. The hot one: receipts just applied (the :class:`ReceiptProcessor` listener)
 go straight to a bound receiver, with no store read. The backlog one: when a receiver binds, loses
 receipts it did not answer, or the hot path overflows, the account's owed receipts are read back
-from the store a page at a time, whenever its queue runs dry. A message id is in ``known`` from
+from the store a page at a time, whenever its queues run low. A message id is in ``known`` from
 the moment it is queued until its acknowledgement is stored, so the two paths never send one
 receipt twice at once.
 """
@@ -36,6 +50,13 @@ class ReceiverLink(Protocol):
 
     @property
     def account_id(self) -> str: ...
+    @property
+    def system_id(self) -> str: ...
+    @property
+    def bind_id(self) -> int:
+        """Unique among the binds of this process: what :attr:`Message.bind_id` names."""
+        ...
+
     def can_send_receipt(self) -> bool:
         """Room in the bind's window for one more deliver_sm."""
         ...
@@ -49,7 +70,13 @@ class ReceiverLink(Protocol):
 @dataclass(slots=True)
 class _Account:
     links: list[ReceiverLink] = field(default_factory=list)
-    ready: deque[Message] = field(default_factory=deque)
+    # Receipts ready to send, each in the queue of the binds it may go to (see the module's
+    # docstring): one per bound link for what it submitted, one per system_id with a bound link,
+    # one for any link. ``queued`` counts them all.
+    own: dict[int, deque[Message]] = field(default_factory=dict)  # by bind_id
+    same_system: dict[str, deque[Message]] = field(default_factory=dict)
+    anyone: deque[Message] = field(default_factory=deque)
+    queued: int = 0
     known: set[str] = field(default_factory=set)
     retrying: set[str] = field(default_factory=set)  # refused, waiting for retry_s
     backlog: bool = False  # the store may owe receipts that are not in ``known``
@@ -86,6 +113,11 @@ class ReceiptOutbox:
         """A receiver bound: it gets what its account is owed, from the store first."""
         account = self._accounts.setdefault(link.account_id, _Account())
         account.links.append(link)
+        account.own[link.bind_id] = deque()
+        if link.system_id not in account.same_system:
+            account.same_system[link.system_id] = deque()
+            # Receipts of this system_id that were waiting for any bind now have a better one.
+            self._reroute(account, account.anyone)
         self._mark_backlog(account)
         self.pump(link.account_id)
 
@@ -98,12 +130,19 @@ class ReceiptOutbox:
         for message in unacknowledged:
             account.known.discard(message.id)
         if account.links:
+            # What waited for this bind goes to the next best one.
+            self._reroute(account, account.own.pop(link.bind_id))
+            if all(other.system_id != link.system_id for other in account.links):
+                self._reroute(account, account.same_system.pop(link.system_id))
             self._mark_backlog(account)
             self.pump(link.account_id)
             return
         # Nobody left to send to: forget what was queued (the store still owes it), keep only
         # what is being acknowledged.
-        account.ready.clear()
+        account.own.clear()
+        account.same_system.clear()
+        account.anyone.clear()
+        account.queued = 0
         account.retrying.clear()  # their timers must not requeue into a later bind's state
         account.known = set(self._acked.get(link.account_id, ()))
         account.backlog = True
@@ -121,10 +160,10 @@ class ReceiptOutbox:
             account = self._accounts.get(message.account_id)
             if account is None or not account.links or message.id in account.known:
                 continue  # owed in the store; a bind will read it back
-            if len(account.ready) >= self._max_ready:
+            if account.queued >= self._max_ready:
                 self._mark_backlog(account)
                 continue
-            account.ready.append(message)
+            self._enqueue(account, message)
             account.known.add(message.id)
             touched.add(message.account_id)
         for account_id in touched:
@@ -150,29 +189,70 @@ class ReceiptOutbox:
         if self._accounts.get(account_id) is not account or message.id not in account.retrying:
             return  # every bind went away meanwhile: the store still owes it
         account.retrying.discard(message.id)
-        account.ready.appendleft(message)
+        self._enqueue(account, message, first=True)
         self.pump(account_id)
 
     # --- sending --------------------------------------------------------------------------------
 
     def pump(self, account_id: str) -> None:
-        """Send queued receipts while a bind has room; read the backlog when the queue is dry."""
+        """Send queued receipts while their binds have room, taking the binds in turn; read the
+        backlog when less than a page is queued."""
         account = self._accounts.get(account_id)
         if account is None:
             return
         links = account.links
-        while account.ready and links:
-            for _ in range(len(links)):
-                account.turn = (account.turn + 1) % len(links)
-                link = links[account.turn]
-                if link.can_send_receipt():
-                    link.send_receipt(account.ready.popleft())
-                    break
-            else:
-                return  # every window is full; a response will pump again
-        if account.backlog and links and not account.scanning:
+        if account.queued and links:
+            turn, idle = account.turn, 0
+            while account.queued and idle < len(links):  # until a whole round sends nothing
+                turn = (turn + 1) % len(links)
+                link = links[turn]
+                message = self._next_for(account, link) if link.can_send_receipt() else None
+                if message is None:
+                    idle += 1
+                else:
+                    link.send_receipt(message)
+                    idle = 0
+            account.turn = turn
+        if account.backlog and links and not account.scanning and account.queued < self._page:
             account.scanning = True
             self._tasks.spawn(self._scan(account_id, account))
+
+    # --- routing --------------------------------------------------------------------------------
+
+    def _enqueue(self, account: _Account, message: Message, *, first: bool = False) -> None:
+        """Queue a receipt for the best bind it may go to now (see the module's docstring)."""
+        queue = None
+        if message.bind_id is not None:
+            queue = account.own.get(message.bind_id)
+        if queue is None and message.system_id is not None:
+            queue = account.same_system.get(message.system_id)
+        if queue is None:
+            queue = account.anyone
+        if first:
+            queue.appendleft(message)
+        else:
+            queue.append(message)
+        account.queued += 1
+
+    def _reroute(self, account: _Account, queue: deque[Message]) -> None:
+        """Queue again, in order, what ``queue`` held: binds came or went."""
+        waiting = list(queue)
+        queue.clear()
+        account.queued -= len(waiting)
+        for message in waiting:
+            self._enqueue(account, message)
+
+    @staticmethod
+    def _next_for(account: _Account, link: ReceiverLink) -> Message | None:
+        """The next receipt ``link`` may take: its own first, then its system_id's, then any."""
+        for queue in (account.own[link.bind_id], account.same_system[link.system_id]):
+            if queue:
+                account.queued -= 1
+                return queue.popleft()
+        if account.anyone:
+            account.queued -= 1
+            return account.anyone.popleft()
+        return None
 
     async def _scan(self, account_id: str, account: _Account) -> None:
         generation = account.generation
@@ -197,7 +277,7 @@ class ReceiptOutbox:
             return
         for message in page:
             if message.id not in account.known:
-                account.ready.append(message)
+                self._enqueue(account, message)
                 account.known.add(message.id)
         self.pump(account_id)
 

@@ -17,12 +17,19 @@ Commands, with the action names that barred-action settings and fault injection 
 - query_sm (``QuerySm``) and cancel_sm (``CancelSm``): the caller's own messages only; another
   account's id is answered as an unknown one (ESME_RINVMSGID).
 - replace_sm: ESME_RREPLACEFAIL; an accepted message is not rewritten.
+
+Every bind, refused bind, unbind and closed connection is one log line (``smpp.bind``,
+``smpp.bind_refused``, ``smpp.unbind``, ``smpp.close``) with the system_id, the account, the bind
+type, the peer, the status and the number of binds the account has after it; never the password.
+A connection that never tried to bind (a port probe) closes at debug level.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import secrets
 import ssl
 from collections import Counter
 from collections.abc import Coroutine
@@ -31,14 +38,14 @@ from typing import Any, Final, cast
 from smsgate.config import SmppConfig
 from smsgate.domain.models import Account, Message
 from smsgate.domain.rate import TokenBucket
-from smsgate.errors import SmsError
+from smsgate.logs import log_event
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import AccountStore, MessageStore
-from smsgate.service.access import AccessGuard, check_account_usable
+from smsgate.service.access import AccessGuard
 from smsgate.service.cancel import CancelService
 from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import PolicyCache
-from smsgate.service.smpp_accounts import SmppCredentials, verify_password
+from smsgate.service.smpp_accounts import SmppCredentials
 from smsgate.service.submit import Submission, SubmitService
 from smsgate.smpp.constants import CommandStatus
 from smsgate.smpp.errors import response_command_id
@@ -49,6 +56,7 @@ from smsgate.smpp.events import (
     Request,
     RequestTimedOut,
     ResponseReceived,
+    Unbound,
 )
 from smsgate.smpp.pdu import (
     PDU_CLASSES,
@@ -68,16 +76,17 @@ from smsgate.smpp.reassembly import UDHI
 from smsgate.smpp.session import SessionState, SmscSession
 from smsgate.tasks import BackgroundTasks
 
+from .binds import BindChecker, BindVerdict, bind_type, status_name
 from .fields import (
     Refused,
     content,
     lone_payload,
     refuse_scheduled,
-    status_of,
     validity_seconds,
 )
 from .outbox import ReceiptOutbox
 from .receipts import deliver_sm_for, final_date, report_for
+from .statuses import PROFILES, SEED, StatusProfile, log_unexpected, status_of
 from .submitter import SmppSubmitter
 
 __all__ = ["SYSTEM_ID", "SmppServer"]
@@ -122,6 +131,12 @@ class SmppServer:
             submit, guard, keyring, clock, concat_timeout_s=config.concat_timeout_s
         )
         self.binds: Counter[str] = Counter()  # bound sessions per account
+        self.bind_checker = BindChecker(
+            self.credentials, accounts, self.binds, max_binds=config.max_binds
+        )
+        # Bind ids name the submitting bind in stored messages. They start at a random point per
+        # process, so that after a restart no new bind takes an old one's receipts as its own.
+        self.bind_ids = itertools.count((secrets.randbits(30) + 1) << 32)
         self.connections: set[_SmppConnection] = set()
         self.tasks = BackgroundTasks()
         self._servers: list[asyncio.Server] = []
@@ -146,13 +161,21 @@ class SmppServer:
         for server in self._servers:
             server.close()
         for conn in list(self.connections):
-            conn.close()
+            conn.close("smsgate is stopping")
         await self.tasks.wait()
         await self.submitter.close()
         await self.outbox.close()
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+
+
+def _peer_of(transport: asyncio.BaseTransport) -> str:
+    """host:port of the client, for the log lines."""
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer or "")
 
 
 def _bound_port(server: asyncio.Server, asked: int) -> int:
@@ -177,16 +200,25 @@ class _SmppConnection(asyncio.Protocol):
         self._timer_at: float | None = None
         self._flush_scheduled = False
         self._account_id: str | None = None
+        self._system_id = ""
+        self._bind_id = 0
+        # For the log lines: who is at the other end, what it tried to bind as, why it ends.
+        self._peer = ""
+        self._bind_type: str | None = None  # once a bind was tried
+        self._close_reason: str | None = None
+        self._finished = False
         self._receiver = False
         self._receipts: dict[int, Message] = {}  # deliver_sm sequence number -> its message
         self._bucket: TokenBucket | None = None
         self._submits: list[SubmitSm | DataSm] = []  # read in this _drain, sent together
+        self._statuses: StatusProfile = SEED  # the credential's choice, once bound
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport; they implement it.
         self._transport = cast(asyncio.Transport, transport)
+        self._peer = _peer_of(transport)
         self._server.connections.add(self)
         self._set_timer()
 
@@ -194,31 +226,70 @@ class _SmppConnection(asyncio.Protocol):
         self._session.receive_data(data, self._loop.time())
         self._drain()
 
-    def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002
+    def connection_lost(self, exc: Exception | None) -> None:
         self._server.connections.discard(self)
         self._transport = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._release_bind()
+        if exc is not None:
+            self._finish(f"{type(exc).__name__}: {exc}")
+        else:
+            self._finish("closed by the client")
 
-    def close(self) -> None:
+    def close(self, reason: str = "closed by smsgate") -> None:
         if self._transport is not None:
             self._transport.close()
-        self._release_bind()
+        self._finish(reason)
 
-    def _release_bind(self) -> None:
-        if self._account_id is None:
+    def _finish(self, reason: str) -> None:
+        """Release the bind and log the connection's end, once (the first reason wins)."""
+        if self._finished:
             return
+        self._finished = True
+        reason = self._close_reason or reason
+        account_id = self._release_bind()
+        log_event(
+            log,
+            logging.INFO if self._bind_type is not None else logging.DEBUG,
+            "smpp.close",
+            system_id=self._system_id or None,
+            account=account_id,
+            bind=self._bind_type,
+            peer=self._peer,
+            reason=reason,
+            binds=None if account_id is None else self._server.binds[account_id],
+        )
+
+    def _release_bind(self) -> str | None:
+        """Stop counting this bind and sending it receipts; the account it was bound to."""
+        account_id = self._account_id
+        if account_id is None:
+            return None
         if self._receiver:
             self._receiver = False
             unanswered = list(self._receipts.values())
             self._receipts.clear()
             self._server.outbox.detach(self, unanswered)
-        self._server.binds[self._account_id] -= 1
-        if self._server.binds[self._account_id] <= 0:
-            del self._server.binds[self._account_id]
+        self._server.binds[account_id] -= 1
+        if self._server.binds[account_id] <= 0:
+            del self._server.binds[account_id]
         self._account_id = None
+        return account_id
+
+    def _unbound(self) -> None:
+        account_id = self._release_bind()
+        if account_id is not None:
+            log_event(
+                log,
+                logging.INFO,
+                "smpp.unbind",
+                system_id=self._system_id,
+                account=account_id,
+                bind=self._bind_type,
+                peer=self._peer,
+                binds=self._server.binds[account_id],
+            )
 
     # --- session driving ----------------------------------------------------------------------
 
@@ -234,8 +305,10 @@ class _SmppConnection(asyncio.Protocol):
                 self._on_receipt_answer(event.pdu.sequence_number, None)
             elif isinstance(event, BindRequested):
                 self._server.tasks.spawn(self._bind(event.pdu))
+            elif isinstance(event, Unbound):
+                self._unbound()
             elif isinstance(event, ConnectionShouldClose):
-                log.debug("SMPP connection closing: %s", event.reason)
+                self._close_reason = self._close_reason or event.reason
                 should_close = True
         if self._submits:
             if self._account_id is None:  # the bind was released while they were read
@@ -283,16 +356,22 @@ class _SmppConnection(asyncio.Protocol):
     # --- bind ---------------------------------------------------------------------------------
 
     async def _bind(self, pdu: BindPdu) -> None:
+        self._bind_type = bind_type(pdu)
         try:
-            status, account_id = await self._check_bind(pdu)
+            verdict = await self._server.bind_checker.check(pdu)
         except Exception:
             log.exception("SMPP bind check failed")
-            status, account_id = CommandStatus.ESME_RBINDFAIL, ""
+            verdict = BindVerdict(CommandStatus.ESME_RBINDFAIL, "the check failed")
         if self._session.state is SessionState.CLOSED:
             return  # timed out or went away while the credentials were checked
-        if status == CommandStatus.ESME_ROK:
+        credential = verdict.credential
+        if verdict.accepted and credential is not None:
             self._session.accept_bind(pdu, SYSTEM_ID)
+            account_id = credential.account_id
             self._account_id = account_id
+            self._system_id = credential.system_id
+            self._bind_id = next(self._server.bind_ids)
+            self._statuses = PROFILES[credential.status_codes or self._server.config.status_codes]
             self._server.binds[account_id] += 1
             config = self._server.config
             if config.tps_per_bind:
@@ -300,36 +379,40 @@ class _SmppConnection(asyncio.Protocol):
             if self._session.state in _RECEIVER_STATES:
                 self._receiver = True
                 self._server.outbox.attach(self)
+            self._log_bind("smpp.bind", pdu, verdict)
         else:
-            self._session.reject_bind(pdu, status)
-        self._drain()
+            self._session.reject_bind(pdu, verdict.status)
+            self._log_bind("smpp.bind_refused", pdu, verdict, reason=verdict.reason)
+        self._drain()  # the log line comes before the client reads the answer
 
-    async def _check_bind(self, pdu: BindPdu) -> tuple[int, str]:
-        credential = await self._server.credentials.lookup(pdu.system_id)
-        if credential is None:
-            return CommandStatus.ESME_RINVSYSID, ""
-        ok = await asyncio.to_thread(verify_password, pdu.password, credential.password_hash)
-        if not ok:
-            return CommandStatus.ESME_RINVPASWD, ""
-        account = await self._server.accounts.get_account(credential.account_id)
-        if account is None:
-            return CommandStatus.ESME_RBINDFAIL, ""
-        try:
-            check_account_usable(account)
-        except SmsError:
-            return CommandStatus.ESME_RBINDFAIL, ""
-        if self._server.binds[account.id] >= self._server.config.max_binds:
-            log.info(
-                "SMPP bind refused: account %s has %d binds", account.id, len(self._server.binds)
-            )
-            return CommandStatus.ESME_RBINDFAIL, ""
-        return CommandStatus.ESME_ROK, account.id
+    def _log_bind(self, event: str, pdu: BindPdu, verdict: BindVerdict, **reason: str) -> None:
+        account_id = verdict.account_id
+        log_event(
+            log,
+            logging.INFO,
+            event,
+            system_id=pdu.system_id,
+            account=account_id,
+            bind=self._bind_type,
+            peer=self._peer,
+            status=status_name(verdict.status),
+            **reason,
+            binds=None if account_id is None else self._server.binds[account_id],
+        )
 
     # --- ReceiverLink (receipts out) ----------------------------------------------------------
 
     @property
     def account_id(self) -> str:
         return self._account_id or ""
+
+    @property
+    def system_id(self) -> str:
+        return self._system_id
+
+    @property
+    def bind_id(self) -> int:
+        return self._bind_id
 
     def can_send_receipt(self) -> bool:
         return (
@@ -384,8 +467,8 @@ class _SmppConnection(asyncio.Protocol):
         self._session.respond(resp)
         self._schedule_flush()
 
-    def answer(self, request: Pdu, status: int) -> None:
-        self._answer(request, status)
+    def refuse(self, request: Pdu, exc: BaseException) -> None:
+        self._answer(request, status_of(exc, self._statuses))
         self._schedule_flush()
 
     async def _run(self, pdu: Pdu, command: Coroutine[Any, Any, Pdu]) -> None:
@@ -393,7 +476,8 @@ class _SmppConnection(asyncio.Protocol):
         try:
             resp = await command
         except Exception as exc:
-            self._answer(pdu, status_of(exc))
+            log_unexpected(exc)
+            self._answer(pdu, status_of(exc, self._statuses))
         else:
             self._session.respond(resp)
         self._schedule_flush()
@@ -440,13 +524,15 @@ class _SmppConnection(asyncio.Protocol):
                     validity_period=validity,
                     door="smpp",
                     registered_delivery=pdu.registered_delivery,
+                    system_id=self._system_id,
+                    bind_id=self._bind_id,
                 )
             )
         accepted, failed = await self._server.submit.send_batch(account, subs)
         for to, error in failed:
             entry = by_number.get(to, UnsuccessSme(to))
             unsuccess.append(
-                UnsuccessSme(entry.address, entry.ton, entry.npi, error.result.smpp_status)
+                UnsuccessSme(entry.address, entry.ton, entry.npi, status_of(error, self._statuses))
             )
         return SubmitMultiResp(
             sequence_number=pdu.sequence_number,

@@ -11,7 +11,8 @@ PDU still goes at once.
 Each PDU is still judged alone (:meth:`SubmitService.send_each`) and answered on its own bind.
 Long messages are put together here too (:mod:`smsgate.smpp.reassembly`): every part is answered
 when it arrives, the earlier ones with ESME_ROK and the id the whole message will have, the last
-one with the outcome of the whole message.
+one with the outcome of the whole message. The message asks for the receipt that the strongest
+``registered_delivery`` of its parts asks for, whichever part carried it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ from smsgate.service.keyring import KeyRing
 from smsgate.service.submit import Submission, SubmitService
 from smsgate.smpp.constants import CommandStatus
 from smsgate.smpp.pdu import DataSm, DataSmResp, Pdu, SubmitSm, SubmitSmResp
-from smsgate.smpp.reassembly import UDHI, ConcatError, Part, Reassembler, part_of, part_of_pdu
+from smsgate.smpp.reassembly import (
+    UDHI,
+    ConcatError,
+    Part,
+    Reassembler,
+    part_of,
+    part_of_pdu,
+    strongest_receipt_request,
+)
 from smsgate.tasks import BackgroundTasks
 
 from .fields import (
@@ -36,9 +45,9 @@ from .fields import (
     content,
     lone_payload,
     refuse_scheduled,
-    status_of,
     validity_seconds,
 )
+from .statuses import log_unexpected
 
 __all__ = ["BATCHES_IN_FLIGHT", "Responder", "SmppSubmitter"]
 
@@ -54,8 +63,17 @@ _Key = tuple[str, str, str]  # account, source_addr, destination_addr
 class Responder(Protocol):
     """The bind a PDU came from."""
 
+    @property
+    def system_id(self) -> str: ...
+    @property
+    def bind_id(self) -> int:
+        """Kept with the message, so that its receipt goes back to this bind."""
+        ...
+
     def respond(self, resp: Pdu) -> None: ...
-    def answer(self, request: Pdu, status: int) -> None: ...
+    def refuse(self, request: Pdu, exc: BaseException) -> None:
+        """Answer ``request`` with the status of ``exc`` in the bind's status profile."""
+        ...
 
 
 class SmppSubmitter:
@@ -75,7 +93,8 @@ class SmppSubmitter:
         self._waiting: dict[str, list[tuple[Responder, _Submit]]] = {}
         self._running: dict[str, int] = {}  # account -> batches in flight
         self._tasks = BackgroundTasks()
-        self._reassembler: Reassembler[_Key, None] = Reassembler(timeout_s=concat_timeout_s)
+        #: Parts are tagged with their registered_delivery, combined once the message is whole.
+        self._reassembler: Reassembler[_Key, int] = Reassembler(timeout_s=concat_timeout_s)
         #: The id promised to the first parts of each long message being put together.
         self._promised: dict[tuple[_Key, int, int], str] = {}
         self._expiry: asyncio.TimerHandle | None = None
@@ -111,18 +130,19 @@ class SmppSubmitter:
             if account is None:
                 raise Refused(CommandStatus.ESME_RSYSERR, f"account {account_id} is gone")
         except Exception as exc:
-            status = status_of(exc)
+            log_unexpected(exc)
             for bind, pdu in batch:
-                bind.answer(pdu, status)
+                bind.refuse(pdu, exc)
             return
         subs: list[Submission] = []
         sent: list[tuple[Responder, _Submit]] = []
         for bind, pdu in batch:
             try:
                 await self._guard.check_account_action(account, "SubmitSm")
-                sub = self._submission(account, pdu)
+                sub = self._submission(account, bind, pdu)
             except Exception as exc:
-                bind.answer(pdu, status_of(exc))
+                log_unexpected(exc)
+                bind.refuse(pdu, exc)
                 continue
             if isinstance(sub, str):  # an earlier part: acknowledged with the promised id
                 bind.respond(_resp(pdu, sub))
@@ -134,17 +154,17 @@ class SmppSubmitter:
         try:
             outcomes = await self._submit.send_each(account, subs)
         except Exception as exc:
-            status = status_of(exc)
+            log_unexpected(exc)
             for bind, pdu in sent:
-                bind.answer(pdu, status)
+                bind.refuse(pdu, exc)
             return
         for (bind, pdu), outcome in zip(sent, outcomes, strict=True):
             if isinstance(outcome, Message):
                 bind.respond(_resp(pdu, outcome.id))
             else:
-                bind.answer(pdu, status_of(outcome))
+                bind.refuse(pdu, outcome)
 
-    def _submission(self, account: Account, pdu: _Submit) -> Submission | str:
+    def _submission(self, account: Account, bind: Responder, pdu: _Submit) -> Submission | str:
         """The submission a PDU makes, or for a part of a long message still missing others,
         the id promised to it."""
         if isinstance(pdu, SubmitSm):
@@ -159,11 +179,12 @@ class SmppSubmitter:
         else:
             raise Refused(CommandStatus.ESME_RMISSINGOPTPARAM, "data_sm needs message_payload")
         message_id = None
+        registered_delivery = pdu.registered_delivery
         if isinstance(whole, Part):
             joined = self._add_part(account, pdu, whole)
             if isinstance(joined, str):
                 return joined
-            message_id, whole = joined
+            message_id, whole, registered_delivery = joined
         validity = (
             validity_seconds(pdu.validity_period, self._clock.now())
             if isinstance(pdu, SubmitSm)
@@ -177,12 +198,15 @@ class SmppSubmitter:
             sender=pdu.source_addr or None,
             validity_period=validity,
             door="smpp",
-            registered_delivery=pdu.registered_delivery,
+            registered_delivery=registered_delivery,
+            system_id=bind.system_id,
+            bind_id=bind.bind_id,
             message_id=message_id,
         )
 
-    def _add_part(self, account: Account, pdu: _Submit, part: Part) -> str | tuple[str, bytes]:
-        """Hold a part: the promised id while parts are missing, (id, body) once complete."""
+    def _add_part(self, account: Account, pdu: _Submit, part: Part) -> str | tuple[str, bytes, int]:
+        """Hold a part: the promised id while parts are missing, (id, body, registered_delivery)
+        once complete."""
         numbers.parse_destination(pdu.destination_addr)  # a bad number fails on the first part
         self._expire()
         key = (account.id, pdu.source_addr, pdu.destination_addr)
@@ -193,7 +217,11 @@ class SmppSubmitter:
             promised = self._promised[group_id] = self._submit.new_message_id()
         try:
             done = self._reassembler.add(
-                key, part, data_coding=pdu.data_coding, now=_loop_time(), tag=None
+                key,
+                part,
+                data_coding=pdu.data_coding,
+                now=_loop_time(),
+                tag=pdu.registered_delivery,
             )
         except ConcatError:
             if new_group:  # a refused part leaves no group behind
@@ -203,7 +231,7 @@ class SmppSubmitter:
         if done is None:
             return promised
         self._promised.pop(group_id, None)
-        return promised, done.body
+        return promised, done.body, strongest_receipt_request(done.tags)
 
     def _expire(self) -> None:
         """Drop long messages whose parts did not all come in time, and re-arm the timer."""
