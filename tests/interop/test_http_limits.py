@@ -169,3 +169,19 @@ def test_one_peer_cannot_hold_every_connection(limited: ServerProcess, client: A
     finally:
         for sock in held:
             sock.close()
+
+
+def test_sigterm_stops_within_the_shutdown_bound_despite_a_stalled_upload(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    config = SIMULATOR_CONFIG + "\n[http]\nbody_timeout_s = 60.0\nshutdown_timeout_s = 1.0\n"
+    proc = ServerProcess(tmp_path_factory.mktemp("stopping") / "data", config)
+    proc.start()
+    sock = _connect(proc)
+    try:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nAction=")
+        started = time.monotonic()
+        proc.stop()  # SIGTERM, then waits for the exit
+        assert time.monotonic() - started < 5.0
+    finally:
+        sock.close()
