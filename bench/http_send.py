@@ -26,6 +26,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -181,6 +182,7 @@ def start_server(
     extra_args: tuple[str, ...] = (),
     ready: str = "listening on",
     extra_config: str = "",
+    preexec: Callable[[], None] | None = None,
 ) -> tuple[subprocess.Popen[str], str]:
     """``smsgate serve``; the process and the first line of its output containing ``ready``."""
     config = data_dir.parent / "bench.toml"
@@ -205,6 +207,7 @@ def start_server(
         ],
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=preexec,  # noqa: PLW1509 - only sets a resource limit
     )
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -235,6 +238,11 @@ def lift_number_limits(data_dir: Path, account_id: str) -> None:
 
 
 def create_account(data_dir: Path) -> tuple[str, str, str]:
+    subprocess.run(
+        [sys.executable, "-m", "smsgate.cli", "init", "--data-dir", str(data_dir)],
+        capture_output=True,
+        check=False,  # smsgate before 'init' created the data directory on first use
+    )
     out = subprocess.run(
         [
             sys.executable,
