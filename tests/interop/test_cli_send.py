@@ -200,10 +200,10 @@ def test_a_signed_curl_command_fetched_with_a_get_is_answered_like_an_sdk_reques
     command = shlex.split(
         sign(server, account, "SendMessageToGlobe", f"To={SG}", "Message=a b&c", "--curl")
     )
-    assert command[0] == "curl"
-    assert len(command) == 2
+    assert command[:2] == ["curl", "-sS"]
+    assert len(command) == 3
 
-    status, sent = get(command[1])
+    status, sent = get(command[2])
 
     assert status == 200
     assert sent["ResponseCode"] == "OK"

@@ -57,4 +57,4 @@ def test_a_signed_query_carries_every_parameter_percent_encoded() -> None:
 
 
 def test_a_curl_command_quotes_the_url_for_the_shell() -> None:
-    assert curl_command("http://h/?a=1&b=2") == "curl 'http://h/?a=1&b=2'"
+    assert curl_command("http://h/?a=1&b=2") == "curl -sS 'http://h/?a=1&b=2'"

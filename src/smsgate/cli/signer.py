@@ -59,4 +59,4 @@ def sign_v1(
 
 def curl_command(url: str) -> str:
     """A shell command that sends ``url`` as a GET."""
-    return f"curl {shlex.quote(url)}"
+    return f"curl -sS {shlex.quote(url)}"  # no progress meter in front of the answer
