@@ -118,6 +118,10 @@ class Gateway:
 
     async def start(self) -> Listening:
         await self.store.start()
+        # Every cache that decides requests is loaded before the doors open: a burst of
+        # requests arriving with the first connection must not be judged on empty defaults.
+        await self.policy.load()  # policy documents, SMPP credentials among them
+        await self.keyring.load()  # keys and their accounts
         self._wire_core(await self.store.last_message_id())
         await self._seed_quotas()
         await self.carrier.start(self.receipts.feed)

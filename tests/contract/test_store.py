@@ -143,6 +143,26 @@ async def test_find_key_reports_states_as_they_are(store: Store, open_account: O
     assert found[1].state is AccountState.CLOSED
 
 
+async def test_list_all_keys_gives_keys_with_their_accounts_in_id_order(
+    store: Store, make_key: MakeKey, open_account: OpenAccount
+) -> None:
+    await open_account(store, "acc-1")
+    await open_account(store, "acc-2", balance_micros=7)
+    await store.add_key(make_key("key-0", "acc-2"))
+
+    everything = await store.list_all_keys(10)
+
+    assert [(key.id, account.id) for key, account in everything] == [
+        ("key-0", "acc-2"),
+        ("key-acc-1", "acc-1"),
+        ("key-acc-2", "acc-2"),
+    ]
+    assert everything[0][0] == make_key("key-0", "acc-2")  # the secret is opened
+    assert everything[0][1].balance_micros == 7
+    assert [key.id for key, _ in await store.list_all_keys(2)] == ["key-0", "key-acc-1"]
+    assert await store.list_all_keys(0) == []
+
+
 async def test_add_key_needs_an_account_and_a_fresh_id(
     store: Store, make_key: MakeKey, open_account: OpenAccount
 ) -> None:

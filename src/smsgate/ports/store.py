@@ -63,6 +63,11 @@ class AccountStore(Protocol):
         """The key and its account, whatever their states (the caller decides what they mean)."""
         ...
 
+    async def list_all_keys(self, limit: int) -> list[tuple[AccessKey, Account]]:
+        """Up to ``limit`` keys with their accounts, in key id order: what the key cache loads
+        before the server opens its doors."""
+        ...
+
 
 class TemplateStore(Protocol):
     async def put_template(self, template: Template) -> None:

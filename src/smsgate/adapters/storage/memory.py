@@ -164,6 +164,11 @@ class MemoryStore:
             return None
         return key, self._accounts[key.account_id]
 
+    async def list_all_keys(self, limit: int) -> list[tuple[AccessKey, Account]]:
+        self._check_open()
+        keys = sorted(self._keys)[: max(limit, 0)]
+        return [(self._keys[k], self._accounts[self._keys[k].account_id]) for k in keys]
+
     # -- templates ----------------------------------------------------------------------------
 
     async def put_template(self, template: Template) -> None:

@@ -422,6 +422,17 @@ class SqliteStore:
             return None
         return self._key_from_row(row[:6]), _account_from_row(row[6:])
 
+    async def list_all_keys(self, limit: int) -> list[tuple[AccessKey, Account]]:
+        if limit <= 0:
+            return []
+        rows = await self._read(
+            _fetch_all,
+            f"SELECT {_K_COLUMNS}, {_A_COLUMNS} FROM access_keys k "
+            "JOIN accounts a ON a.id = k.account_id ORDER BY k.id LIMIT ?",
+            (limit,),
+        )
+        return [(self._key_from_row(row[:6]), _account_from_row(row[6:])) for row in rows]
+
     def _key_row(self, key: AccessKey) -> _Row:
         """Secrets are sealed here, on the loop thread, so the cipher is never shared."""
         return (
