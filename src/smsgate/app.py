@@ -23,12 +23,13 @@ from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.notify.http_callbacks import CallbackPusher
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.replay.memory import MemoryNonceGuard
+from smsgate.adapters.secret_files import load_or_create_token
 from smsgate.adapters.storage.factory import open_store
 from smsgate.config import Config
 from smsgate.domain.faults import FaultInjector
 from smsgate.domain.ids import MessageIdGenerator, first_id_at
 from smsgate.domain.limits import utc_day_bounds, utc_month_bounds
-from smsgate.doors.admin import AdminApi, load_or_create_token
+from smsgate.doors.admin import AdminApi
 from smsgate.doors.aliyun import render
 from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.server import AliyunDoor
@@ -117,6 +118,8 @@ class Gateway:
         )
 
     async def start(self) -> Listening:
+        # Before anything starts: a damaged token file stops the start with nothing to undo.
+        token = load_or_create_token(self.config.admin.token, self.config.admin_token_path)
         await self.store.start()
         # Every cache that decides requests is loaded before the doors open: a burst of
         # requests arriving with the first connection must not be judged on empty defaults.
@@ -134,7 +137,6 @@ class Gateway:
         self._spawn(self._apply_receipts_forever, "receipts")
         self._spawn(self.pusher.run, "callbacks")
         app = self.door.application()
-        token = load_or_create_token(self.config.admin.token, self.config.admin_token_path)
         AdminApi(
             self.store,
             AccountService(self.store, self.clock),

@@ -4,8 +4,6 @@ stand-in for the Alibaba door's "/"), over the memory store and a fixed clock.""
 from __future__ import annotations
 
 import logging
-import os
-import stat
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from smsgate.adapters.storage.memory import MemoryStore
 from smsgate.config import AdminConfig, ConfigError, load_config
 from smsgate.domain.models import Message, MessageStatus
-from smsgate.doors.admin import AdminApi, load_or_create_token
+from smsgate.doors.admin import AdminApi
 from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService
 from tests.doors.conftest import T0, FixedClock
@@ -630,37 +628,6 @@ async def test_wrong_methods_are_refused(
     assert response.status == 405
     assert (await response.json())["Code"] == "MethodNotAllowed"
     assert response.headers["Allow"] == allowed
-
-
-# -- the token ----------------------------------------------------------------------------------
-
-
-def test_a_token_file_is_created_private_and_reused(tmp_path: Path) -> None:
-    path = tmp_path / "data" / "admin.token"
-    token = load_or_create_token("", path)
-    assert len(token) >= 43  # 32 bytes, URL-safe base64
-    assert path.read_text().strip() == token
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert load_or_create_token("", path) == token
-    assert load_or_create_token("configured-token-0123456789", path) == (
-        "configured-token-0123456789"
-    )
-    assert path.read_text().strip() == token
-
-
-def test_a_configured_token_creates_no_file(tmp_path: Path) -> None:
-    path = tmp_path / "admin.token"
-    assert load_or_create_token("configured-token-0123456789", path) == (
-        "configured-token-0123456789"
-    )
-    assert not path.exists()
-
-
-def test_an_empty_token_file_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "admin.token"
-    path.write_text("\n")
-    with pytest.raises(ValueError, match="empty"):
-        load_or_create_token("", path)
 
 
 def test_the_admin_section_of_the_configuration(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from smsgate.adapters.secret_files import SecretFileError
 from smsgate.cli import accounts, policy, review, serve, smpp
 from smsgate.cli.common import CliError
 from smsgate.config import ConfigError, load_config
@@ -34,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         result: int = args.run(config, args)
         return result
-    except (ConfigError, CliError) as exc:
+    except (ConfigError, CliError, SecretFileError) as exc:
         print(f"smsgate: {exc}", file=sys.stderr)
         return 2
 

@@ -48,10 +48,7 @@ import functools
 import hmac
 import json
 import logging
-import os
-import secrets
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -70,7 +67,7 @@ from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService, NotFoundError
 from smsgate.service.policy import DOCUMENT_PARSERS
 
-__all__ = ["PREFIX", "AdminApi", "load_or_create_token"]
+__all__ = ["PREFIX", "AdminApi"]
 
 log = logging.getLogger(__name__)
 
@@ -95,29 +92,6 @@ _HTTP_CODES = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def load_or_create_token(config_token: str, path: Path) -> str:
-    """The operator token: the configured one, else the one kept in ``path``, else a new one.
-
-    A new token (32 random bytes, URL-safe) is written to ``path`` readable by its owner only;
-    O_EXCL makes two processes starting together agree on one token.
-    """
-    if config_token:
-        return config_token
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first: use theirs
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(secrets.token_urlsafe(32) + "\n")
-    token = path.read_text(encoding="utf-8").strip()
-    if not token:
-        raise ValueError(f"the admin token file {path} is empty; delete it to create a new token")
-    return token
 
 
 class AdminApi:

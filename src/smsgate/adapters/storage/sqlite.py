@@ -42,6 +42,7 @@ from typing import Any, Final, Literal, TypeVar, cast
 from cryptography.exceptions import InvalidTag
 
 from smsgate.adapters.secret_box import SecretBox
+from smsgate.adapters.secret_files import create_private_file, restrict_to_owner
 from smsgate.adapters.storage.common import (
     accepting_account,
     check_json,
@@ -449,7 +450,8 @@ class SqliteStore:
             secret = self._box.open(row[2])
         except (ValueError, InvalidTag) as exc:
             raise StoreError(
-                f"cannot open the secret of key {row[0]!r}: wrong master key?"
+                f"cannot open the secret of key {row[0]!r}: the master key (master.key) is not "
+                "the one this database was made with; restore that one from your backup"
             ) from exc
         return AccessKey(
             id=row[0],
@@ -894,13 +896,19 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 def _connect_writer(path: Path, synchronous: str) -> sqlite3.Connection:
-    """The write connection, with the schema brought up to date before anyone uses it."""
+    """The write connection, with the schema brought up to date before anyone uses it.
+
+    The database holds message texts (one-time codes among them): it and SQLite's ``-wal`` and
+    ``-shm`` files are the owner's only (mode 0600), whatever the umask."""
+    create_private_file(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
     try:
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()[0][0]
         if mode != "wal":
             raise StoreError(f"{path}: cannot use WAL mode (journal_mode is {mode})")
+        for suffix in ("", "-wal", "-shm"):
+            restrict_to_owner(path.with_name(path.name + suffix))
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         # The WAL is reused after each checkpoint but never shrinks by itself: a burst would
         # leave a large file behind. Trim it back to this size instead.
