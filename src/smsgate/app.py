@@ -14,7 +14,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
@@ -50,6 +50,11 @@ __all__ = ["Gateway", "Listening"]
 
 log = logging.getLogger(__name__)
 
+#: Nonces read per page at start, and how often expired ones are deleted (each delete then
+#: removes only the few seconds' worth that expired since the last one).
+_NONCE_PAGE = 10_000
+_NONCE_PRUNE_S = 10.0
+
 
 @dataclass(frozen=True, slots=True)
 class Listening:
@@ -72,10 +77,11 @@ class Gateway:
         self.pusher = CallbackPusher(
             self.store, render.receipt_push_body, self.clock, config.callbacks
         )
-        skew = timedelta(seconds=config.server.timestamp_skew_s)
+        self.skew = skew = timedelta(seconds=config.server.timestamp_skew_s)
         self.keyring = KeyRing(self.store, self.clock, config.server.refresh_s)
+        self.nonces = MemoryNonceGuard(window=skew)
         self.authenticator = ApiAuthenticator(
-            self.keyring, MemoryNonceGuard(window=skew), self.clock, skew
+            self.keyring, self.nonces, self.clock, skew, kept=self.store
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
@@ -125,6 +131,7 @@ class Gateway:
         # requests arriving with the first connection must not be judged on empty defaults.
         await self.policy.load()  # policy documents, SMPP credentials among them
         await self.keyring.load()  # keys and their accounts
+        await self._restore_nonces()  # a request sent before the start is not taken again
         self._wire_core(await self.store.last_message_id())
         await self._seed_quotas()
         await self.carrier.start(self.receipts.feed)
@@ -136,6 +143,7 @@ class Gateway:
         self._spawn(self._deliver_forever, "delivery")
         self._spawn(self._apply_receipts_forever, "receipts")
         self._spawn(self.pusher.run, "callbacks")
+        self._spawn(self._prune_nonces_forever, "nonces")
         app = self.door.application()
         AdminApi(
             self.store,
@@ -191,6 +199,30 @@ class Gateway:
         by_day = await self.store.count_messages_since(first_id_at(int(day_start * 1000)))
         by_month = await self.store.count_messages_since(first_id_at(int(month_start * 1000)))
         self.limiter.seed_usage(by_day, by_month, sum(by_day.values()), now)
+
+    async def _restore_nonces(self) -> None:
+        """Remember the nonces of the replay window that the store kept (``ports.replay``)."""
+        now = self.clock.now()
+        await self.store.prune_nonces(now)
+        at = datetime.fromtimestamp(now, UTC)
+        window = self.skew
+        after = None
+        while page := await self.store.live_nonces(now, after, _NONCE_PAGE):
+            for kept in page:
+                # The memory guard keeps a pair until max(timestamp, now) + window: handing it
+                # expires_at - window keeps it at least as long as when it was first seen.
+                signed = datetime.fromtimestamp(kept.expires_at, UTC) - window
+                self.nonces.check_and_remember(kept.access_key_id, kept.nonce, signed, at)
+            after = page[-1]
+        if len(self.nonces):
+            log.info("remembered %d signature nonces of the replay window", len(self.nonces))
+
+    async def _prune_nonces_forever(self) -> None:
+        """Nonces past their window are dropped in small, regular deletes."""
+        while True:
+            await asyncio.sleep(_NONCE_PRUNE_S)
+            with contextlib.suppress(StoreError):  # reported by the store's health; try again
+                await self.store.prune_nonces(self.clock.now())
 
     def _spawn(self, factory: Callable[[], Awaitable[None]], name: str) -> None:
         async def guarded() -> None:

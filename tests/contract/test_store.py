@@ -34,6 +34,7 @@ from smsgate.domain.models import (
     Template,
     TemplateStatus,
 )
+from smsgate.ports.replay import StoredNonce
 from smsgate.ports.store import CallbackRetry, Store, StoreError
 
 MakeAccount = Callable[..., Account]
@@ -717,6 +718,34 @@ async def test_sign_names_crud(store: Store, open_account: OpenAccount) -> None:
         await store.put_sign_name(SignName("nobody", "Acme", ReviewStatus.PENDING, T0))
 
 
+# -- replay nonces -----------------------------------------------------------------------------
+
+
+async def test_nonces_are_kept_until_they_expire(store: Store) -> None:
+    kept = [
+        StoredNonce("key-b", "n3", T0 + 30),
+        StoredNonce("key-a", "n2", T0 + 20),
+        StoredNonce("key-b", "n1", T0 + 20),
+        StoredNonce("key-a", "n1", T0 + 10),
+    ]
+    for nonce in kept:
+        await store.remember_nonce(nonce.access_key_id, nonce.nonce, nonce.expires_at)
+    await store.remember_nonce("key-a", "n1", T0 + 10)  # the same pair again: kept once
+
+    in_order = sorted(kept, key=lambda n: (n.expires_at, n.access_key_id, n.nonce))
+    assert await store.live_nonces(T0, None, 10) == in_order
+    assert await store.live_nonces(T0 + 10, None, 10) == in_order[1:]  # expired at T0 + 10
+    first = await store.live_nonces(T0, None, 2)
+    assert first == in_order[:2]
+    assert await store.live_nonces(T0, first[-1], 2) == in_order[2:]
+    assert await store.live_nonces(T0, in_order[-1], 2) == []
+    assert await store.live_nonces(T0, None, 0) == []
+
+    assert await store.prune_nonces(T0 + 20) == 3
+    assert await store.prune_nonces(T0 + 20) == 0
+    assert await store.live_nonces(0.0, None, 10) == [StoredNonce("key-b", "n3", T0 + 30)]
+
+
 # -- life cycle --------------------------------------------------------------------------------
 
 
@@ -822,7 +851,33 @@ async def test_sqlite_migrates_a_database_of_schema_2(
     finally:
         await store.close()
     with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
+
+
+async def test_sqlite_a_nonce_is_durable_once_a_write_queued_after_it_is(
+    db_path: Path, secret_box: SecretBox, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    """The door queues a request's nonce before the message it sends and awaits only the
+    message's write: the nonce must be committed with it (one batch) or before it."""
+    store = SqliteStore(db_path, secret_box, commit_linger_s=0.5)
+    await store.start()
+    try:
+        await open_account(store, balance_micros=100)
+        before = store.stats.batches
+        remembered = store.remember_nonce("key-acc-1", "nonce-1", T0 + 900)
+        assert await store.accept_messages([make_message(1)], 100)
+        assert remembered.done()
+        assert store.stats.batches == before + 1  # one commit for both
+    finally:
+        await store.close()
+    reopened = SqliteStore(db_path, secret_box)
+    await reopened.start()
+    try:
+        assert await reopened.live_nonces(T0, None, 10) == [
+            StoredNonce("key-acc-1", "nonce-1", T0 + 900)
+        ]
+    finally:
+        await reopened.close()
 
 
 async def test_sqlite_refuses_a_newer_schema(db_path: Path, secret_box: SecretBox) -> None:
@@ -847,6 +902,8 @@ async def test_sqlite_queries_use_their_indexes(sqlite_store: SqliteStore, db_pa
                 ("page window", sqlite_module._PAGE_WINDOW, ("a", 0, 9, 10, 0)),
                 ("page window to", sqlite_module._PAGE_WINDOW_TO, ("a", 0, 9, "86", 10, 0)),
                 ("count since", sqlite_module._COUNT_SINCE, (0,)),
+                ("nonces", sqlite_module._SELECT_NONCES, (0.0, 10)),
+                ("nonces after", sqlite_module._SELECT_NONCES_AFTER, (0.0, 0.0, "a", "b", 10)),
             ]
         }
     assert mode == "wal"
@@ -860,6 +917,8 @@ async def test_sqlite_queries_use_their_indexes(sqlite_store: SqliteStore, db_pa
     for name in ("count window to", "page window", "page window to"):
         assert f"USING INDEX {window}" in plans[name]
     assert "USING COVERING INDEX messages_account (account_id=? AND id>?)" in plans["count since"]
+    assert "USING PRIMARY KEY (expires_at>?)" in plans["nonces"]
+    assert "USING PRIMARY KEY (expires_at>?)" in plans["nonces after"]
     assert "TEMP B-TREE" not in "".join(plans.values())  # no sorting: pages stay cheap
 
 

@@ -132,7 +132,7 @@ async def open_door(
         max_segments=15,
     )
     authenticator = ApiAuthenticator(
-        KeyRing(store, clock), MemoryNonceGuard(window=SKEW), clock, SKEW
+        KeyRing(store, clock), MemoryNonceGuard(window=SKEW), clock, SKEW, kept=store
     )
     guard = AccessGuard(policy, store, FaultInjector(lambda: 0.5))
     door = AliyunDoor(authenticator, guard, submit, store, clock, max_body_bytes=4 * 1024 * 1024)

@@ -25,6 +25,7 @@ from smsgate.domain.models import (
     SubmitOutcome,
     Template,
 )
+from smsgate.ports.replay import NonceStore
 
 __all__ = [
     "AccountStore",
@@ -229,7 +230,9 @@ class PolicyStore(Protocol):
     async def delete_sign_name(self, account_id: str, name: str) -> bool: ...
 
 
-class Store(AccountStore, TemplateStore, MessageStore, CallbackStore, PolicyStore, Protocol):
+class Store(
+    AccountStore, TemplateStore, MessageStore, CallbackStore, PolicyStore, NonceStore, Protocol
+):
     """Everything the embedded default keeps in one database."""
 
     async def start(self) -> None: ...

@@ -64,6 +64,7 @@ from smsgate.domain.models import (
     Template,
     TemplateStatus,
 )
+from smsgate.ports.replay import StoredNonce
 from smsgate.ports.store import CallbackJob, CallbackRetry, StoreError
 
 __all__ = ["MIGRATIONS", "Durability", "SqliteStore", "WriterStats"]
@@ -202,6 +203,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (account_id, message_id)
         ) WITHOUT ROWID""",
     ),
+    (
+        # Signature nonces of the replay window, kept across restarts (ports/replay.py). Keyed
+        # by expiry first: inserts append at the end of the tree, pruning cuts its start, and a
+        # start reads the live ones in key order.
+        """CREATE TABLE nonces (
+            expires_at REAL NOT NULL,
+            access_key_id TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            PRIMARY KEY (expires_at, access_key_id, nonce)
+        ) WITHOUT ROWID""",
+    ),
 )
 
 _MESSAGE_COLUMNS: Final = (
@@ -251,6 +263,21 @@ _PUT_DOCUMENT: Final = (
     "ON CONFLICT (name) DO UPDATE SET version = version + 1, "
     "updated_at = excluded.updated_at, body = excluded.body "
     "RETURNING version"
+)
+_INSERT_NONCE: Final = (
+    "INSERT OR IGNORE INTO nonces (expires_at, access_key_id, nonce) VALUES (?, ?, ?)"
+)
+# Pages of live nonces. The next page seeks on expires_at >= the last one's: with the row-value
+# bound alone or beside expires_at > now, SQLite seeks on the now bound and walks every earlier
+# page again (measured: 4.0 s against 0.46 s to read 1,000,000 in pages of 10,000).
+_SELECT_NONCES: Final = (
+    "SELECT expires_at, access_key_id, nonce FROM nonces WHERE expires_at > ? "
+    "ORDER BY expires_at, access_key_id, nonce LIMIT ?"
+)
+_SELECT_NONCES_AFTER: Final = (
+    "SELECT expires_at, access_key_id, nonce FROM nonces "
+    "WHERE expires_at >= ? AND (expires_at, access_key_id, nonce) > (?, ?, ?) "
+    "ORDER BY expires_at, access_key_id, nonce LIMIT ?"
 )
 # Pages through the partial index messages_unfinished: its WHERE must match the index's.
 _SELECT_UNFINISHED: Final = (
@@ -320,6 +347,8 @@ class SqliteStore:
         self._writer: threading.Thread | None = None
         self._reader: ThreadPoolExecutor | None = None
         self._read_conn: sqlite3.Connection | None = None
+        #: Nonces remembered during this loop iteration, and the future they share.
+        self._nonces: tuple[list[_Row], asyncio.Future[None]] | None = None
         self.stats = WriterStats()
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -352,6 +381,7 @@ class SqliteStore:
             await loop.run_in_executor(self._reader, self._read_conn.close)
             self._reader.shutdown(wait=False)
         if self._writer is not None:
+            self._queue_nonces()
             self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
 
@@ -627,6 +657,48 @@ class SqliteStore:
             ]
             await self._write(_execute_many, (sql, rows))
 
+    # -- replay nonces ------------------------------------------------------------------------
+
+    def remember_nonce(
+        self, access_key_id: str, nonce: str, expires_at: float
+    ) -> asyncio.Future[None]:
+        """Committed with, or before, any write queued after this call (see NonceStore).
+
+        The nonces of one event-loop iteration share one op and one future: they join the
+        queue together, at the end of the iteration or just before the next write is queued,
+        whichever comes first (one op per request cost ~9% of the HTTP hot path's throughput).
+        """
+        loop = self._loop
+        if loop is None:
+            raise StoreError("the store is not open")
+        pending = self._nonces
+        if pending is None:
+            pending = self._nonces = ([], loop.create_future())
+            loop.call_soon(self._queue_nonces)
+        pending[0].append((expires_at, access_key_id, nonce))
+        return pending[1]
+
+    def _queue_nonces(self) -> None:
+        pending, self._nonces = self._nonces, None
+        if pending is not None:
+            self._queue.put((_insert_nonces, pending[0], pending[1]))
+
+    async def live_nonces(
+        self, now: float, after: StoredNonce | None, limit: int
+    ) -> list[StoredNonce]:
+        if limit <= 0:
+            return []
+        if after is None or after.expires_at <= now:
+            rows = await self._read(_fetch_all, _SELECT_NONCES, (now, limit))
+        else:
+            start = (after.expires_at, after.access_key_id, after.nonce)
+            rows = await self._read(_fetch_all, _SELECT_NONCES_AFTER, (start[0], *start, limit))
+        return [StoredNonce(key_id, nonce, expires_at) for expires_at, key_id, nonce in rows]
+
+    async def prune_nonces(self, now: float) -> int:
+        sql = "DELETE FROM nonces WHERE expires_at <= ?"
+        return await self._write(_execute_count, (sql, (now,)))
+
     # -- policy: documents and sign names -----------------------------------------------------
 
     async def get_document(self, name: str) -> tuple[int, str] | None:
@@ -676,6 +748,8 @@ class SqliteStore:
         if loop is None:
             raise StoreError("the store is not open")
         future: asyncio.Future[Any] = loop.create_future()
+        if self._nonces is not None:
+            self._queue_nonces()  # nonces remembered before this write go first
         self._queue.put((fn, arg, future))
         return cast(_R, await future)
 
@@ -769,7 +843,7 @@ def _run_together(conn: sqlite3.Connection, batch: list[_Op]) -> list[object]:
     i, n = 0, len(batch)
     while i < n:
         fn, arg, _ = batch[i]
-        if fn is _insert_messages or fn is _accept_messages:
+        if fn is _insert_messages or fn is _accept_messages or fn is _insert_nonces:
             i = _run_message_ops(conn, batch, i, values)
         else:
             values.append(fn(conn, arg))
@@ -781,8 +855,8 @@ def _run_together(conn: sqlite3.Connection, batch: list[_Op]) -> list[object]:
 def _run_message_ops(
     conn: sqlite3.Connection, batch: list[_Op], start: int, values: list[object]
 ) -> int:
-    """Run the insert and accept ops from ``start`` on until another kind of op; append their
-    results to ``values`` and return where the run ended.
+    """Run the insert, accept and nonce ops from ``start`` on until another kind of op; append
+    their results to ``values`` and return where the run ended.
 
     Each account's balance is read once; the accepts are decided against it in Python, in batch
     order (exact: this connection holds the write lock, so no balance changes meanwhile); then
@@ -791,9 +865,12 @@ def _run_message_ops(
     touch only accounts, inserts only messages), at about the cost of the plain inserts: one
     UPDATE per op cost 1.8 us per message, a sixth of the hot path's throughput. If anything
     raises (a duplicate id), the batch is re-run op by op, where a failing accept's savepoint
-    takes its charge back with its rows.
+    takes its charge back with its rows. Nonce ops (queued before signed requests' accepts)
+    touch only the nonces table: they join the run, so they do not cut it into short runs, and
+    are inserted with one executemany too.
     """
     rows: list[list[_Row]] = []
+    nonces: list[_Row] = []
     balances: dict[str, int | None] = {}
     taken: dict[str, int] = {}
     i, n = start, len(batch)
@@ -801,6 +878,9 @@ def _run_message_ops(
         fn, arg, _ = batch[i]
         if fn is _insert_messages:
             rows.append(arg)
+            values.append(None)
+        elif fn is _insert_nonces:
+            nonces.extend(arg)
             values.append(None)
         elif fn is _accept_messages:
             account_id, charge, accept_rows = arg
@@ -822,6 +902,8 @@ def _run_message_ops(
     if charges and conn.executemany(_CHARGE, charges).rowcount != len(charges):
         raise StoreError("a balance changed under the writer")  # cannot happen; re-run op by op
     conn.executemany(_INSERT_MESSAGE, itertools.chain.from_iterable(rows))
+    if nonces:
+        conn.executemany(_INSERT_NONCE, nonces)
     return i
 
 
@@ -971,6 +1053,12 @@ def _execute_one(conn: sqlite3.Connection, arg: tuple[str, _Row]) -> bool:
     return conn.execute(sql, params).rowcount > 0
 
 
+def _execute_count(conn: sqlite3.Connection, arg: tuple[str, _Row]) -> int:
+    """One statement; how many rows it changed."""
+    sql, params = arg
+    return conn.execute(sql, params).rowcount
+
+
 def _fetch_value(conn: sqlite3.Connection, arg: tuple[str, _Row]) -> Any:
     """The first column of a statement's only row (e.g. an UPSERT ... RETURNING)."""
     sql, params = arg
@@ -1020,6 +1108,10 @@ def _put_template(conn: sqlite3.Connection, row: _Row) -> None:
 
 def _insert_messages(conn: sqlite3.Connection, rows: list[_Row]) -> None:
     conn.executemany(_INSERT_MESSAGE, rows)
+
+
+def _insert_nonces(conn: sqlite3.Connection, rows: list[_Row]) -> None:
+    conn.executemany(_INSERT_NONCE, rows)
 
 
 _Accept = tuple[str, int, list[_Row]]  # account id, charge, message rows

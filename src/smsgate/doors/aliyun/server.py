@@ -83,10 +83,13 @@ class AliyunDoor:
             action = _action_of(signed)
             domestic, root = signed.version == DOMESTIC, f"{action}Response"
             handler = ACTIONS[(signed.version or "", action)]
-            key, account = await self._auth.authenticate(signed)
-            await self._guard.check(account, key, action, signed.params)
-            ctx = Context(account, self._submit, self._messages, self._clock)
-            fields = await handler(ctx, signed.params)
+            key, account, remembered = await self._auth.authenticate(signed)
+            try:
+                await self._guard.check(account, key, action, signed.params)
+                ctx = Context(account, self._submit, self._messages, self._clock)
+                fields = await handler(ctx, signed.params)
+            finally:
+                await remembered  # the nonce is durable before any answer (see auth.py)
             result = render.result_body(request_id, errors.OK, domestic)
             result.update(fields)
             return _respond(200, result, fmt, root)
