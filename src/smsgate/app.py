@@ -24,11 +24,13 @@ from smsgate.adapters.notify.http_callbacks import CallbackPusher
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.replay.memory import MemoryNonceGuard
 from smsgate.adapters.secret_files import load_or_create_token
+from smsgate.adapters.storage.disk import ADVICE, DiskProblem
 from smsgate.adapters.storage.factory import open_store
 from smsgate.config import Config
 from smsgate.domain.faults import FaultInjector
 from smsgate.domain.ids import MessageIdGenerator, first_id_at
 from smsgate.domain.limits import utc_day_bounds, utc_month_bounds
+from smsgate.doors import health
 from smsgate.doors.admin import AdminApi
 from smsgate.doors.aliyun import render
 from smsgate.doors.aliyun.auth import ApiAuthenticator
@@ -41,6 +43,7 @@ from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService
 from smsgate.service.cancel import CancelDesk, CancelService
 from smsgate.service.delivery import DeliveryWorker, recover_unfinished
+from smsgate.service.health import Readiness
 from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import PolicyCache
 from smsgate.service.receipts import ReceiptProcessor
@@ -69,6 +72,8 @@ class Gateway:
         self.config = config
         self.clock = SystemClock()
         self.store = open_store(config)
+        self.readiness = Readiness(self.clock)
+        self.store.set_disk_listener(self._on_disk)
         self.queue = MemoryDeliveryQueue(config.pipeline.queue_size)
         self.carrier = CarrierSimulator(config.simulator, self.clock)
         self.policy = PolicyCache(self.store, self.clock, config.server.refresh_s)
@@ -145,11 +150,13 @@ class Gateway:
         self._spawn(self.pusher.run, "callbacks")
         self._spawn(self._prune_nonces_forever, "nonces")
         app = self.door.application()
+        health.register(app, self.readiness)
         AdminApi(
             self.store,
             AccountService(self.store, self.clock),
             AdminService(self.store, self.clock),
             token,
+            readiness=self.readiness,
         ).register(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -199,6 +206,13 @@ class Gateway:
         by_day = await self.store.count_messages_since(first_id_at(int(day_start * 1000)))
         by_month = await self.store.count_messages_since(first_id_at(int(month_start * 1000)))
         self.limiter.seed_usage(by_day, by_month, sum(by_day.values()), now)
+
+    def _on_disk(self, problem: DiskProblem | None) -> None:
+        """The store's writes started failing on the disk, or work again (once per change)."""
+        if problem is None:
+            self.readiness.recovered("store")
+        else:
+            self.readiness.failing("store", problem.code, problem.detail, ADVICE[problem.code])
 
     async def _restore_nonces(self) -> None:
         """Remember the nonces of the replay window that the store kept (``ports.replay``)."""

@@ -880,6 +880,42 @@ async def test_sqlite_a_nonce_is_durable_once_a_write_queued_after_it_is(
         await reopened.close()
 
 
+async def test_sqlite_reports_a_full_disk_once_and_its_end(
+    db_path: Path, secret_box: SecretBox
+) -> None:
+    """A database that cannot grow (PRAGMA max_page_count: SQLite's own "database or disk is
+    full", as on a full disk) fails every write that needs a page; the listener hears of it
+    once, and of the end once, when a write succeeds again."""
+    store = SqliteStore(db_path, secret_box)
+    await store.start()
+    await store.close()
+    with closing(sqlite3.connect(db_path)) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    store = SqliteStore(db_path, secret_box, max_pages=pages + 4)
+    heard: list[str | None] = []
+    store.set_disk_listener(lambda problem: heard.append(problem and problem.code))
+    await store.start()
+    try:
+        failures: list[StoreError] = []
+        for i in range(1000):
+            try:
+                await store.remember_nonce("key-1", f"{i:04d}" + "n" * 500, T0 + 900)
+            except StoreError as exc:
+                failures.append(exc)
+                if len(failures) == 5:
+                    break
+        assert len(failures) == 5, "the database never filled up"
+        assert "database or disk is full" in str(failures[0])
+        # The writer schedules its report before it hands back the batch's results.
+        assert heard == ["disk_full"]
+
+        assert await store.prune_nonces(T0 + 900) > 0  # frees pages: writes fit again
+        await store.remember_nonce("key-1", "after", T0 + 1000)
+        assert heard == ["disk_full", None]
+    finally:
+        await store.close()
+
+
 async def test_sqlite_refuses_a_newer_schema(db_path: Path, secret_box: SecretBox) -> None:
     with closing(sqlite3.connect(db_path)) as conn:
         conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")

@@ -26,9 +26,11 @@ from smsgate.adapters.storage.memory import MemoryStore
 from smsgate.domain.faults import FaultInjector
 from smsgate.domain.ids import MessageIdGenerator
 from smsgate.domain.models import AccessKey, Account, AccountState
+from smsgate.doors import health
 from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.server import AliyunDoor
 from smsgate.service.access import AccessGuard
+from smsgate.service.health import Readiness
 from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import PolicyCache
 from smsgate.service.submit import SubmitService
@@ -77,6 +79,7 @@ class Door:
     queue: MemoryDeliveryQueue
     clock: FixedClock
     account: Account
+    readiness: Readiness
 
     @property
     def host(self) -> str:
@@ -136,9 +139,12 @@ async def open_door(
     )
     guard = AccessGuard(policy, store, FaultInjector(lambda: 0.5))
     door = AliyunDoor(authenticator, guard, submit, store, clock, max_body_bytes=4 * 1024 * 1024)
+    app = door.application()
+    readiness = Readiness(clock)
+    health.register(app, readiness)
     try:
-        async with TestClient(TestServer(door.application())) as client:
-            yield Door(client, store, queue, clock, account)
+        async with TestClient(TestServer(app)) as client:
+            yield Door(client, store, queue, clock, account, readiness)
     finally:
         await store.close()
 

@@ -20,6 +20,7 @@ from smsgate.domain.models import Message, MessageStatus
 from smsgate.doors.admin import AdminApi
 from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService
+from smsgate.service.health import Readiness
 from tests.doors.conftest import T0, FixedClock
 
 TOKEN = "operator-token-for-tests-0123456789"
@@ -30,6 +31,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 class Admin:
     client: TestClient[web.Request, web.Application]
     store: MemoryStore
+    readiness: Readiness
 
     async def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
         """The JSON answer of an authorized request, checking its status."""
@@ -67,10 +69,13 @@ async def admin() -> AsyncIterator[Admin]:
     clock = FixedClock()
     app = web.Application()
     app.router.add_route("*", "/", _root)  # the Alibaba door's endpoint shares the application
-    AdminApi(store, AccountService(store, clock), AdminService(store, clock), TOKEN).register(app)
+    readiness = Readiness(clock)
+    AdminApi(
+        store, AccountService(store, clock), AdminService(store, clock), TOKEN, readiness=readiness
+    ).register(app)
     try:
         async with TestClient(TestServer(app)) as client:
-            yield Admin(client, store)
+            yield Admin(client, store, readiness)
     finally:
         await store.close()
 
@@ -129,6 +134,31 @@ async def test_an_empty_token_is_refused() -> None:
     clock = FixedClock()
     with pytest.raises(ValueError, match="token"):
         AdminApi(store, AccountService(store, clock), AdminService(store, clock), "")
+
+
+# -- health -------------------------------------------------------------------------------------
+
+
+async def test_health_says_what_stops_the_server(admin: Admin) -> None:
+    assert await admin.call("GET", "/admin/health") == {"status": "ok"}
+    admin.readiness.failing("store", "disk_full", "SQLITE_FULL: database or disk is full", "free")
+
+    assert await admin.call("GET", "/admin/health") == {
+        "status": "not ready",
+        "problems": [
+            {
+                "component": "store",
+                "problem": "disk_full",
+                "detail": "SQLITE_FULL: database or disk is full",
+                "advice": "free",
+                "since": "2026-11-24T22:55:27Z",
+            }
+        ],
+    }
+    admin.readiness.recovered("store")
+    assert await admin.call("GET", "/admin/health") == {"status": "ok"}
+    response = await admin.request("GET", "/admin/health", headers={})
+    assert response.status == 401  # behind the token like the rest
 
 
 # -- accounts and keys --------------------------------------------------------------------------

@@ -413,6 +413,17 @@ async def test_health(door: Door) -> None:
     response = await door.client.get("/health")
     assert (response.status, await response.json()) == (200, {"status": "ok"})
 
+    door.readiness.failing("store", "disk_full", "SQLITE_FULL: database or disk is full", "free")
+    response = await door.client.get("/health")
+    assert response.status == 503
+    body = await response.json()
+    assert body["status"] == "not ready"
+    assert [(p["component"], p["problem"]) for p in body["problems"]] == [("store", "disk_full")]
+
+    door.readiness.recovered("store")
+    response = await door.client.get("/health")
+    assert (response.status, await response.json()) == (200, {"status": "ok"})
+
 
 def test_the_signer_puts_the_key_in_the_query() -> None:
     # A guard on the harness itself: requests really are signed by the SDK with our key.

@@ -37,6 +37,8 @@ Routes::
     GET    /admin/faults
     POST   /admin/faults                                one rule
     DELETE /admin/faults[?account=ID]
+    GET    /admin/health                                {"status": "ok"} or {"status": "not ready",
+                                                        "problems": [...]} (as /health, HTTP 200)
 
 The token is never logged, and never compared in a way whose timing depends on how much of it
 was right.
@@ -65,6 +67,7 @@ from smsgate.doors.views import (
 from smsgate.ports.store import Store, StoreError
 from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService, NotFoundError
+from smsgate.service.health import Readiness
 from smsgate.service.policy import DOCUMENT_PARSERS
 
 __all__ = ["PREFIX", "AdminApi"]
@@ -96,7 +99,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 class AdminApi:
     def __init__(
-        self, store: Store, accounts: AccountService, admin: AdminService, token: str
+        self,
+        store: Store,
+        accounts: AccountService,
+        admin: AdminService,
+        token: str,
+        *,
+        readiness: Readiness | None = None,
     ) -> None:
         if not token:
             raise ValueError("the admin API needs a non-empty operator token")
@@ -104,6 +113,7 @@ class AdminApi:
         self._accounts = accounts
         self._admin = admin
         self._token = token.encode()
+        self._readiness = readiness
 
     def register(self, app: web.Application) -> None:
         """Mount the API at ``/admin`` of ``app`` (before ``app`` starts)."""
@@ -135,6 +145,7 @@ class AdminApi:
             ("GET", "/faults", self.list_faults),
             ("POST", "/faults", self.add_fault),
             ("DELETE", "/faults", self.clear_faults),
+            ("GET", "/health", self.health),
         ]
         for method, path, handler in routes:
             api.router.add_route(method, path, handler)
@@ -181,6 +192,12 @@ class AdminApi:
         if scheme.lower() != "bearer":
             return False
         return hmac.compare_digest(given.strip().encode("utf-8", "replace"), self._token)
+
+    # -- health ---------------------------------------------------------------------------------
+
+    async def health(self, _request: web.Request) -> web.Response:
+        """What ``/health`` says, with HTTP 200 (the question was answered)."""
+        return _json({"status": "ok"} if self._readiness is None else self._readiness.view())
 
     # -- accounts and keys ----------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ from smsgate.adapters.storage.common import (
     parse_after_id,
     parse_id,
 )
+from smsgate.adapters.storage.disk import DiskProblem, disk_problem
 from smsgate.domain.models import (
     FINAL_STATUSES,
     AccessKey,
@@ -79,6 +80,7 @@ _Op = tuple[_WriteFn, Any, asyncio.Future[Any]]
 
 _STOP: Final = object()  # queued by close(): the writer finishes what precedes it, then exits
 _BUSY_TIMEOUT_MS: Final = 5000
+_PROBE_INTERVAL_S: Final = 1.0  # while writes fail on the disk and none are waiting
 _WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 # Bound in place of None on the hot paths. Python's sqlite3 binds None through its slow adapter
 # lookup (measured: 8 us for a row of 27 NULLs, 1.2 us for 27 floats), while SQLite stores a NaN
@@ -332,6 +334,7 @@ class SqliteStore:
         durability: Durability = "full",
         max_batch: int = 512,
         commit_linger_s: float = 0.0,
+        max_pages: int | None = None,
     ) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
@@ -342,6 +345,9 @@ class SqliteStore:
         self._synchronous = "FULL" if durability == "full" else "NORMAL"
         self._max_batch = max_batch
         self._linger = commit_linger_s
+        # PRAGMA max_page_count: writes that need more pages fail as on a full disk
+        # (SQLITE_FULL). Tests use it to fill a database without filling a disk.
+        self._max_pages = max_pages
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None  # set while the store is open
         self._writer: threading.Thread | None = None
@@ -349,6 +355,9 @@ class SqliteStore:
         self._read_conn: sqlite3.Connection | None = None
         #: Nonces remembered during this loop iteration, and the future they share.
         self._nonces: tuple[list[_Row], asyncio.Future[None]] | None = None
+        #: The disk problem the last commit met (writer thread), and who is told of changes.
+        self._disk: DiskProblem | None = None
+        self._disk_listener: Callable[[DiskProblem | None], None] | None = None
         self.stats = WriterStats()
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -767,6 +776,8 @@ class SqliteStore:
         """The writer thread: open and migrate, report readiness, then serve batches."""
         try:
             conn = _connect_writer(self._path, self._synchronous)
+            if self._max_pages is not None:
+                conn.execute(f"PRAGMA max_page_count = {int(self._max_pages)}")
         except Exception as exc:
             loop.call_soon_threadsafe(_settle, ready, _as_store_error(exc))
             return
@@ -788,7 +799,16 @@ class SqliteStore:
         get, get_nowait, max_batch = self._queue.get, self._queue.get_nowait, self._max_batch
         linger = self._linger
         while True:
-            item = get()
+            if self._disk is None:
+                item = get()
+            else:
+                # Writes are failing on the disk: with nothing to write, try a tiny write now
+                # and then, so that health recovers when space returns, traffic or not.
+                try:
+                    item = get(timeout=_PROBE_INTERVAL_S)
+                except queue.Empty:
+                    self._observe(loop, disk_problem(_probe(conn)))
+                    continue
             deadline = time.monotonic() + linger
             batch: list[_Op] = []
             stopping = False
@@ -819,20 +839,52 @@ class SqliteStore:
     ) -> None:
         futures = [op[2] for op in batch]
         errors: list[BaseException | None] | None = None
+        problem = None
         try:
             values = _run_together(conn, batch)
         except Exception:
             _rollback(conn)
             values, errors = _run_isolated(conn, batch)
             self.stats.isolated_batches += 1
+            problem = next(filter(None, map(disk_problem, errors)), None)
+        self._observe(loop, problem)
         self.stats.batches += 1
         self.stats.ops += len(batch)
         # RuntimeError: the loop is closed, so nobody is waiting for these any more.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(_deliver, futures, values, errors)
 
+    def set_disk_listener(self, listener: Callable[[DiskProblem | None], None]) -> None:
+        """Call ``listener`` on the event loop when writes start failing for a disk problem
+        (full, I/O error, read-only) and with None when they succeed again: once per change."""
+        self._disk_listener = listener
+
+    def _observe(self, loop: asyncio.AbstractEventLoop, problem: DiskProblem | None) -> None:
+        """Writer thread: note the outcome of a commit (or probe); tell the listener of changes."""
+        if (problem and problem.code) == (self._disk and self._disk.code):
+            return
+        self._disk = problem
+        listener = self._disk_listener
+        if listener is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
+                loop.call_soon_threadsafe(listener, problem)
+
 
 # -- the writer's batch runners (writer thread) -----------------------------------------------
+
+
+def _probe(conn: sqlite3.Connection) -> BaseException | None:
+    """The smallest real write: rewrite the schema version with its own value (one page to
+    the WAL and a sync). None if it committed."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+        conn.execute(f"PRAGMA user_version = {int(version)}")
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        _rollback(conn)
+        return exc
+    return None
 
 
 def _run_together(conn: sqlite3.Connection, batch: list[_Op]) -> list[object]:
@@ -920,6 +972,10 @@ def _run_isolated(
             try:
                 values[i] = fn(conn, arg)
             except Exception as exc:
+                if not conn.in_transaction:
+                    # SQLite rolled the whole transaction back itself (a full disk, an I/O
+                    # error): the batch failed with this error, not with the savepoint's.
+                    raise
                 conn.execute("ROLLBACK TO op")
                 errors[i] = _as_store_error(exc)
             conn.execute("RELEASE op")

@@ -58,11 +58,7 @@ class AliyunDoor:
             handler_args={"max_line_size": self._max_body_bytes, "max_field_size": 65536},
         )
         app.router.add_route("*", "/", self.handle)
-        app.router.add_get("/health", self.health)
         return app
-
-    async def health(self, _request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
 
     async def handle(self, request: web.Request) -> web.Response:
         request_id = render.new_request_id()
