@@ -213,3 +213,52 @@ async def test_a_key_read_that_fails_keeps_the_loaded_entry(store: GatedStore) -
     assert await ring.account(ACCOUNT.id) == ACCOUNT
     with pytest.raises(StoreError):  # nothing loaded for this one: no answer made up
         await ring.find(KEY.id)
+
+
+# -- ttl 0: "at once" --------------------------------------------------------------------------
+
+
+async def test_with_no_ttl_a_read_begun_before_a_call_is_not_enough(store: GatedStore) -> None:
+    """A change written just before a call is seen by it, even when another caller's read was
+    already under way (SMPP binds right after `smsgate smpp add` depend on it)."""
+    clock = FixedClock()
+    cache = PolicyCache(store, clock, ttl_s=0)
+    await cache.load()
+    store.gate.clear()
+    first = asyncio.ensure_future(cache.current())
+    await until_waiting(store, 2)
+    await store.put_document("keywords", json.dumps(["lottery"]))
+    clock.t = T0 + 0.001
+    second = asyncio.ensure_future(cache.current())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not second.done()  # not answered from the version being replaced
+    store.gate.set()
+
+    await first
+    policy = await second
+    assert policy.keywords is not None
+    assert policy.keywords.find("lottery") == "lottery"
+    assert store.reads == 3  # one more read, after the first
+
+
+async def test_with_no_ttl_a_key_change_is_seen_at_once(store: GatedStore) -> None:
+    clock = FixedClock()
+    ring = KeyRing(store, clock, ttl_s=0)
+    assert await ring.find(KEY.id) == (KEY, ACCOUNT)
+    store.gate.clear()
+    first = asyncio.ensure_future(ring.find(KEY.id))
+    await until_waiting(store, 2)
+    await store.set_key_enabled(KEY.id, False)
+    clock.t = T0 + 0.001
+    second = asyncio.ensure_future(ring.find(KEY.id))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not second.done()
+    store.gate.set()
+
+    await first
+    found = await second
+    assert found is not None
+    assert not found[0].enabled
+    assert store.reads == 3  # one more read, after the first

@@ -8,7 +8,8 @@ take effect within a second.
 The server awaits :meth:`KeyRing.load` before it opens its doors, so the first burst of requests
 finds its keys in memory. After that, callers of one id share one read of the store (a burst of
 requests with one new key makes one query, not one each); while an expired entry is read again,
-the others are answered from it, and a read that fails keeps it in service.
+the others are answered from it, and a read that fails keeps it in service. With ``ttl_s`` 0
+every call sees a read that began after it (as the policy cache does).
 """
 
 from __future__ import annotations
@@ -65,19 +66,28 @@ class _Entries(Generic[_V]):
         self._clock = clock
         self._ttl = ttl_s
         self._values: dict[str, tuple[float, _V]] = {}
-        self._reads: dict[str, asyncio.Future[_V]] = {}
+        #: Reads under way: the shared future and when it began.
+        self._reads: dict[str, tuple[asyncio.Future[_V], float]] = {}
 
     async def get(self, id_: str) -> _V:
-        cached = self._values.get(id_)
-        if cached is not None and cached[0] > self._clock.now():
-            return cached[1]
-        pending = self._reads.get(id_)
-        if pending is None:
-            pending = self._reads[id_] = asyncio.ensure_future(self._fetch(id_, cached))
-            pending.add_done_callback(_consume)
-        elif cached is not None:
-            return cached[1]  # being read again: serve what was loaded meanwhile
-        return await asyncio.shield(pending)  # a cancelled caller does not cancel the read
+        arrived = self._clock.now()
+        while True:
+            cached = self._values.get(id_)
+            if cached is not None and cached[0] > arrived:
+                return cached[1]
+            reading = self._reads.get(id_)
+            if reading is None:
+                task = asyncio.ensure_future(self._fetch(id_, cached))
+                task.add_done_callback(_consume)
+                self._reads[id_] = (task, arrived)
+                return await asyncio.shield(task)  # a cancelled caller does not cancel it
+            pending, began = reading
+            if cached is not None and self._ttl > 0:
+                return cached[1]  # being read again: serve what was loaded meanwhile
+            value = await asyncio.shield(pending)
+            # With ttl_s 0 ("at once") only a read that began after this call will do.
+            if self._ttl > 0 or began >= arrived:
+                return value
 
     def put(self, id_: str, value: _V) -> None:
         self._remember(id_, value, self._clock.now())

@@ -11,6 +11,8 @@ before it opens its doors; a cache used before that (tests) makes its first call
 one first read they share. A refresh builds the new version aside and swaps it in whole: callers
 that arrive while it runs get the last loaded version (never an empty or half-read one, and only
 one read of the store runs at a time), and a refresh that fails keeps that version in service.
+With ``ttl_s`` 0 ("at once", used by tests and the interop suite) callers instead wait for a read
+that began after they were called, so that a change written just before a call is always seen.
 
 Document names: ``platform``, ``prices``, ``countries``, ``keywords``, ``faults``,
 ``account:<account id>``, ``key:<AccessKey id>``, ``smpp``. A document that does not exist means its
@@ -102,6 +104,7 @@ class PolicyCache:
         self._next_check = 0.0
         self._loaded = False
         self._loading: asyncio.Future[None] | None = None  # set while a read runs
+        self._loading_began = 0.0
         self._failing = False  # the last refresh failed (logged once per run of failures)
         self._versions: dict[str, int] = {}
         self._parsed: dict[str, Any] = {}
@@ -153,24 +156,28 @@ class PolicyCache:
 
     async def _refresh(self) -> None:
         """Make sure a loaded version, checked within ``ttl_s``, is in place (see the module
-        docstring): only the caller that finds it due reads, on its own task (no extra task
-        switch on the hot path); the others wait for that read only if nothing is loaded yet."""
-        if self._clock.now() < self._next_check:
-            return
-        pending = self._loading
-        if pending is None:
-            await self._read_shared()
-        elif not self._loaded:
-            # The first load: wait for it (its failure is ours too). The reader's caller may
-            # have been cancelled instead: then look again, and read if nobody else does.
+        docstring). Only the caller that finds it due reads, on its own task (no extra task
+        switch on the hot path); the others wait for that read only if nothing is loaded yet,
+        or with ``ttl_s`` 0 ("at once"), where they need a read that began after they came."""
+        arrived = self._clock.now()
+        while arrived >= self._next_check:
+            pending = self._loading
+            if pending is None:
+                await self._read_shared()
+                return
+            if self._loaded and self._ttl > 0:
+                return  # someone is checking: keep serving the last loaded version
+            began = self._loading_began
+            # Its failure is ours too; if its reader was cancelled instead, look again.
             await asyncio.shield(pending)
-            await self._refresh()
-        # else someone is checking: keep serving the last loaded version
+            if self._loaded and (self._ttl > 0 or began >= arrived):
+                return
 
     async def _read_shared(self) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_consume)
         self._loading = done
+        self._loading_began = self._clock.now()
         try:
             await self._read()
         except asyncio.CancelledError:
