@@ -14,7 +14,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
@@ -23,12 +23,15 @@ from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.notify.http_callbacks import CallbackPusher
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.replay.memory import MemoryNonceGuard
+from smsgate.adapters.secret_files import load_or_create_token
+from smsgate.adapters.storage.disk import ADVICE, DiskProblem
 from smsgate.adapters.storage.factory import open_store
 from smsgate.config import Config
 from smsgate.domain.faults import FaultInjector
 from smsgate.domain.ids import MessageIdGenerator, first_id_at
 from smsgate.domain.limits import utc_day_bounds, utc_month_bounds
-from smsgate.doors.admin import AdminApi, load_or_create_token
+from smsgate.doors import health
+from smsgate.doors.admin import AdminApi
 from smsgate.doors.aliyun import render
 from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.server import AliyunDoor
@@ -41,6 +44,7 @@ from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService
 from smsgate.service.cancel import CancelDesk, CancelService
 from smsgate.service.delivery import DeliveryWorker, recover_unfinished
+from smsgate.service.health import Readiness
 from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import PolicyCache
 from smsgate.service.receipts import ReceiptProcessor
@@ -49,6 +53,11 @@ from smsgate.service.submit import SubmitService
 __all__ = ["Gateway", "Listening"]
 
 log = logging.getLogger(__name__)
+
+#: Nonces read per page at start, and how often expired ones are deleted (each delete then
+#: removes only the few seconds' worth that expired since the last one).
+_NONCE_PAGE = 10_000
+_NONCE_PRUNE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +73,8 @@ class Gateway:
         self.config = config
         self.clock = SystemClock()
         self.store = open_store(config)
+        self.readiness = Readiness(self.clock)
+        self.store.set_disk_listener(self._on_disk)
         self.queue = MemoryDeliveryQueue(config.pipeline.queue_size)
         self.carrier = CarrierSimulator(config.simulator, self.clock)
         self.policy = PolicyCache(self.store, self.clock, config.server.refresh_s)
@@ -72,10 +83,11 @@ class Gateway:
         self.pusher = CallbackPusher(
             self.store, render.receipt_push_body, self.clock, config.callbacks
         )
-        skew = timedelta(seconds=config.server.timestamp_skew_s)
+        self.skew = skew = timedelta(seconds=config.server.timestamp_skew_s)
         self.keyring = KeyRing(self.store, self.clock, config.server.refresh_s)
+        self.nonces = MemoryNonceGuard(window=skew)
         self.authenticator = ApiAuthenticator(
-            self.keyring, MemoryNonceGuard(window=skew), self.clock, skew
+            self.keyring, self.nonces, self.clock, skew, kept=self.store
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
@@ -119,7 +131,14 @@ class Gateway:
         )
 
     async def start(self) -> Listening:
+        # Before anything starts: a damaged token file stops the start with nothing to undo.
+        token = load_or_create_token(self.config.admin.token, self.config.admin_token_path)
         await self.store.start()
+        # Every cache that decides requests is loaded before the doors open: a burst of
+        # requests arriving with the first connection must not be judged on empty defaults.
+        await self.policy.load()  # policy documents, SMPP credentials among them
+        await self.keyring.load()  # keys and their accounts
+        await self._restore_nonces()  # a request sent before the start is not taken again
         self._wire_core(await self.store.last_message_id())
         await self._seed_quotas()
         await self.carrier.start(self.receipts.feed)
@@ -131,13 +150,15 @@ class Gateway:
         self._spawn(self._deliver_forever, "delivery")
         self._spawn(self._apply_receipts_forever, "receipts")
         self._spawn(self.pusher.run, "callbacks")
+        self._spawn(self._prune_nonces_forever, "nonces")
         app = self.door.application()
-        token = load_or_create_token(self.config.admin.token, self.config.admin_token_path)
+        health.register(app, self.readiness)
         AdminApi(
             self.store,
             AccountService(self.store, self.clock),
             AdminService(self.store, self.clock),
             token,
+            readiness=self.readiness,
         ).register(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -207,6 +228,37 @@ class Gateway:
         by_day = await self.store.count_messages_since(first_id_at(int(day_start * 1000)))
         by_month = await self.store.count_messages_since(first_id_at(int(month_start * 1000)))
         self.limiter.seed_usage(by_day, by_month, sum(by_day.values()), now)
+
+    def _on_disk(self, problem: DiskProblem | None) -> None:
+        """The store's writes started failing on the disk, or work again (once per change)."""
+        if problem is None:
+            self.readiness.recovered("store")
+        else:
+            self.readiness.failing("store", problem.code, problem.detail, ADVICE[problem.code])
+
+    async def _restore_nonces(self) -> None:
+        """Remember the nonces of the replay window that the store kept (``ports.replay``)."""
+        now = self.clock.now()
+        await self.store.prune_nonces(now)
+        at = datetime.fromtimestamp(now, UTC)
+        window = self.skew
+        after = None
+        while page := await self.store.live_nonces(now, after, _NONCE_PAGE):
+            for kept in page:
+                # The memory guard keeps a pair until max(timestamp, now) + window: handing it
+                # expires_at - window keeps it at least as long as when it was first seen.
+                signed = datetime.fromtimestamp(kept.expires_at, UTC) - window
+                self.nonces.check_and_remember(kept.access_key_id, kept.nonce, signed, at)
+            after = page[-1]
+        if len(self.nonces):
+            log.info("remembered %d signature nonces of the replay window", len(self.nonces))
+
+    async def _prune_nonces_forever(self) -> None:
+        """Nonces past their window are dropped in small, regular deletes."""
+        while True:
+            await asyncio.sleep(_NONCE_PRUNE_S)
+            with contextlib.suppress(StoreError):  # reported by the store's health; try again
+                await self.store.prune_nonces(self.clock.now())
 
     def _spawn(self, factory: Callable[[], Awaitable[None]], name: str) -> None:
         async def guarded() -> None:

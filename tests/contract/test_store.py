@@ -35,6 +35,7 @@ from smsgate.domain.models import (
     TemplateStatus,
 )
 from smsgate.domain.pricing import MAX_AMOUNT_MICROS
+from smsgate.ports.replay import StoredNonce
 from smsgate.ports.store import CallbackRetry, Store, StoreError
 
 MakeAccount = Callable[..., Account]
@@ -142,6 +143,26 @@ async def test_find_key_reports_states_as_they_are(store: Store, open_account: O
     assert found is not None
     assert not found[0].enabled
     assert found[1].state is AccountState.CLOSED
+
+
+async def test_list_all_keys_gives_keys_with_their_accounts_in_id_order(
+    store: Store, make_key: MakeKey, open_account: OpenAccount
+) -> None:
+    await open_account(store, "acc-1")
+    await open_account(store, "acc-2", balance_micros=7)
+    await store.add_key(make_key("key-0", "acc-2"))
+
+    everything = await store.list_all_keys(10)
+
+    assert [(key.id, account.id) for key, account in everything] == [
+        ("key-0", "acc-2"),
+        ("key-acc-1", "acc-1"),
+        ("key-acc-2", "acc-2"),
+    ]
+    assert everything[0][0] == make_key("key-0", "acc-2")  # the secret is opened
+    assert everything[0][1].balance_micros == 7
+    assert [key.id for key, _ in await store.list_all_keys(2)] == ["key-0", "key-acc-1"]
+    assert await store.list_all_keys(0) == []
 
 
 async def test_add_key_needs_an_account_and_a_fresh_id(
@@ -714,6 +735,34 @@ async def test_sign_names_crud(store: Store, open_account: OpenAccount) -> None:
         await store.put_sign_name(SignName("nobody", "Acme", ReviewStatus.PENDING, T0))
 
 
+# -- replay nonces -----------------------------------------------------------------------------
+
+
+async def test_nonces_are_kept_until_they_expire(store: Store) -> None:
+    kept = [
+        StoredNonce("key-b", "n3", T0 + 30),
+        StoredNonce("key-a", "n2", T0 + 20),
+        StoredNonce("key-b", "n1", T0 + 20),
+        StoredNonce("key-a", "n1", T0 + 10),
+    ]
+    for nonce in kept:
+        await store.remember_nonce(nonce.access_key_id, nonce.nonce, nonce.expires_at)
+    await store.remember_nonce("key-a", "n1", T0 + 10)  # the same pair again: kept once
+
+    in_order = sorted(kept, key=lambda n: (n.expires_at, n.access_key_id, n.nonce))
+    assert await store.live_nonces(T0, None, 10) == in_order
+    assert await store.live_nonces(T0 + 10, None, 10) == in_order[1:]  # expired at T0 + 10
+    first = await store.live_nonces(T0, None, 2)
+    assert first == in_order[:2]
+    assert await store.live_nonces(T0, first[-1], 2) == in_order[2:]
+    assert await store.live_nonces(T0, in_order[-1], 2) == []
+    assert await store.live_nonces(T0, None, 0) == []
+
+    assert await store.prune_nonces(T0 + 20) == 3
+    assert await store.prune_nonces(T0 + 20) == 0
+    assert await store.live_nonces(0.0, None, 10) == [StoredNonce("key-b", "n3", T0 + 30)]
+
+
 # -- life cycle --------------------------------------------------------------------------------
 
 
@@ -821,7 +870,69 @@ async def test_sqlite_migrates_a_database_of_schema_2(
     finally:
         await store.close()
     with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 6
+
+
+async def test_sqlite_a_nonce_is_durable_once_a_write_queued_after_it_is(
+    db_path: Path, secret_box: SecretBox, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    """The door queues a request's nonce before the message it sends and awaits only the
+    message's write: the nonce must be committed with it (one batch) or before it."""
+    store = SqliteStore(db_path, secret_box, commit_linger_s=0.5)
+    await store.start()
+    try:
+        await open_account(store, balance_micros=100)
+        before = store.stats.batches
+        remembered = store.remember_nonce("key-acc-1", "nonce-1", T0 + 900)
+        assert await store.accept_messages([make_message(1)], 100)
+        assert remembered.done()
+        assert store.stats.batches == before + 1  # one commit for both
+    finally:
+        await store.close()
+    reopened = SqliteStore(db_path, secret_box)
+    await reopened.start()
+    try:
+        assert await reopened.live_nonces(T0, None, 10) == [
+            StoredNonce("key-acc-1", "nonce-1", T0 + 900)
+        ]
+    finally:
+        await reopened.close()
+
+
+async def test_sqlite_reports_a_full_disk_once_and_its_end(
+    db_path: Path, secret_box: SecretBox
+) -> None:
+    """A database that cannot grow (PRAGMA max_page_count: SQLite's own "database or disk is
+    full", as on a full disk) fails every write that needs a page; the listener hears of it
+    once, and of the end once, when a write succeeds again."""
+    store = SqliteStore(db_path, secret_box)
+    await store.start()
+    await store.close()
+    with closing(sqlite3.connect(db_path)) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    store = SqliteStore(db_path, secret_box, max_pages=pages + 4)
+    heard: list[str | None] = []
+    store.set_disk_listener(lambda problem: heard.append(problem and problem.code))
+    await store.start()
+    try:
+        failures: list[StoreError] = []
+        for i in range(1000):
+            try:
+                await store.remember_nonce("key-1", f"{i:04d}" + "n" * 500, T0 + 900)
+            except StoreError as exc:
+                failures.append(exc)
+                if len(failures) == 5:
+                    break
+        assert len(failures) == 5, "the database never filled up"
+        assert "database or disk is full" in str(failures[0])
+        # The writer schedules its report before it hands back the batch's results.
+        assert heard == ["disk_full"]
+
+        assert await store.prune_nonces(T0 + 900) > 0  # frees pages: writes fit again
+        await store.remember_nonce("key-1", "after", T0 + 1000)
+        assert heard == ["disk_full", None]
+    finally:
+        await store.close()
 
 
 async def test_sqlite_refuses_a_newer_schema(db_path: Path, secret_box: SecretBox) -> None:
@@ -846,6 +957,8 @@ async def test_sqlite_queries_use_their_indexes(sqlite_store: SqliteStore, db_pa
                 ("page window", sqlite_module._PAGE_WINDOW, ("a", 0, 9, 10, 0)),
                 ("page window to", sqlite_module._PAGE_WINDOW_TO, ("a", 0, 9, "86", 10, 0)),
                 ("count since", sqlite_module._COUNT_SINCE, (0,)),
+                ("nonces", sqlite_module._SELECT_NONCES, (0.0, 10)),
+                ("nonces after", sqlite_module._SELECT_NONCES_AFTER, (0.0, 0.0, "a", "b", 10)),
             ]
         }
     assert mode == "wal"
@@ -859,6 +972,8 @@ async def test_sqlite_queries_use_their_indexes(sqlite_store: SqliteStore, db_pa
     for name in ("count window to", "page window", "page window to"):
         assert f"USING INDEX {window}" in plans[name]
     assert "USING COVERING INDEX messages_account (account_id=? AND id>?)" in plans["count since"]
+    assert "USING PRIMARY KEY (expires_at>?)" in plans["nonces"]
+    assert "USING PRIMARY KEY (expires_at>?)" in plans["nonces after"]
     assert "TEMP B-TREE" not in "".join(plans.values())  # no sorting: pages stay cheap
 
 

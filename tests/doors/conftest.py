@@ -27,9 +27,11 @@ from smsgate.config import HttpConfig
 from smsgate.domain.faults import FaultInjector
 from smsgate.domain.ids import MessageIdGenerator
 from smsgate.domain.models import AccessKey, Account, AccountState
+from smsgate.doors import health
 from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.server import AliyunDoor
 from smsgate.service.access import AccessGuard
+from smsgate.service.health import Readiness
 from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import PolicyCache
 from smsgate.service.submit import SubmitService
@@ -78,6 +80,7 @@ class Door:
     queue: MemoryDeliveryQueue
     clock: FixedClock
     account: Account
+    readiness: Readiness
 
     @property
     def host(self) -> str:
@@ -134,7 +137,7 @@ async def open_door(
         max_segments=15,
     )
     authenticator = ApiAuthenticator(
-        KeyRing(store, clock), MemoryNonceGuard(window=SKEW), clock, SKEW
+        KeyRing(store, clock), MemoryNonceGuard(window=SKEW), clock, SKEW, kept=store
     )
     guard = AccessGuard(policy, store, FaultInjector(lambda: 0.5))
     door = AliyunDoor(
@@ -146,9 +149,12 @@ async def open_door(
         max_body_bytes=4 * 1024 * 1024,
         limits=limits or HttpConfig(),
     )
+    app = door.application()
+    readiness = Readiness(clock)
+    health.register(app, readiness)
     try:
-        async with TestClient(TestServer(door.application())) as client:
-            yield Door(client, store, queue, clock, account)
+        async with TestClient(TestServer(app)) as client:
+            yield Door(client, store, queue, clock, account, readiness)
     finally:
         await store.close()
 

@@ -4,8 +4,6 @@ stand-in for the Alibaba door's "/"), over the memory store and a fixed clock.""
 from __future__ import annotations
 
 import logging
-import os
-import stat
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +17,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from smsgate.adapters.storage.memory import MemoryStore
 from smsgate.config import AdminConfig, ConfigError, load_config
 from smsgate.domain.models import Message, MessageStatus
-from smsgate.doors.admin import AdminApi, load_or_create_token
+from smsgate.doors.admin import AdminApi
 from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService
+from smsgate.service.health import Readiness
 from tests.doors.conftest import T0, FixedClock
 
 TOKEN = "operator-token-for-tests-0123456789"
@@ -32,6 +31,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 class Admin:
     client: TestClient[web.Request, web.Application]
     store: MemoryStore
+    readiness: Readiness
 
     async def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
         """The JSON answer of an authorized request, checking its status."""
@@ -69,10 +69,13 @@ async def admin() -> AsyncIterator[Admin]:
     clock = FixedClock()
     app = web.Application()
     app.router.add_route("*", "/", _root)  # the Alibaba door's endpoint shares the application
-    AdminApi(store, AccountService(store, clock), AdminService(store, clock), TOKEN).register(app)
+    readiness = Readiness(clock)
+    AdminApi(
+        store, AccountService(store, clock), AdminService(store, clock), TOKEN, readiness=readiness
+    ).register(app)
     try:
         async with TestClient(TestServer(app)) as client:
-            yield Admin(client, store)
+            yield Admin(client, store, readiness)
     finally:
         await store.close()
 
@@ -131,6 +134,31 @@ async def test_an_empty_token_is_refused() -> None:
     clock = FixedClock()
     with pytest.raises(ValueError, match="token"):
         AdminApi(store, AccountService(store, clock), AdminService(store, clock), "")
+
+
+# -- health -------------------------------------------------------------------------------------
+
+
+async def test_health_says_what_stops_the_server(admin: Admin) -> None:
+    assert await admin.call("GET", "/admin/health") == {"status": "ok"}
+    admin.readiness.failing("store", "disk_full", "SQLITE_FULL: database or disk is full", "free")
+
+    assert await admin.call("GET", "/admin/health") == {
+        "status": "not ready",
+        "problems": [
+            {
+                "component": "store",
+                "problem": "disk_full",
+                "detail": "SQLITE_FULL: database or disk is full",
+                "advice": "free",
+                "since": "2026-11-24T22:55:27Z",
+            }
+        ],
+    }
+    admin.readiness.recovered("store")
+    assert await admin.call("GET", "/admin/health") == {"status": "ok"}
+    response = await admin.request("GET", "/admin/health", headers={})
+    assert response.status == 401  # behind the token like the rest
 
 
 # -- accounts and keys --------------------------------------------------------------------------
@@ -630,37 +658,6 @@ async def test_wrong_methods_are_refused(
     assert response.status == 405
     assert (await response.json())["Code"] == "MethodNotAllowed"
     assert response.headers["Allow"] == allowed
-
-
-# -- the token ----------------------------------------------------------------------------------
-
-
-def test_a_token_file_is_created_private_and_reused(tmp_path: Path) -> None:
-    path = tmp_path / "data" / "admin.token"
-    token = load_or_create_token("", path)
-    assert len(token) >= 43  # 32 bytes, URL-safe base64
-    assert path.read_text().strip() == token
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert load_or_create_token("", path) == token
-    assert load_or_create_token("configured-token-0123456789", path) == (
-        "configured-token-0123456789"
-    )
-    assert path.read_text().strip() == token
-
-
-def test_a_configured_token_creates_no_file(tmp_path: Path) -> None:
-    path = tmp_path / "admin.token"
-    assert load_or_create_token("configured-token-0123456789", path) == (
-        "configured-token-0123456789"
-    )
-    assert not path.exists()
-
-
-def test_an_empty_token_file_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "admin.token"
-    path.write_text("\n")
-    with pytest.raises(ValueError, match="empty"):
-        load_or_create_token("", path)
 
 
 def test_the_admin_section_of_the_configuration(tmp_path: Path) -> None:

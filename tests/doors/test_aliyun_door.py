@@ -256,6 +256,30 @@ async def test_a_replayed_request_is_refused(door: Door) -> None:
     assert (await json_of(again))["Code"] == "SignatureNonceUsed"
 
 
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({**SEND, "To": SG, "Message": "hello"}, "OK"),
+        ({**SEND, "To": "123", "Message": "hello"}, "isv.MOBILE_NUMBER_ILLEGAL"),
+        ({"Action": "QueryMessage", "MessageId": "1"}, "isv.DATA_NOT_EXIST"),
+    ],
+)
+async def test_a_nonce_is_kept_in_the_store_before_the_answer(
+    door: Door, params: dict[str, str], code: str
+) -> None:
+    """Whatever the answer, so that a replay after a restart is refused as well."""
+    url = signed_url(params)
+    nonce = re.search(r"SignatureNonce=([^&]+)", url)
+    assert nonce is not None
+
+    response = await door.client.get(url)
+
+    assert (await json_of(response))["ResponseCode"] == code
+    kept = await door.store.live_nonces(door.clock.t, None, 10)
+    assert [(n.access_key_id, n.nonce) for n in kept] == [(AK, nonce.group(1))]
+    assert kept[0].expires_at == door.clock.t + 900  # the timestamp window after it
+
+
 async def test_an_unsupported_http_method_is_405(door: Door) -> None:
     response = await door.client.put(
         signed_url({**SEND, "To": SG, "Message": "x"}, method="PUT"), data=b"x"
@@ -549,6 +573,17 @@ async def test_no_request_line_below_info(door: Door, caplog: pytest.LogCaptureF
 
 
 async def test_health(door: Door) -> None:
+    response = await door.client.get("/health")
+    assert (response.status, await response.json()) == (200, {"status": "ok"})
+
+    door.readiness.failing("store", "disk_full", "SQLITE_FULL: database or disk is full", "free")
+    response = await door.client.get("/health")
+    assert response.status == 503
+    body = await response.json()
+    assert body["status"] == "not ready"
+    assert [(p["component"], p["problem"]) for p in body["problems"]] == [("store", "disk_full")]
+
+    door.readiness.recovered("store")
     response = await door.client.get("/health")
     assert (response.status, await response.json()) == (200, {"status": "ok"})
 

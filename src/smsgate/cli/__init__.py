@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from smsgate.adapters.secret_files import SecretFileError
 from smsgate.cli import accounts, init, policy, review, send, serve, smpp
 from smsgate.cli.common import CliError, example
 from smsgate.config import ConfigError, load_config
@@ -35,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         result: int = args.run(config, args)
         return result
-    except (ConfigError, CliError) as exc:
+    except (ConfigError, CliError, SecretFileError) as exc:
         print(f"smsgate: {exc}", file=sys.stderr)
         return 2
 

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 from typing import Any
 
+from smsgate.adapters.secret_files import load_or_create_token
 from smsgate.adapters.storage.factory import open_store
 from smsgate.cli.common import Commands, example
 from smsgate.cli.output import print_output
@@ -20,8 +21,6 @@ __all__ = ["add_commands"]
 
 
 def _init(config: Config, args: argparse.Namespace) -> int:
-    from smsgate.doors.admin import load_or_create_token  # noqa: PLC0415 - loads aiohttp
-
     data_dir = config.server.data_dir
     paths = {
         "data_dir": data_dir,

@@ -12,6 +12,7 @@ from pathlib import Path
 from smsgate.cli.common import Commands, example
 from smsgate.config import Config
 from smsgate.logs import configure_logging
+from smsgate.ports.store import StoreError
 
 __all__ = ["add_commands"]
 
@@ -34,7 +35,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
         pass
     try:
         asyncio.run(_serve_async(config))
-    except OSError as exc:  # the port is taken, the data directory is not writable...
+    except (OSError, StoreError) as exc:  # a port taken, a key file damaged, a store unreadable
         print(f"smsgate: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -37,6 +37,8 @@ Routes::
     GET    /admin/faults
     POST   /admin/faults                                one rule
     DELETE /admin/faults[?account=ID]
+    GET    /admin/health                                {"status": "ok"} or {"status": "not ready",
+                                                        "problems": [...]} (as /health, HTTP 200)
 
 The token is never logged, and never compared in a way whose timing depends on how much of it
 was right.
@@ -48,11 +50,8 @@ import functools
 import hmac
 import json
 import logging
-import os
-import secrets
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -70,9 +69,10 @@ from smsgate.logs import log_event
 from smsgate.ports.store import Store, StoreError
 from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService, NotFoundError
+from smsgate.service.health import Readiness
 from smsgate.service.policy import DOCUMENT_PARSERS
 
-__all__ = ["PREFIX", "AdminApi", "load_or_create_token"]
+__all__ = ["PREFIX", "AdminApi"]
 
 log = logging.getLogger(__name__)
 
@@ -99,32 +99,15 @@ _HTTP_CODES = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def load_or_create_token(config_token: str, path: Path) -> str:
-    """The operator token: the configured one, else the one kept in ``path``, else a new one.
-
-    A new token (32 random bytes, URL-safe) is written to ``path`` readable by its owner only;
-    O_EXCL makes two processes starting together agree on one token.
-    """
-    if config_token:
-        return config_token
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first: use theirs
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(secrets.token_urlsafe(32) + "\n")
-    token = path.read_text(encoding="utf-8").strip()
-    if not token:
-        raise ValueError(f"the admin token file {path} is empty; delete it to create a new token")
-    return token
-
-
 class AdminApi:
     def __init__(
-        self, store: Store, accounts: AccountService, admin: AdminService, token: str
+        self,
+        store: Store,
+        accounts: AccountService,
+        admin: AdminService,
+        token: str,
+        *,
+        readiness: Readiness | None = None,
     ) -> None:
         if not token:
             raise ValueError("the admin API needs a non-empty operator token")
@@ -132,6 +115,7 @@ class AdminApi:
         self._accounts = accounts
         self._admin = admin
         self._token = token.encode()
+        self._readiness = readiness
 
     def register(self, app: web.Application) -> None:
         """Mount the API at ``/admin`` of ``app`` (before ``app`` starts)."""
@@ -163,6 +147,7 @@ class AdminApi:
             ("GET", "/faults", self.list_faults),
             ("POST", "/faults", self.add_fault),
             ("DELETE", "/faults", self.clear_faults),
+            ("GET", "/health", self.health),
         ]
         for method, path, handler in routes:
             api.router.add_route(method, path, handler)
@@ -225,6 +210,12 @@ class AdminApi:
         if scheme.lower() != "bearer":
             return False
         return hmac.compare_digest(given.strip().encode("utf-8", "replace"), self._token)
+
+    # -- health ---------------------------------------------------------------------------------
+
+    async def health(self, _request: web.Request) -> web.Response:
+        """What ``/health`` says, with HTTP 200 (the question was answered)."""
+        return _json({"status": "ok"} if self._readiness is None else self._readiness.view())
 
     # -- accounts and keys ----------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from smsgate.domain.models import (
     SubmitOutcome,
     Template,
 )
+from smsgate.ports.replay import NonceStore
 
 __all__ = [
     "AccountStore",
@@ -61,6 +62,11 @@ class AccountStore(Protocol):
     async def delete_key(self, key_id: str) -> bool: ...
     async def find_key(self, key_id: str) -> tuple[AccessKey, Account] | None:
         """The key and its account, whatever their states (the caller decides what they mean)."""
+        ...
+
+    async def list_all_keys(self, limit: int) -> list[tuple[AccessKey, Account]]:
+        """Up to ``limit`` keys with their accounts, in key id order: what the key cache loads
+        before the server opens its doors."""
         ...
 
 
@@ -224,7 +230,9 @@ class PolicyStore(Protocol):
     async def delete_sign_name(self, account_id: str, name: str) -> bool: ...
 
 
-class Store(AccountStore, TemplateStore, MessageStore, CallbackStore, PolicyStore, Protocol):
+class Store(
+    AccountStore, TemplateStore, MessageStore, CallbackStore, PolicyStore, NonceStore, Protocol
+):
     """Everything the embedded default keeps in one database."""
 
     async def start(self) -> None: ...

@@ -6,6 +6,14 @@ cache asks the store for document versions at most once a second and re-parses o
 so that changes made through the CLI or the admin API (possibly by another process) take effect
 within a second.
 
+No request is ever decided on policy that was not loaded. The server awaits :meth:`PolicyCache.load`
+before it opens its doors; a cache used before that (tests) makes its first callers wait for the
+one first read they share. A refresh builds the new version aside and swaps it in whole: callers
+that arrive while it runs get the last loaded version (never an empty or half-read one, and only
+one read of the store runs at a time), and a refresh that fails keeps that version in service.
+With ``ttl_s`` 0 ("at once", used by tests and the interop suite) callers instead wait for a read
+that began after they were called, so that a change written just before a call is always seen.
+
 Document names: ``platform``, ``prices``, ``countries``, ``keywords``, ``faults``,
 ``account:<account id>``, ``key:<AccessKey id>``, ``smpp``. A document that does not exist means its
 defaults. A stored document that no longer parses (written by an older version, or by hand) is
@@ -14,6 +22,7 @@ logged and its defaults are used, rather than stopping every send.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -27,7 +36,7 @@ from smsgate.domain.limits import LimitPolicy
 from smsgate.domain.pricing import PriceTable
 from smsgate.domain.settings import AccountSettings, PlatformSettings
 from smsgate.ports.clock import Clock
-from smsgate.ports.store import PolicyStore
+from smsgate.ports.store import PolicyStore, StoreError
 from smsgate.service.smpp_accounts import parse_smpp_document
 
 __all__ = ["DEFAULT_PRICES", "DOCUMENT_PARSERS", "Policy", "PolicyCache", "parse_document"]
@@ -91,11 +100,23 @@ class PolicyCache:
         self._store = store
         self._clock = clock
         self._ttl = ttl_s
+        #: When the loaded version is due for a check (0.0 until the first load succeeds).
         self._next_check = 0.0
+        self._loaded = False
+        self._loading: asyncio.Future[None] | None = None  # set while a read runs
+        self._loading_began = 0.0
+        self._failing = False  # the last refresh failed (logged once per run of failures)
         self._versions: dict[str, int] = {}
         self._parsed: dict[str, Any] = {}
         self._policy = Policy()
         self._account_limits: dict[str, LimitPolicy] = {}
+
+    async def load(self) -> None:
+        """Read every document now, waiting for it; StoreError if the store cannot be read.
+
+        Start-up awaits this before the doors open, so that the first burst of requests is
+        judged on the operator's policy rather than on defaults."""
+        await self._refresh()
 
     async def current(self) -> Policy:
         await self._refresh()
@@ -134,28 +155,78 @@ class PolicyCache:
         return value
 
     async def _refresh(self) -> None:
-        now = self._clock.now()
-        if now < self._next_check:
+        """Make sure a loaded version, checked within ``ttl_s``, is in place (see the module
+        docstring). Only the caller that finds it due reads, on its own task (no extra task
+        switch on the hot path); the others wait for that read only if nothing is loaded yet,
+        or with ``ttl_s`` 0 ("at once"), where they need a read that began after they came."""
+        arrived = self._clock.now()
+        while arrived >= self._next_check:
+            pending = self._loading
+            if pending is None:
+                await self._read_shared()
+                return
+            if self._loaded and self._ttl > 0:
+                return  # someone is checking: keep serving the last loaded version
+            began = self._loading_began
+            # Its failure is ours too; if its reader was cancelled instead, look again.
+            await asyncio.shield(pending)
+            if self._loaded and (self._ttl > 0 or began >= arrived):
+                return
+
+    async def _read_shared(self) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_consume)
+        self._loading = done
+        self._loading_began = self._clock.now()
+        try:
+            await self._read()
+        except asyncio.CancelledError:
+            done.set_result(None)
+            raise
+        except BaseException as exc:
+            done.set_exception(exc)
+            raise
+        else:
+            done.set_result(None)
+        finally:
+            self._loading = None
+
+    async def _read(self) -> None:
+        """One check of the store; swaps a new version in whole, or keeps the last one."""
+        started = self._clock.now()
+        try:
+            versions = await self._store.document_versions()
+            changed = [name for name, v in versions.items() if self._versions.get(name) != v]
+            parsed, known = dict(self._parsed), dict(self._versions)
+            for name in changed:
+                found = await self._store.get_document(name)
+                if found is None:
+                    continue
+                version, text = found
+                try:
+                    parsed[name] = parse_document(name, text)
+                except (ValueError, TypeError) as exc:
+                    log.error(
+                        "policy document %s v%d is invalid, using defaults: %s", name, version, exc
+                    )
+                    parsed.pop(name, None)
+                known[name] = version
+        except StoreError as exc:
+            if not self._loaded:
+                raise  # nothing to fall back on: the caller must not decide on defaults
+            if not self._failing:
+                log.error("cannot read policy documents, keeping the loaded ones: %s", exc)
+                self._failing = True
+            self._next_check = started + self._ttl
             return
-        self._next_check = now + self._ttl
-        versions = await self._store.document_versions()
-        changed = [name for name, v in versions.items() if self._versions.get(name) != v]
-        if not changed:
-            return
-        for name in changed:
-            found = await self._store.get_document(name)
-            if found is None:
-                continue
-            version, text = found
-            try:
-                self._parsed[name] = parse_document(name, text)
-            except (ValueError, TypeError) as exc:
-                log.error(
-                    "policy document %s v%d is invalid, using defaults: %s", name, version, exc
-                )
-                self._parsed.pop(name, None)
-            self._versions[name] = version
-        self._rebuild(versions)
+        if self._failing:
+            log.info("policy documents readable again")
+            self._failing = False
+        if changed or not self._loaded:
+            self._parsed, self._versions = parsed, known
+            self._rebuild(versions)
+        self._loaded = True
+        self._next_check = started + self._ttl
 
     def _rebuild(self, versions: dict[str, int]) -> None:
         platform = self._get("platform", PlatformSettings())
@@ -178,3 +249,10 @@ class PolicyCache:
     def _get(self, name: str, default: T) -> T:
         value: T = self._parsed.get(name, default)
         return value
+
+
+def _consume(done: asyncio.Future[None]) -> None:
+    """Retrieve a shared read's failure even when nobody else waited for it (the reader had it
+    raised already; nobody needs it logged again)."""
+    if not done.cancelled():
+        done.exception()

@@ -33,6 +33,7 @@ class ReceiptProcessor:
         self._pending: list[Receipt] = []
         self._listeners: list[Listener] = []
         self._wakeup: Callable[[], None] = lambda: None
+        self._failing = False  # the last apply failed (logged once per run of failures)
 
     def set_wakeup(self, wakeup: Callable[[], None]) -> None:
         """The driver's way to be woken when receipts arrive."""
@@ -68,10 +69,16 @@ class ReceiptProcessor:
         try:
             changed = await self._store.apply_receipts(batch)
         except StoreError:
-            # Put them back: a receipt must not be lost because the store hiccuped.
+            # Put them back: a receipt must not be lost because the store hiccuped. Logged once
+            # per run of failures (a full disk fails every retry; the store's health says why).
             self._pending[:0] = batch
-            log.exception("store failed while applying %d receipts; will retry", len(batch))
+            if not self._failing:
+                log.exception("store failed while applying %d receipts; will retry", len(batch))
+                self._failing = True
             raise
+        if self._failing:
+            log.warning("receipts are applied again (%d waiting)", len(self._pending))
+            self._failing = False
         for listener in self._listeners:
             listener(changed)
         return len(batch)

@@ -7,6 +7,7 @@ the store, not the doors, the numbering data or the event-loop machinery of a se
 from __future__ import annotations
 
 from smsgate.adapters.secret_box import SecretBox
+from smsgate.adapters.secret_files import make_private_directory
 from smsgate.adapters.storage.sqlite import SqliteStore
 from smsgate.config import Config
 
@@ -14,9 +15,12 @@ __all__ = ["open_store"]
 
 
 def open_store(config: Config) -> SqliteStore:
-    """The store of a data directory (not started)."""
-    config.server.data_dir.mkdir(parents=True, exist_ok=True)
-    box = SecretBox.from_key_file(config.master_key_path)
+    """The store of a data directory (not started).
+
+    A new master key is made only for a new database: one that exists holds secrets sealed with
+    the old key, and a fresh key would silently make them unreadable."""
+    make_private_directory(config.server.data_dir)
+    box = SecretBox.from_key_file(config.master_key_path, create=not config.db_path.exists())
     return SqliteStore(
         config.db_path,
         box,

@@ -10,7 +10,9 @@ mutating what they hold.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from smsgate.domain.models import (
     Template,
 )
 from smsgate.domain.pricing import MAX_AMOUNT_MICROS
+from smsgate.ports.replay import StoredNonce
 from smsgate.ports.store import CallbackJob, CallbackRetry, StoreError
 
 __all__ = ["MemoryStore"]
@@ -68,6 +71,7 @@ class MemoryStore:
         self._smpp_receipts: set[tuple[str, int]] = set()
         self._documents: dict[str, tuple[int, str]] = {}
         self._sign_names: dict[tuple[str, str], SignName] = {}
+        self._nonces: set[tuple[float, str, str]] = set()
 
     async def start(self) -> None:
         self._open = True
@@ -165,6 +169,11 @@ class MemoryStore:
         if key is None:
             return None
         return key, self._accounts[key.account_id]
+
+    async def list_all_keys(self, limit: int) -> list[tuple[AccessKey, Account]]:
+        self._check_open()
+        keys = sorted(self._keys)[: max(limit, 0)]
+        return [(self._keys[k], self._accounts[self._keys[k].account_id]) for k in keys]
 
     # -- templates ----------------------------------------------------------------------------
 
@@ -471,6 +480,39 @@ class MemoryStore:
     async def delete_sign_name(self, account_id: str, name: str) -> bool:
         self._check_open()
         return self._sign_names.pop((account_id, name), None) is not None
+
+    # -- replay nonces ------------------------------------------------------------------------
+
+    def remember_nonce(
+        self, access_key_id: str, nonce: str, expires_at: float
+    ) -> asyncio.Future[None]:
+        self._check_open()
+        self._nonces.add((expires_at, access_key_id, nonce))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def live_nonces(
+        self, now: float, after: StoredNonce | None, limit: int
+    ) -> list[StoredNonce]:
+        self._check_open()
+        start = (
+            (-math.inf, "", "")
+            if after is None
+            else (
+                after.expires_at,
+                after.access_key_id,
+                after.nonce,
+            )
+        )
+        live = sorted(n for n in self._nonces if n[0] > now and n > start)
+        return [StoredNonce(key_id, nonce, at) for at, key_id, nonce in live[: max(limit, 0)]]
+
+    async def prune_nonces(self, now: float) -> int:
+        self._check_open()
+        expired = {n for n in self._nonces if n[0] <= now}
+        self._nonces -= expired
+        return len(expired)
 
 
 def _parse_ids(messages: Sequence[Message]) -> list[int]:

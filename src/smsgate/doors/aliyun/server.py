@@ -80,12 +80,8 @@ class AliyunDoor:
             },
         )
         app.router.add_route("*", "/", self.handle)
-        app.router.add_get("/health", self.health)
         app.on_response_prepare.append(_without_server_header)
         return app
-
-    async def health(self, _request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -138,11 +134,14 @@ class AliyunDoor:
             action = _action_of(signed)
             domestic, root = signed.version == DOMESTIC, f"{action}Response"
             handler = ACTIONS[(signed.version or "", action)]
-            key, account = await self._auth.authenticate(signed)
+            key, account, remembered = await self._auth.authenticate(signed)
             call.account_id = account.id
-            await self._guard.check(account, key, action, signed.params)
-            ctx = Context(account, self._submit, self._messages, self._clock)
-            fields = await handler(ctx, signed.params)
+            try:
+                await self._guard.check(account, key, action, signed.params)
+                ctx = Context(account, self._submit, self._messages, self._clock)
+                fields = await handler(ctx, signed.params)
+            finally:
+                await remembered  # the nonce is durable before any answer (see auth.py)
             result = render.result_body(request_id, errors.OK, domestic)
             result.update(fields)
             return _respond(200, result, fmt, root)
