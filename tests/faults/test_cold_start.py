@@ -35,6 +35,7 @@ DENY_SEND = {
 def test_a_burst_right_after_start_obeys_every_rule(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data", CONFIG)
     # Policy written with the CLI before the server exists, as an operator sets a platform up.
+    server.init()
     keyword = server.create_account("keyword")
     denied = server.create_account("denied")
     foreign = server.create_account("foreign")

@@ -94,6 +94,7 @@ def get(server: ServerProcess, path: str, token: str | None = None) -> tuple[int
 
 def test_a_full_disk_is_reported_once_and_recovered_from(small_disk: Path) -> None:
     server = ServerProcess(small_disk, CONFIG)
+    server.init()
     account = server.create_account("full", balance="100")
     server.start()
     try:

@@ -34,6 +34,7 @@ def serve(data_dir: Path) -> subprocess.CompletedProcess[str]:
 def data_dir(tmp_path: Path) -> Path:
     """A data directory with an account: a master key, a database holding a sealed secret."""
     data = tmp_path / "data"
+    run_cli(data, "init")
     run_cli(data, "accounts", "create", "--name", "acme", "--balance", "1")
     return data
 

@@ -126,6 +126,10 @@ class ServerProcess:
             self.proc.stdout.close()
         self.proc = None
 
+    def init(self) -> None:
+        """``smsgate init``: the data directory, before the server first starts."""
+        run_cli(self.data_dir, "init")
+
     def create_account(self, name: str = "test", **options: str) -> Account:
         args = ["accounts", "create", "--name", name]
         options.setdefault("balance", "1000")  # 0.05 a segment by default
