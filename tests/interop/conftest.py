@@ -52,8 +52,11 @@ class Account:
 class ServerProcess:
     """``smsgate serve`` in a child process, on free ports, with its own data directory."""
 
-    def __init__(self, data_dir: Path, config_text: str = "") -> None:
+    def __init__(
+        self, data_dir: Path, config_text: str = "", extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.data_dir = data_dir
+        self.extra_args = extra_args
         self.port = free_port()
         self.smpp_port = free_port()
         self.config_path = data_dir.parent / f"{data_dir.name}.toml"
@@ -95,6 +98,7 @@ class ServerProcess:
                 str(self.port),
                 "--smpp-port",
                 str(self.smpp_port),
+                *self.extra_args,
             ],
             stdout=subprocess.PIPE,
             stderr=log,

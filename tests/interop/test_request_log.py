@@ -4,12 +4,8 @@ call, with the call's fields and nothing secret."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import pytest
 from alibabacloud_dysmsapi20180501 import models
@@ -21,37 +17,13 @@ SG = "6591234567"
 TEXT = "Your code is 271828"
 
 
-class JsonLogServer(ServerProcess):
-    """``smsgate serve --log-format json``, its standard error in ``log_path``."""
-
-    def _spawn(self, log: IO[str]) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "smsgate.cli",
-                "serve",
-                "--config",
-                str(self.config_path),
-                "--data-dir",
-                str(self.data_dir),
-                "--http-port",
-                str(self.port),
-                "--smpp-port",
-                str(self.smpp_port),
-                "--log-format",
-                "json",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-
 @pytest.fixture(scope="module")
 def json_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = JsonLogServer(tmp_path_factory.mktemp("jsonlog") / "data", SIMULATOR_CONFIG)
+    proc = ServerProcess(
+        tmp_path_factory.mktemp("jsonlog") / "data",
+        SIMULATOR_CONFIG,
+        extra_args=("--log-format", "json"),
+    )
     proc.start()
     yield proc
     proc.stop()

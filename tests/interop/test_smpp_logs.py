@@ -9,12 +9,10 @@ the answer; a closed connection's line comes after the client is gone, so the te
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
 import smpplib.client
@@ -30,19 +28,8 @@ WRONG_PASSWORD = "Wr0ngPw"
 class JsonLogServer(ServerProcess):
     """``smsgate serve --log-format json``; its standard error is :attr:`log_path`."""
 
-    def _spawn(self, log: IO[str]) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [
-                sys.executable, "-m", "smsgate.cli", "serve",
-                "--config", str(self.config_path), "--data-dir", str(self.data_dir),
-                "--http-port", str(self.port), "--smpp-port", str(self.smpp_port),
-                "--log-format", "json",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
+    def __init__(self, data_dir: Path, config_text: str = "") -> None:
+        super().__init__(data_dir, config_text, extra_args=("--log-format", "json"))
 
     def events(self, name: str) -> list[dict[str, Any]]:
         lines = self.log_path.read_text().splitlines()
