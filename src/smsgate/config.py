@@ -170,6 +170,23 @@ class SmppConfig:
     # How refusals read to a credential that did not choose (smsgate smpp add --status-codes):
     # "seed", the seed table's SMPP codes, or "smpp34", standard SMPP 3.4 statuses.
     status_codes: errors.SmppStatusProfile = "seed"
+    # Requests read from one bind and not yet answered. At this many the server stops reading
+    # from that bind (TCP pushes back on the client) until answers go out.
+    request_window: int = 512
+    # A client that does not read its answers: once the socket's send buffer is full the server
+    # stops reading from it, and closes it after this many seconds without progress.
+    write_stall_s: float = 30.0
+    # Password guessing: after max_failed_binds failed binds within failed_binds_window_s, for a
+    # system_id or from a peer address, its binds are refused (ESME_RBINDFAIL) for bind_lock_s.
+    max_failed_binds: int = 5
+    failed_binds_window_s: float = 60.0
+    bind_lock_s: float = 60.0
+    # Password hashes checked at once (each takes a core for ~30 ms, off the event loop), and
+    # binds allowed to wait for one; more are refused at once with ESME_RBINDFAIL.
+    password_checks: int = 1
+    max_waiting_binds: int = 32
+    # On shutdown: binds are sent an unbind and given this long to answer before they are closed.
+    shutdown_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ import itertools
 import logging
 import secrets
 import ssl
+import time
 from collections import Counter
 from collections.abc import Coroutine
 from typing import Any, Final, cast
@@ -84,6 +85,7 @@ from .fields import (
     refuse_scheduled,
     validity_seconds,
 )
+from .lockout import BindLockout
 from .outbox import ReceiptOutbox
 from .receipts import deliver_sm_for, final_date, report_for
 from .statuses import PROFILES, SEED, StatusProfile, log_unexpected, status_of
@@ -97,6 +99,7 @@ log = logging.getLogger(__name__)
 SYSTEM_ID: Final = "smsgate"
 _SUBMIT_COMMANDS = (SubmitSm, DataSm, SubmitMulti)
 _RECEIVER_STATES = frozenset({SessionState.BOUND_RX, SessionState.BOUND_TRX})
+_BOUND_STATES = _RECEIVER_STATES | {SessionState.BOUND_TX}
 
 
 class SmppServer:
@@ -132,7 +135,18 @@ class SmppServer:
         )
         self.binds: Counter[str] = Counter()  # bound sessions per account
         self.bind_checker = BindChecker(
-            self.credentials, accounts, self.binds, max_binds=config.max_binds
+            self.credentials,
+            accounts,
+            self.binds,
+            max_binds=config.max_binds,
+            lockout=BindLockout(
+                max_failures=config.max_failed_binds,
+                window_s=config.failed_binds_window_s,
+                lock_s=config.bind_lock_s,
+            ),
+            password_checks=config.password_checks,
+            max_waiting=config.max_waiting_binds,
+            monotonic=time.monotonic,
         )
         # Bind ids name the submitting bind in stored messages. They start at a random point per
         # process, so that after a restart no new bind takes an old one's receipts as its own.
@@ -140,6 +154,7 @@ class SmppServer:
         self.connections: set[_SmppConnection] = set()
         self.tasks = BackgroundTasks()
         self._servers: list[asyncio.Server] = []
+        self._all_closed: asyncio.Event | None = None  # set once stop() has no connection left
         self.tls_port: int | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -158,24 +173,59 @@ class SmppServer:
         return _bound_port(plain, port)
 
     async def stop(self) -> None:
+        """Stop as a polite SMSC does (§4.2), within ``shutdown_s``: stop listening and reading
+        new requests, let the requests in flight be answered, send every bind an unbind and
+        wait for the unbind_resp, then close whatever is left. Requests a client sends after
+        the unbind are refused by the session (ESME_RINVBNDSTS), never accepted and dropped."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.shutdown_s
         for server in self._servers:
             server.close()
         for conn in list(self.connections):
+            conn.hold_requests()
+        await _within(deadline, self._in_flight())
+        for conn in list(self.connections):
+            conn.unbind()
+        if self.connections:
+            self._all_closed = asyncio.Event()
+            await _within(deadline, self._all_closed.wait())
+        for conn in list(self.connections):
             conn.close("smsgate is stopping")
-        await self.tasks.wait()
-        await self.submitter.close()
+        await self._in_flight()
         await self.outbox.close()
+        await asyncio.to_thread(self.bind_checker.close)
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
 
+    async def _in_flight(self) -> None:
+        """Until the commands and submit batches already taken have run (shielded: giving up
+        the wait never cancels them)."""
+        await asyncio.shield(asyncio.gather(self.tasks.wait(), self.submitter.close()))
 
-def _peer_of(transport: asyncio.BaseTransport) -> str:
-    """host:port of the client, for the log lines."""
+    def forget(self, conn: _SmppConnection) -> None:
+        """``conn`` is gone."""
+        self.connections.discard(conn)
+        if not self.connections and self._all_closed is not None:
+            self._all_closed.set()
+
+
+async def _within(deadline: float, awaitable: Coroutine[Any, Any, Any]) -> None:
+    """Await ``awaitable`` until ``deadline`` (loop time) at the latest, then cancel it."""
+    task = asyncio.ensure_future(awaitable)
+    timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def _peer_of(transport: asyncio.BaseTransport) -> tuple[str, str]:
+    """host:port of the client, for the log lines, and its host, for the bind lockout."""
     peer = transport.get_extra_info("peername")
     if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer or "")
+        return f"{peer[0]}:{peer[1]}", str(peer[0])
+    return str(peer or ""), str(peer or "")
 
 
 def _bound_port(server: asyncio.Server, asked: int) -> int:
@@ -184,6 +234,16 @@ def _bound_port(server: asyncio.Server, asked: int) -> int:
 
 
 class _SmppConnection(asyncio.Protocol):
+    """One client connection.
+
+    Backpressure, so that a client cannot make the server hold more than a bounded amount for
+    it: at ``request_window`` requests read and not yet answered, the connection stops taking
+    events from the session and stops reading the socket (TCP then pushes back on the client);
+    when the socket's send buffer passes its high-water mark (a client that does not read its
+    answers) it stops reading too, sends no receipts, and is aborted, buffer and all, after
+    ``write_stall_s`` without the buffer draining.
+    """
+
     def __init__(self, server: SmppServer) -> None:
         self._server = server
         self._loop = asyncio.get_running_loop()
@@ -204,6 +264,7 @@ class _SmppConnection(asyncio.Protocol):
         self._bind_id = 0
         # For the log lines: who is at the other end, what it tried to bind as, why it ends.
         self._peer = ""
+        self._host = ""
         self._bind_type: str | None = None  # once a bind was tried
         self._close_reason: str | None = None
         self._finished = False
@@ -212,13 +273,18 @@ class _SmppConnection(asyncio.Protocol):
         self._bucket: TokenBucket | None = None
         self._submits: list[SubmitSm | DataSm] = []  # read in this _drain, sent together
         self._statuses: StatusProfile = SEED  # the credential's choice, once bound
+        # Why reading is paused: "window" (request_window unanswered), "writes" (the client
+        # does not read), "stopping" (the server is stopping). Reading runs when it is empty.
+        self._paused: set[str] = set()
+        self._reading = True
+        self._stall: asyncio.TimerHandle | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport; they implement it.
         self._transport = cast(asyncio.Transport, transport)
-        self._peer = _peer_of(transport)
+        self._peer, self._host = _peer_of(transport)
         self._server.connections.add(self)
         self._set_timer()
 
@@ -227,20 +293,79 @@ class _SmppConnection(asyncio.Protocol):
         self._drain()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._server.connections.discard(self)
         self._transport = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
         if exc is not None:
             self._finish(f"{type(exc).__name__}: {exc}")
         else:
             self._finish("closed by the client")
+        self._server.forget(self)
+
+    def pause_writing(self) -> None:
+        """The send buffer is past its high-water mark: the client is not reading."""
+        self._pause_reading("writes")
+        self._stall = self._loop.call_later(self._server.config.write_stall_s, self._stalled)
+
+    def resume_writing(self) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+        self._resume_reading("writes")
+        if self._receiver and self._account_id is not None:
+            self._server.outbox.pump(self._account_id)
+
+    def _stalled(self) -> None:
+        self._stall = None
+        limit = self._server.config.write_stall_s
+        self.close(f"the client read none of its answers for {limit:g} s")
+
+    def _pause_reading(self, reason: str) -> None:
+        self._paused.add(reason)
+        if self._reading and self._transport is not None and not self._transport.is_closing():
+            self._reading = False
+            self._transport.pause_reading()
+
+    def _resume_reading(self, reason: str) -> None:
+        self._paused.discard(reason)
+        if self._paused or self._reading or self._transport is None:
+            return
+        if not self._transport.is_closing():
+            self._reading = True
+            self._transport.resume_reading()
 
     def close(self, reason: str = "closed by smsgate") -> None:
-        if self._transport is not None:
-            self._transport.close()
+        """Close now. A client that is not reading would keep a graceful close waiting on its
+        send buffer for ever, so that buffer is thrown away (the answers in it were for a
+        client that did not read them)."""
+        transport = self._transport
+        if transport is not None:
+            if "writes" in self._paused:
+                transport.abort()
+            else:
+                transport.close()
         self._finish(reason)
+
+    # --- stopping (SmppServer.stop) -----------------------------------------------------------
+
+    def hold_requests(self) -> None:
+        """Read nothing more (what a client sends now stays unread until :meth:`unbind`)."""
+        self._pause_reading("stopping")
+
+    def unbind(self) -> None:
+        """Send an unbind and read again: the unbind_resp closes the connection, and requests
+        read from now on are refused by the session. A connection never bound just closes."""
+        if self._session.state not in _BOUND_STATES:
+            self.close("smsgate is stopping")
+            return
+        self._close_reason = "unbound by smsgate (stopping)"
+        self._session.unbind(now=self._loop.time())
+        self._resume_reading("stopping")
+        self._drain()
 
     def _finish(self, reason: str) -> None:
         """Release the bind and log the connection's end, once (the first reason wins)."""
@@ -294,9 +419,16 @@ class _SmppConnection(asyncio.Protocol):
     # --- session driving ----------------------------------------------------------------------
 
     def _drain(self) -> None:
-        """Handle every event, write once, re-arm the timer."""
+        """Handle the events the session has (up to ``request_window`` unanswered requests,
+        none while stopping), write once, re-arm the timer."""
         should_close = False
-        while (event := self._session.next_event()) is not None:
+        session = self._session
+        window = self._server.config.request_window
+        while (
+            session.unanswered < window
+            and "stopping" not in self._paused
+            and (event := session.next_event()) is not None
+        ):
             if isinstance(event, Request):
                 self._on_request(event.pdu)
             elif isinstance(event, ResponseReceived):
@@ -319,6 +451,8 @@ class _SmppConnection(asyncio.Protocol):
             self._submits = []
         if self._receiver and self._account_id is not None:
             self._server.outbox.pump(self._account_id)
+        if session.unanswered >= window:
+            self._pause_reading("window")
         self._flush()
         if should_close:
             self.close()
@@ -328,6 +462,13 @@ class _SmppConnection(asyncio.Protocol):
         data = self._session.data_to_send()
         if data and self._transport is not None and not self._transport.is_closing():
             self._transport.write(data)
+        if (
+            "window" in self._paused
+            and self._session.unanswered < self._server.config.request_window
+        ):
+            self._resume_reading("window")
+            self._drain()  # the requests already read come first; it re-arms the timer
+            return
         self._set_timer()
 
     def _schedule_flush(self) -> None:
@@ -358,7 +499,7 @@ class _SmppConnection(asyncio.Protocol):
     async def _bind(self, pdu: BindPdu) -> None:
         self._bind_type = bind_type(pdu)
         try:
-            verdict = await self._server.bind_checker.check(pdu)
+            verdict = await self._server.bind_checker.check(pdu, self._host)
         except Exception:
             log.exception("SMPP bind check failed")
             verdict = BindVerdict(CommandStatus.ESME_RBINDFAIL, "the check failed")
@@ -389,7 +530,7 @@ class _SmppConnection(asyncio.Protocol):
         account_id = verdict.account_id
         log_event(
             log,
-            logging.INFO,
+            logging.DEBUG if verdict.quiet else logging.INFO,
             event,
             system_id=pdu.system_id,
             account=account_id,
@@ -418,6 +559,7 @@ class _SmppConnection(asyncio.Protocol):
         return (
             self._transport is not None
             and not self._transport.is_closing()
+            and not self._paused
             and self._session.can_send()
         )
 
