@@ -1,0 +1,136 @@
+"""Route precedence, weights, failover order and the two defaults (no routes, no match)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from smsgate.domain.routing import SIMULATOR, Route, RouteFacts, RouteTable
+
+SG = RouteFacts(to="6591234567", region_code="SG", network="SingTel", account_id="a1", sender=None)
+ID = RouteFacts(
+    to="6281234567890", region_code="ID", network="Telkomsel", account_id="a1", sender="Acme"
+)
+
+
+def first(table: RouteTable, facts: RouteFacts) -> str:
+    return table.plan(facts, lambda: 0.0)[0]
+
+
+def test_no_routes_at_all_send_everything_to_the_simulator() -> None:
+    assert RouteTable([]).plan(SG, random.random) == [SIMULATOR]
+
+
+def test_routes_of_which_none_matches_leave_no_way_out() -> None:
+    table = RouteTable([Route("r1", "idn", country="ID")])
+
+    assert table.plan(SG, random.random) == []
+
+
+def test_criteria_left_out_match_anything() -> None:
+    table = RouteTable([Route("r1", "any")])
+
+    assert table.plan(SG, random.random) == ["any"]
+    assert table.plan(ID, random.random) == ["any"]
+
+
+@pytest.mark.parametrize(
+    ("route", "matches"),
+    [
+        (Route("r", "c", country="sg"), True),
+        (Route("r", "c", country="ID"), False),
+        (Route("r", "c", prefix="6591"), True),
+        (Route("r", "c", prefix="6598"), False),
+        (Route("r", "c", network="singtel"), True),
+        (Route("r", "c", network="StarHub"), False),
+        (Route("r", "c", account="a1"), True),
+        (Route("r", "c", account="a2"), False),
+        (Route("r", "c", sender="Acme"), False),
+        (Route("r", "c", country="SG", prefix="65", account="a1"), True),
+        (Route("r", "c", country="SG", prefix="65", account="a2"), False),
+    ],
+)
+def test_every_criterion_set_must_match(route: Route, matches: bool) -> None:
+    assert route.matches(SG) is matches
+
+
+def test_higher_priority_wins_over_specificity() -> None:
+    table = RouteTable(
+        [Route("r1", "specific", prefix="6591"), Route("r2", "preferred", priority=10)]
+    )
+
+    assert table.plan(SG, random.random) == ["preferred", "specific"]
+
+
+def test_at_equal_priority_the_longer_prefix_then_more_criteria_come_first() -> None:
+    table = RouteTable(
+        [
+            Route("r1", "catch-all"),
+            Route("r2", "country", country="SG"),
+            Route("r3", "short", prefix="65"),
+            Route("r4", "long", prefix="6591"),
+            Route("r5", "country-and-account", country="SG", account="a1"),
+        ]
+    )
+
+    assert table.plan(SG, random.random) == [
+        "long",
+        "short",
+        "country-and-account",
+        "country",
+        "catch-all",
+    ]
+
+
+def test_equal_routes_share_traffic_by_weight() -> None:
+    table = RouteTable([Route("r1", "heavy", weight=3), Route("r2", "light", weight=1)])
+    draw = random.Random(7).random
+
+    firsts = Counter(table.plan(SG, draw)[0] for _ in range(8_000))
+
+    assert firsts["heavy"] + firsts["light"] == 8_000
+    assert 0.72 < firsts["heavy"] / 8_000 < 0.78  # 3 in 4
+    # Whichever comes first, the other is the failover.
+    assert sorted(table.plan(SG, draw)) == ["heavy", "light"]
+
+
+def test_a_connector_appears_once_at_its_first_place() -> None:
+    table = RouteTable(
+        [
+            Route("r1", "a", prefix="6591", priority=1),
+            Route("r2", "b", country="SG"),
+            Route("r3", "a", country="SG"),
+        ]
+    )
+
+    assert table.plan(SG, lambda: 0.99) == ["a", "b"]
+
+
+def test_routes_by_sender_and_account() -> None:
+    table = RouteTable(
+        [
+            Route("r1", "branded", sender="Acme"),
+            Route("r2", "vip", account="a1", priority=5),
+            Route("r3", "bulk"),
+        ]
+    )
+
+    assert table.plan(ID, lambda: 0.0) == ["vip", "branded", "bulk"]
+    other = RouteFacts(to=ID.to, region_code="ID", network="", account_id="a9", sender="X")
+    assert table.plan(other, lambda: 0.0) == ["bulk"]
+
+
+def test_a_bad_route_is_refused() -> None:
+    with pytest.raises(ValueError, match="weight"):
+        Route("r", "c", weight=0)
+    with pytest.raises(ValueError, match="prefix"):
+        Route("r", "c", prefix="+65")
+
+
+def test_uses_tells_whether_a_connector_is_routed_to() -> None:
+    table = RouteTable([Route("r1", "a"), Route("r2", "b")])
+
+    assert table.uses("a")
+    assert not table.uses("c")
