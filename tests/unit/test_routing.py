@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from smsgate.domain.routing import SIMULATOR, Route, RouteFacts, RouteTable
+from smsgate.domain.routing import SIMULATOR, Route, RouteFacts, RouteTable, parse_routes_document
 
 SG = RouteFacts(to="6591234567", region_code="SG", network="SingTel", account_id="a1", sender=None)
 ID = RouteFacts(
@@ -134,3 +134,38 @@ def test_uses_tells_whether_a_connector_is_routed_to() -> None:
 
     assert table.uses("a")
     assert not table.uses("c")
+
+
+def test_the_routes_document_round_trips() -> None:
+    routes = [
+        Route("r1", "idn", country="ID", priority=5),
+        Route("r2", "sg-fast", prefix="6591", weight=3),
+        Route("r3", "bulk", account="a1", sender="Acme", network="SingTel"),
+    ]
+
+    table = parse_routes_document([route.to_document() for route in routes])
+
+    assert table.routes == tuple(routes)
+    assert routes[0].to_document() == {
+        "id": "r1", "connector": "idn", "country": "ID", "priority": 5, "weight": 1
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("doc", "problem"),
+    [
+        ({"id": "r1"}, "a JSON list"),
+        ([["r1"]], "route 1 must be a JSON object"),
+        ([{"id": "r1"}], "route r1: connector is required"),
+        ([{"id": "r1", "connector": "c", "colour": "red"}], "unknown fields colour"),
+        ([{"id": "r1", "connector": "c", "prefix": 65}], "prefix must be text"),
+        ([{"id": "r1", "connector": "c", "weight": "3"}], "weight must be a whole number"),
+        ([{"id": "r1", "connector": "c", "priority": True}], "priority must be a whole number"),
+        ([{"id": "r1", "connector": "c", "weight": 0}], "route r1: a route's weight"),
+        ([{"id": "r1", "connector": "c", "country": "Singapore"}], "alpha-2"),
+        ([{"id": "r1", "connector": "c"}, {"id": "r1", "connector": "d"}], "unique"),
+    ],
+)
+def test_a_bad_routes_document_says_what_is_wrong(doc: object, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_routes_document(doc)

@@ -24,11 +24,14 @@ Pure: no I/O; randomness comes from the caller.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import groupby
-from typing import Final
+from typing import Any, Final
 
-__all__ = ["SIMULATOR", "Route", "RouteFacts", "RouteTable"]
+__all__ = ["DOCUMENT", "SIMULATOR", "Route", "RouteFacts", "RouteTable", "parse_routes_document"]
+
+#: The policy document holding the routes: a JSON list of route objects.
+DOCUMENT: Final = "routes"
 
 #: The built-in carrier simulator's connector name: the default route while none is configured.
 SIMULATOR: Final = "simulator"
@@ -62,6 +65,12 @@ class Route:
             raise ValueError("a route's weight is at least 1")
         if self.prefix is not None and not (self.prefix.isdigit() and self.prefix.isascii()):
             raise ValueError("a route's prefix is digits of an E.164 number, without '+'")
+        if self.country is not None and not (len(self.country) == 2 and self.country.isalpha()):
+            raise ValueError("a route's country is an ISO 3166 alpha-2 code, e.g. SG")
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON object stored for it, without the criteria left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
     def matches(self, facts: RouteFacts) -> bool:
         return (
@@ -103,6 +112,42 @@ class RouteTable:
 
     def uses(self, connector: str) -> bool:
         return any(route.connector == connector for route in self.routes)
+
+
+_TEXT_FIELDS: Final = ("id", "connector", "country", "prefix", "network", "account", "sender")
+_WHOLE_FIELDS: Final = ("priority", "weight")
+
+
+def parse_routes_document(doc: Any) -> RouteTable:
+    """The ``routes`` document as a table; ValueError saying which route is wrong and why."""
+    if not isinstance(doc, list):
+        raise ValueError("routes must be a JSON list of route objects")
+    routes = []
+    for position, item in enumerate(doc, start=1):
+        where = f"route {item.get('id', position) if isinstance(item, dict) else position}"
+        if not isinstance(item, dict):
+            raise ValueError(f"{where} must be a JSON object")
+        unknown = set(item) - {*_TEXT_FIELDS, *_WHOLE_FIELDS}
+        if unknown:
+            raise ValueError(f"{where}: unknown fields {', '.join(sorted(unknown))}")
+        for name in ("id", "connector"):
+            if not isinstance(item.get(name), str) or not item[name]:
+                raise ValueError(f"{where}: {name} is required text")
+        for name in _TEXT_FIELDS:
+            if item.get(name) is not None and not isinstance(item[name], str):
+                raise ValueError(f"{where}: {name} must be text")
+        for name in _WHOLE_FIELDS:
+            value = item.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{where}: {name} must be a whole number")
+        try:
+            routes.append(Route(**item))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    ids = [route.id for route in routes]
+    if len(set(ids)) != len(ids):
+        raise ValueError("route ids must be unique")
+    return RouteTable(routes)
 
 
 def _weighted_order(routes: Sequence[Route], random: Callable[[], float]) -> list[Route]:
