@@ -196,7 +196,7 @@ def make_message(message_id: str, *, created_at: float = T0, to: str = DELIVERED
         country="Singapore",
         region_code="SG",
         region="Singapore",
-        carrier="SingTel",
+        network="SingTel",
         msg_type="NOTIFY",
         created_at=created_at,
     )

@@ -131,7 +131,7 @@ class Message:
     country: str
     region_code: str
     region: str
-    carrier: str
+    network: str  # the mobile operator the number belongs to (number data)
     msg_type: str  # NOTIFY | MKT | OTP
     created_at: float
     status: MessageStatus = MessageStatus.ACCEPTED

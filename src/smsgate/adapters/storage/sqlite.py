@@ -224,11 +224,16 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (expires_at, access_key_id, nonce)
         ) WITHOUT ROWID""",
     ),
+    (
+        # The mobile operator of the destination is its network: "carrier" now means where
+        # smsgate hands a message over. A rename touches only the schema, not the rows.
+        "ALTER TABLE messages RENAME COLUMN carrier TO network",
+    ),
 )
 
 _MESSAGE_COLUMNS: Final = (
     "id, account_id, to_number, sender, body, encoding, segments, country, region_code, region, "
-    "carrier, msg_type, created_at, status, task_id, channel_id, template_code, "
+    "network, msg_type, created_at, status, task_id, channel_id, template_code, "
     "sms_up_extend_code, validity_period, door, error_code, send_date, receive_date, "
     "carrier_message_id, converted, conversion_time, extra, price_micros, registered_delivery, "
     "system_id, bind_id"
@@ -1392,7 +1397,7 @@ def _message_row(m: Message) -> _Row:
         m.country,
         m.region_code,
         m.region,
-        m.carrier,
+        m.network,
         m.msg_type,
         m.created_at,
         m.status.value,
@@ -1432,7 +1437,7 @@ def _message_from_row(row: _Row) -> Message:
         country=row[7],
         region_code=row[8],
         region=row[9],
-        carrier=row[10],
+        network=row[10],
         msg_type=row[11],
         created_at=row[12],
         status=MessageStatus(row[13]),
