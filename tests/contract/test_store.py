@@ -22,6 +22,7 @@ from smsgate.adapters.storage import sqlite as sqlite_module
 from smsgate.adapters.storage.sqlite import MIGRATIONS, SqliteStore
 from smsgate.domain.ids import MessageIdGenerator
 from smsgate.domain.models import (
+    Accepted,
     AccessKey,
     Account,
     AccountState,
@@ -30,7 +31,6 @@ from smsgate.domain.models import (
     Receipt,
     ReviewStatus,
     SignName,
-    SubmitOutcome,
     Template,
     TemplateStatus,
 )
@@ -246,7 +246,8 @@ async def test_insert_and_get_round_trips_every_field(
         error_code="success",
         send_date=T0 + 1.5,
         receive_date=T0 + 2.25,
-        carrier_message_id="c-77",
+        connector="upstream-1",
+        carrier_ids=("c-77", "c-78"),  # one per part
         converted=False,
         conversion_time=T0 + 3.0,
         extra={"k": "v", "ü": "é"},
@@ -347,24 +348,29 @@ async def test_mark_submitted(
 
     await store.mark_submitted(
         [
-            SubmitOutcome("1", "carrier-1", T0 + 1),
-            SubmitOutcome("2", "carrier-2", T0 + 1),  # already final: left alone
-            SubmitOutcome("404", "carrier-x", T0 + 1),
-            SubmitOutcome("not-an-id", "carrier-y", T0 + 1),
+            Accepted("1", "up", ("carrier-1a", "carrier-1b"), T0 + 1),
+            Accepted("2", "up", ("carrier-2",), T0 + 1),  # already final: left alone
+            Accepted("404", "up", ("carrier-x",), T0 + 1),
+            Accepted("not-an-id", "up", ("carrier-y",), T0 + 1),
         ]
     )
-    await store.mark_submitted([SubmitOutcome("1", None, T0 + 2)])  # resubmitted, no carrier id
+    await store.mark_submitted([Accepted("1", "up", (), T0 + 2)])  # resubmitted, no carrier id
 
     first = await store.get_message("acc-1", "1")
     assert first is not None
-    assert (first.status, first.send_date, first.carrier_message_id) == (
+    assert (first.status, first.send_date, first.connector, first.carrier_ids) == (
         MessageStatus.SUBMITTED,
         T0 + 2,
-        "carrier-1",
+        "up",
+        ("carrier-1a", "carrier-1b"),
     )
     second = await store.get_message("acc-1", "2")
     assert second is not None
-    assert (second.status, second.carrier_message_id) == (MessageStatus.DELIVERED, None)
+    assert (second.status, second.connector, second.carrier_ids) == (
+        MessageStatus.DELIVERED,
+        None,
+        (),
+    )
 
 
 async def test_apply_receipts_is_idempotent(
@@ -372,7 +378,7 @@ async def test_apply_receipts_is_idempotent(
 ) -> None:
     await open_account(store)
     await store.insert_messages([make_message(1), make_message(2), make_message(3)])
-    await store.mark_submitted([SubmitOutcome("1", "c-1", T0 + 1)])
+    await store.mark_submitted([Accepted("1", "up", ("c-1",), T0 + 1)])
     receipts = [
         _delivered("1", T0 + 10),
         Receipt("2", MessageStatus.FAILED, "INVALID_NUM", T0 + 11, send_date=T0 + 5),
@@ -398,6 +404,36 @@ async def test_apply_receipts_is_idempotent(
     assert third.status is MessageStatus.ACCEPTED
 
 
+async def test_a_receipt_records_who_took_the_message_if_it_says(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    """A carrier that does not record the hand-over (the simulator) reports it in the receipt."""
+    await open_account(store)
+    await store.insert_messages([make_message(1), make_message(2)])
+    await store.mark_submitted([Accepted("2", "up", ("c-2",), T0 + 1)])
+
+    changed = await store.apply_receipts(
+        [
+            Receipt(
+                "1",
+                MessageStatus.DELIVERED,
+                "success",
+                T0 + 5,
+                send_date=T0 + 1,
+                connector="simulator",
+                carrier_ids=("sim-1-1", "sim-1-2"),
+            ),
+            _delivered("2"),  # says nothing of its carrier: what mark_submitted recorded stays
+        ]
+    )
+
+    assert [(m.id, m.connector, m.carrier_ids) for m in changed] == [
+        ("1", "simulator", ("sim-1-1", "sim-1-2")),
+        ("2", "up", ("c-2",)),
+    ]
+    assert changed == [await store.get_message("acc-1", "1"), await store.get_message("acc-1", "2")]
+
+
 async def test_apply_receipts_refuses_a_status_that_is_not_final(store: Store) -> None:
     with pytest.raises(ValueError, match="final status"):
         await store.apply_receipts([Receipt("1", MessageStatus.SUBMITTED, "success", T0)])
@@ -409,7 +445,7 @@ async def test_unfinished_messages_pages_in_numeric_id_order(
     await open_account(store)
     ids = [1, 2, 9, 10, 11, 99, 100, 1000, 2**62, 2**63 - 1]
     await store.insert_messages([make_message(i) for i in reversed(ids)])
-    await store.mark_submitted([SubmitOutcome("10", "c", T0)])
+    await store.mark_submitted([Accepted("10", "up", ("c",), T0)])
     await store.apply_receipts([_delivered("9"), _delivered("100")])
     expected = [str(i) for i in ids if i not in (9, 100)]
 
@@ -489,7 +525,7 @@ async def test_cancel_message_only_while_accepted_and_refunds_once(
     await store.accept_messages(
         [make_message(1, price_micros=300), make_message(2, price_micros=300)], 600
     )
-    await store.mark_submitted([SubmitOutcome("2", "c-2", T0 + 1)])
+    await store.mark_submitted([Accepted("2", "up", ("c-2",), T0 + 1)])
 
     assert await store.cancel_message("acc-2", "1", T0 + 5) is None  # not its message
     cancelled = await store.cancel_message("acc-1", "1", T0 + 5)
@@ -874,7 +910,35 @@ async def test_sqlite_migrates_a_database_of_schema_2(
     finally:
         await store.close()
     with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 7
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 8
+
+
+async def test_sqlite_migrates_a_carrier_message_id_to_the_carrier_ids_of_the_simulator(
+    db_path: Path, secret_box: SecretBox, make_message: MakeMessage
+) -> None:
+    """Before migration 8 a message had one carrier id, and the simulator was the only carrier."""
+    with closing(sqlite3.connect(db_path)) as conn:
+        for statements in MIGRATIONS[:7]:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 7")
+        columns = sqlite_module._MESSAGE_COLUMNS.replace("carrier_ids", "carrier_message_id")
+        columns = columns.removesuffix(", connector")
+        for message_id, carrier_id in ((1, "sim-1"), (2, None)):
+            row = list(sqlite_module._message_row(make_message(message_id))[:-1])
+            row[23] = carrier_id
+            conn.execute(f"INSERT INTO messages ({columns}) VALUES ({', '.join('?' * 31)})", row)
+        conn.commit()
+
+    store = SqliteStore(db_path, secret_box)
+    await store.start()
+    try:
+        assert await store.get_message("acc-1", "1") == make_message(
+            1, connector="simulator", carrier_ids=("sim-1",)
+        )
+        assert await store.get_message("acc-1", "2") == make_message(2)
+    finally:
+        await store.close()
 
 
 async def test_sqlite_a_nonce_is_durable_once_a_write_queued_after_it_is(

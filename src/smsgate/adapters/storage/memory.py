@@ -27,6 +27,7 @@ from smsgate.adapters.storage.common import (
 )
 from smsgate.domain.models import (
     FINAL_STATUSES,
+    Accepted,
     AccessKey,
     Account,
     AccountState,
@@ -34,7 +35,6 @@ from smsgate.domain.models import (
     MessageStatus,
     Receipt,
     SignName,
-    SubmitOutcome,
     Template,
 )
 from smsgate.domain.pricing import MAX_AMOUNT_MICROS
@@ -278,7 +278,7 @@ class MemoryStore:
         mid = parse_id(message_id)
         return None if mid is None else self._messages.get(mid)
 
-    async def mark_submitted(self, outcomes: Sequence[SubmitOutcome]) -> None:
+    async def mark_submitted(self, outcomes: Sequence[Accepted]) -> None:
         self._check_open()
         for outcome in outcomes:
             message = self._message(outcome.message_id)
@@ -286,8 +286,9 @@ class MemoryStore:
                 continue
             message.status = MessageStatus.SUBMITTED
             message.send_date = outcome.submitted_at
-            if outcome.carrier_message_id is not None:
-                message.carrier_message_id = outcome.carrier_message_id
+            message.connector = outcome.connector
+            if outcome.carrier_ids:
+                message.carrier_ids = outcome.carrier_ids
 
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
         self._check_open()
@@ -304,6 +305,10 @@ class MemoryStore:
             message.receive_date = receipt.done_at
             if receipt.send_date is not None:
                 message.send_date = receipt.send_date
+            if receipt.connector is not None:
+                message.connector = receipt.connector
+            if receipt.carrier_ids:
+                message.carrier_ids = receipt.carrier_ids
             changed.append(_copy(message))
             self._queue_callback(message, receipt.done_at)
             if message.wants_smpp_receipt:

@@ -54,6 +54,7 @@ from smsgate.adapters.storage.common import (
 from smsgate.adapters.storage.disk import DiskProblem, disk_problem
 from smsgate.domain.models import (
     FINAL_STATUSES,
+    Accepted,
     AccessKey,
     Account,
     AccountState,
@@ -62,7 +63,6 @@ from smsgate.domain.models import (
     Receipt,
     ReviewStatus,
     SignName,
-    SubmitOutcome,
     Template,
     TemplateStatus,
 )
@@ -229,14 +229,23 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # smsgate hands a message over. A rename touches only the schema, not the rows.
         "ALTER TABLE messages RENAME COLUMN carrier TO network",
     ),
+    (
+        # Which carrier connection took a message, and the carrier's id for each of its parts
+        # (a JSON array: a long message sent in parts has one id per part).
+        "ALTER TABLE messages ADD COLUMN connector TEXT",
+        "ALTER TABLE messages RENAME COLUMN carrier_message_id TO carrier_ids",
+        # An id recorded before was the only one, given by the only carrier there was.
+        "UPDATE messages SET carrier_ids = json_array(carrier_ids), connector = 'simulator' "
+        "WHERE carrier_ids IS NOT NULL",
+    ),
 )
 
 _MESSAGE_COLUMNS: Final = (
     "id, account_id, to_number, sender, body, encoding, segments, country, region_code, region, "
     "network, msg_type, created_at, status, task_id, channel_id, template_code, "
     "sms_up_extend_code, validity_period, door, error_code, send_date, receive_date, "
-    "carrier_message_id, converted, conversion_time, extra, price_micros, registered_delivery, "
-    "system_id, bind_id"
+    "carrier_ids, converted, conversion_time, extra, price_micros, registered_delivery, "
+    "system_id, bind_id, connector"
 )
 _M_COLUMNS: Final = ", ".join("m." + c.strip() for c in _MESSAGE_COLUMNS.split(","))
 _ACCOUNT_COLUMNS: Final = "id, name, state, balance_micros, callback_url, created_at"
@@ -584,9 +593,9 @@ class SqliteStore:
             return None
         return await self._read(_get_message, mid, account_id)
 
-    async def mark_submitted(self, outcomes: Sequence[SubmitOutcome]) -> None:
+    async def mark_submitted(self, outcomes: Sequence[Accepted]) -> None:
         rows = [
-            (o.submitted_at, _or_null(o.carrier_message_id), mid)
+            (o.submitted_at, o.connector, _ids_json(o.carrier_ids), mid)
             for o in outcomes
             if (mid := parse_id(o.message_id)) is not None
         ]
@@ -1216,8 +1225,8 @@ def _balance(conn: sqlite3.Connection, account_id: str) -> int | None:
 def _mark_submitted(conn: sqlite3.Connection, rows: list[_Row]) -> None:
     """Final messages are left alone: a fast carrier's receipt may arrive before its submit."""
     conn.executemany(
-        "UPDATE messages SET status = 'submitted', send_date = ?, "
-        "carrier_message_id = COALESCE(?, carrier_message_id) "
+        "UPDATE messages SET status = 'submitted', send_date = ?, connector = ?, "
+        "carrier_ids = COALESCE(?, carrier_ids) "
         f"WHERE id = ? AND status IN {_UNFINISHED}",
         rows,
     )
@@ -1253,6 +1262,10 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
         message.receive_date = receipt.done_at
         if receipt.send_date is not None:
             message.send_date = receipt.send_date
+        if receipt.connector is not None:
+            message.connector = receipt.connector
+        if receipt.carrier_ids:
+            message.carrier_ids = receipt.carrier_ids
         changed.append(message)
         updates.append(
             (
@@ -1260,6 +1273,8 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
                 receipt.error_code,
                 receipt.done_at,
                 _or_null(receipt.send_date),
+                _or_null(receipt.connector),
+                _ids_json(receipt.carrier_ids),
                 mid,
             )
         )
@@ -1272,7 +1287,8 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
             refunds[account_id] = refunds.get(account_id, 0) + message.price_micros
     conn.executemany(
         "UPDATE messages SET status = ?, error_code = ?, receive_date = ?, "
-        f"send_date = COALESCE(?, send_date) WHERE id = ? AND status IN {_UNFINISHED}",
+        "send_date = COALESCE(?, send_date), connector = COALESCE(?, connector), "
+        f"carrier_ids = COALESCE(?, carrier_ids) WHERE id = ? AND status IN {_UNFINISHED}",
         updates,
     )
     conn.executemany(
@@ -1410,7 +1426,7 @@ def _message_row(m: Message) -> _Row:
         n if m.error_code is None else m.error_code,
         n if m.send_date is None else m.send_date,
         n if m.receive_date is None else m.receive_date,
-        n if m.carrier_message_id is None else m.carrier_message_id,
+        _ids_json(m.carrier_ids),
         n if m.converted is None else int(m.converted),
         n if m.conversion_time is None else m.conversion_time,
         json.dumps(m.extra) if m.extra else n,
@@ -1418,11 +1434,16 @@ def _message_row(m: Message) -> _Row:
         m.registered_delivery,
         n if m.system_id is None else m.system_id,
         n if m.bind_id is None else m.bind_id,
+        n if m.connector is None else m.connector,
     )
 
 
 def _or_null(value: object) -> object:
     return _NULL if value is None else value
+
+
+def _ids_json(carrier_ids: tuple[str, ...]) -> object:
+    return json.dumps(carrier_ids) if carrier_ids else _NULL
 
 
 def _message_from_row(row: _Row) -> Message:
@@ -1450,7 +1471,7 @@ def _message_from_row(row: _Row) -> Message:
         error_code=row[20],
         send_date=row[21],
         receive_date=row[22],
-        carrier_message_id=row[23],
+        carrier_ids=tuple(json.loads(row[23])) if row[23] else (),
         converted=None if row[24] is None else bool(row[24]),
         conversion_time=row[25],
         extra=json.loads(row[26]) if row[26] else {},
@@ -1458,6 +1479,7 @@ def _message_from_row(row: _Row) -> Message:
         registered_delivery=row[28],
         system_id=row[29],
         bind_id=row[30],
+        connector=row[31],
     )
 
 
