@@ -434,6 +434,77 @@ async def test_a_receipt_records_who_took_the_message_if_it_says(
     assert changed == [await store.get_message("acc-1", "1"), await store.get_message("acc-1", "2")]
 
 
+async def test_find_by_carrier_id_finds_a_message_by_any_part(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(1), make_message(2)])
+    await store.mark_submitted(
+        [
+            Accepted("1", "up", ("u-1a", "u-1b", "u-1c"), T0 + 1),
+            Accepted("2", "up", ("u-2",), T0 + 1),
+        ]
+    )
+
+    for part in ("u-1a", "u-1b", "u-1c"):
+        assert await store.find_by_carrier_id("up", part) == await store.get_message("acc-1", "1")
+    found = await store.find_by_carrier_id("up", "u-2")
+    assert found is not None
+    assert (found.id, found.status, found.carrier_ids) == ("2", MessageStatus.SUBMITTED, ("u-2",))
+    assert await store.find_by_carrier_id("up", "u-3") is None
+    assert await store.find_by_carrier_id("other", "u-2") is None  # ids are per connector
+    assert await store.find_by_carrier_id("up", "") is None
+
+
+async def test_find_by_carrier_id_follows_a_receipt_and_stays_once_final(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    """A carrier that does not record hand-overs reports its ids in the receipt; a message once
+    final is still found (a late receipt, a query), and a later hand-over leaves it alone."""
+    await open_account(store)
+    await store.insert_messages([make_message(1), make_message(2)])
+    receipt = Receipt(
+        "1", MessageStatus.DELIVERED, "success", T0 + 5, connector="sim", carrier_ids=("s-1",)
+    )
+    await store.apply_receipts([receipt, _delivered("2")])
+    await store.mark_submitted([Accepted("2", "sim", ("s-2",), T0 + 6)])  # already final
+
+    found = await store.find_by_carrier_id("sim", "s-1")
+    assert found is not None
+    assert (found.id, found.status, found.connector) == ("1", MessageStatus.DELIVERED, "sim")
+    assert await store.find_by_carrier_id("sim", "s-2") is None
+
+
+async def test_carrier_ids_of_any_text_are_kept_and_found(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(1)])
+    odd = ('say "hi"', "back\\slash", "new\nline", "ünï 验证", "", "a,b", '","')
+    await store.mark_submitted([Accepted("1", "up", odd, T0 + 1)])
+
+    message = await store.get_message("acc-1", "1")
+    assert message is not None
+    assert message.carrier_ids == odd
+    for carrier_id in odd:
+        assert await store.find_by_carrier_id("up", carrier_id) == message
+
+
+async def test_a_carrier_id_used_again_finds_the_newer_message(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(1), make_message(2)])
+    await store.mark_submitted([Accepted("1", "up", ("42",), T0 + 1)])
+    await store.mark_submitted([Accepted("2", "up", ("42",), T0 + 2)])  # the carrier wrapped
+
+    found = await store.find_by_carrier_id("up", "42")
+    assert found is not None
+    assert found.id == "2"
+    found.body = "changed"  # a copy: the store's record is not touched
+    assert await store.find_by_carrier_id("up", "42") == await store.get_message("acc-1", "2")
+
+
 async def test_apply_receipts_refuses_a_status_that_is_not_final(store: Store) -> None:
     with pytest.raises(ValueError, match="final status"):
         await store.apply_receipts([Receipt("1", MessageStatus.SUBMITTED, "success", T0)])
@@ -859,7 +930,7 @@ async def test_sqlite_data_survives_reopening(
     await open_account(store, callback_url="https://a.example/cb", balance_micros=10)
     await store.put_template(make_template())
     await store.insert_messages([make_message(1), make_message(2, price_micros=7)])
-    await store.apply_receipts([_delivered("1")])
+    await store.apply_receipts([replace(_delivered("1"), connector="sim", carrier_ids=("s-1",))])
     await store.put_document("prices", "[]")
     await store.put_sign_name(SignName("acc-1", "Acme", ReviewStatus.APPROVED, T0))
     await store.close()
@@ -874,6 +945,9 @@ async def test_sqlite_data_survives_reopening(
         assert await reopened.get_message("acc-1", "2") == make_message(2, price_micros=7)
         assert [m.id for m in await reopened.unfinished_messages(None, 10)] == ["2"]
         assert [j.message.id for j in await reopened.due_callbacks(T0 + 100, 10)] == ["1"]
+        found = await reopened.find_by_carrier_id("sim", "s-1")
+        assert found is not None
+        assert found.id == "1"
         assert await reopened.put_document("prices", "[1]") == 2
         assert [s.name for s in await reopened.list_sign_names("acc-1")] == ["Acme"]
     finally:
@@ -910,7 +984,7 @@ async def test_sqlite_migrates_a_database_of_schema_2(
     finally:
         await store.close()
     with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 8
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 9
 
 
 async def test_sqlite_migrates_a_carrier_message_id_to_the_carrier_ids_of_the_simulator(
@@ -937,6 +1011,9 @@ async def test_sqlite_migrates_a_carrier_message_id_to_the_carrier_ids_of_the_si
             1, connector="simulator", carrier_ids=("sim-1",)
         )
         assert await store.get_message("acc-1", "2") == make_message(2)
+        found = await store.find_by_carrier_id("simulator", "sim-1")
+        assert found is not None
+        assert found.id == "1"
     finally:
         await store.close()
 
@@ -1027,6 +1104,7 @@ async def test_sqlite_queries_use_their_indexes(sqlite_store: SqliteStore, db_pa
                 ("count since", sqlite_module._COUNT_SINCE, (0,)),
                 ("nonces", sqlite_module._SELECT_NONCES, (0.0, 10)),
                 ("nonces after", sqlite_module._SELECT_NONCES_AFTER, (0.0, 0.0, "a", "b", 10)),
+                ("by carrier id", sqlite_module._SELECT_BY_CARRIER_ID, ("up", "c-1")),
             ]
         }
     assert mode == "wal"
@@ -1042,6 +1120,8 @@ async def test_sqlite_queries_use_their_indexes(sqlite_store: SqliteStore, db_pa
     assert "USING COVERING INDEX messages_account (account_id=? AND id>?)" in plans["count since"]
     assert "USING PRIMARY KEY (expires_at>?)" in plans["nonces"]
     assert "USING PRIMARY KEY (expires_at>?)" in plans["nonces after"]
+    assert "USING PRIMARY KEY (connector=? AND carrier_id=?)" in plans["by carrier id"]
+    assert "USING INTEGER PRIMARY KEY (rowid=?)" in plans["by carrier id"]
     assert "TEMP B-TREE" not in "".join(plans.values())  # no sorting: pages stay cheap
 
 

@@ -123,6 +123,13 @@ class MessageStore(Protocol):
         alone: a fast carrier's receipt may arrive before its submit is recorded."""
         ...
 
+    async def find_by_carrier_id(self, connector: str, carrier_message_id: str) -> Message | None:
+        """The message a carrier connection knows by this id (that of any of its parts), as
+        :meth:`mark_submitted` or a receipt recorded it: how a carrier's receipt, which names only
+        its own id, finds our message. None if there is none. A carrier that reuses an id finds
+        the message it was last recorded for."""
+        ...
+
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
         """Move messages to their final status.
 
