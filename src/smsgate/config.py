@@ -109,12 +109,20 @@ class PipelineConfig:
 @dataclass(frozen=True, slots=True)
 class SimulatorRule:
     """Destinations matching ``match`` get ``receipt`` (a receipt code, ``success`` or ``EXPIRED``)
-    after ``delay_ms``."""
+    after ``delay_ms``.
+
+    ``reject``: the simulator refuses the submit itself with ``receipt`` (a failure code), as an
+    SMSC answers a bad destination, instead of taking the message and failing it later.
+    ``retries``: the first ``retries`` submits of each message are answered "try again after
+    ``delay_ms``", as a throttled SMSC answers; then the rule goes on as above.
+    """
 
     kind: Literal["prefix", "suffix", "exact"]
     value: str
     receipt: str
     delay_ms: int | None = None
+    reject: bool = False
+    retries: int = 0
 
     def matches(self, number: str) -> bool:
         if self.kind == "prefix":
@@ -395,7 +403,7 @@ def _smpp(values: dict[str, Any]) -> SmppConfig:
     return smpp
 
 
-_RULE_KEYS = frozenset({"match", "value", "receipt", "delay_ms"})
+_RULE_KEYS = frozenset({"match", "value", "receipt", "delay_ms", "reject", "retries"})
 
 
 def _simulator(values: dict[str, Any]) -> SimulatorConfig:
@@ -432,4 +440,12 @@ def _rule(number: int, rule: Any) -> SimulatorRule:
     delay = rule.get("delay_ms")
     if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int) or delay < 0):
         raise ConfigError(f"{where}: delay_ms must be a whole number >= 0")
-    return SimulatorRule(kind, str(value), rule["receipt"], delay)
+    reject = rule.get("reject", False)
+    if not isinstance(reject, bool):
+        raise ConfigError(f"{where}: reject must be true or false")
+    if reject and rule["receipt"] in (errors.DELIVERED.code, errors.EXPIRED.code):
+        raise ConfigError(f"{where}: a rejecting rule needs a failure receipt code")
+    retries = rule.get("retries", 0)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigError(f"{where}: retries must be a whole number >= 0")
+    return SimulatorRule(kind, str(value), rule["receipt"], delay, reject, retries)

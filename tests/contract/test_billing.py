@@ -349,7 +349,7 @@ def _bare_message(message_id: int, account_id: str, price: int) -> Message:
         country="CN",
         region_code="86",
         region="China",
-        carrier="CMCC",
+        network="CMCC",
         msg_type="OTP",
         created_at=T0,
         price_micros=price,

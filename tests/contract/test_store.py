@@ -22,6 +22,7 @@ from smsgate.adapters.storage import sqlite as sqlite_module
 from smsgate.adapters.storage.sqlite import MIGRATIONS, SqliteStore
 from smsgate.domain.ids import MessageIdGenerator
 from smsgate.domain.models import (
+    Accepted,
     AccessKey,
     Account,
     AccountState,
@@ -30,7 +31,6 @@ from smsgate.domain.models import (
     Receipt,
     ReviewStatus,
     SignName,
-    SubmitOutcome,
     Template,
     TemplateStatus,
 )
@@ -246,7 +246,8 @@ async def test_insert_and_get_round_trips_every_field(
         error_code="success",
         send_date=T0 + 1.5,
         receive_date=T0 + 2.25,
-        carrier_message_id="c-77",
+        connector="upstream-1",
+        carrier_ids=("c-77", "c-78"),  # one per part
         converted=False,
         conversion_time=T0 + 3.0,
         extra={"k": "v", "ü": "é"},
@@ -347,24 +348,29 @@ async def test_mark_submitted(
 
     await store.mark_submitted(
         [
-            SubmitOutcome("1", "carrier-1", T0 + 1),
-            SubmitOutcome("2", "carrier-2", T0 + 1),  # already final: left alone
-            SubmitOutcome("404", "carrier-x", T0 + 1),
-            SubmitOutcome("not-an-id", "carrier-y", T0 + 1),
+            Accepted("1", "up", ("carrier-1a", "carrier-1b"), T0 + 1),
+            Accepted("2", "up", ("carrier-2",), T0 + 1),  # already final: left alone
+            Accepted("404", "up", ("carrier-x",), T0 + 1),
+            Accepted("not-an-id", "up", ("carrier-y",), T0 + 1),
         ]
     )
-    await store.mark_submitted([SubmitOutcome("1", None, T0 + 2)])  # resubmitted, no carrier id
+    await store.mark_submitted([Accepted("1", "up", (), T0 + 2)])  # resubmitted, no carrier id
 
     first = await store.get_message("acc-1", "1")
     assert first is not None
-    assert (first.status, first.send_date, first.carrier_message_id) == (
+    assert (first.status, first.send_date, first.connector, first.carrier_ids) == (
         MessageStatus.SUBMITTED,
         T0 + 2,
-        "carrier-1",
+        "up",
+        ("carrier-1a", "carrier-1b"),
     )
     second = await store.get_message("acc-1", "2")
     assert second is not None
-    assert (second.status, second.carrier_message_id) == (MessageStatus.DELIVERED, None)
+    assert (second.status, second.connector, second.carrier_ids) == (
+        MessageStatus.DELIVERED,
+        None,
+        (),
+    )
 
 
 async def test_apply_receipts_is_idempotent(
@@ -372,7 +378,7 @@ async def test_apply_receipts_is_idempotent(
 ) -> None:
     await open_account(store)
     await store.insert_messages([make_message(1), make_message(2), make_message(3)])
-    await store.mark_submitted([SubmitOutcome("1", "c-1", T0 + 1)])
+    await store.mark_submitted([Accepted("1", "up", ("c-1",), T0 + 1)])
     receipts = [
         _delivered("1", T0 + 10),
         Receipt("2", MessageStatus.FAILED, "INVALID_NUM", T0 + 11, send_date=T0 + 5),
@@ -398,6 +404,107 @@ async def test_apply_receipts_is_idempotent(
     assert third.status is MessageStatus.ACCEPTED
 
 
+async def test_a_receipt_records_who_took_the_message_if_it_says(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    """A carrier that does not record the hand-over (the simulator) reports it in the receipt."""
+    await open_account(store)
+    await store.insert_messages([make_message(1), make_message(2)])
+    await store.mark_submitted([Accepted("2", "up", ("c-2",), T0 + 1)])
+
+    changed = await store.apply_receipts(
+        [
+            Receipt(
+                "1",
+                MessageStatus.DELIVERED,
+                "success",
+                T0 + 5,
+                send_date=T0 + 1,
+                connector="simulator",
+                carrier_ids=("sim-1-1", "sim-1-2"),
+            ),
+            _delivered("2"),  # says nothing of its carrier: what mark_submitted recorded stays
+        ]
+    )
+
+    assert [(m.id, m.connector, m.carrier_ids) for m in changed] == [
+        ("1", "simulator", ("sim-1-1", "sim-1-2")),
+        ("2", "up", ("c-2",)),
+    ]
+    assert changed == [await store.get_message("acc-1", "1"), await store.get_message("acc-1", "2")]
+
+
+async def test_find_by_carrier_id_finds_a_message_by_any_part(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(1), make_message(2)])
+    await store.mark_submitted(
+        [
+            Accepted("1", "up", ("u-1a", "u-1b", "u-1c"), T0 + 1),
+            Accepted("2", "up", ("u-2",), T0 + 1),
+        ]
+    )
+
+    for part in ("u-1a", "u-1b", "u-1c"):
+        assert await store.find_by_carrier_id("up", part) == await store.get_message("acc-1", "1")
+    found = await store.find_by_carrier_id("up", "u-2")
+    assert found is not None
+    assert (found.id, found.status, found.carrier_ids) == ("2", MessageStatus.SUBMITTED, ("u-2",))
+    assert await store.find_by_carrier_id("up", "u-3") is None
+    assert await store.find_by_carrier_id("other", "u-2") is None  # ids are per connector
+    assert await store.find_by_carrier_id("up", "") is None
+
+
+async def test_find_by_carrier_id_follows_a_receipt_and_stays_once_final(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    """A carrier that does not record hand-overs reports its ids in the receipt; a message once
+    final is still found (a late receipt, a query), and a later hand-over leaves it alone."""
+    await open_account(store)
+    await store.insert_messages([make_message(1), make_message(2)])
+    receipt = Receipt(
+        "1", MessageStatus.DELIVERED, "success", T0 + 5, connector="sim", carrier_ids=("s-1",)
+    )
+    await store.apply_receipts([receipt, _delivered("2")])
+    await store.mark_submitted([Accepted("2", "sim", ("s-2",), T0 + 6)])  # already final
+
+    found = await store.find_by_carrier_id("sim", "s-1")
+    assert found is not None
+    assert (found.id, found.status, found.connector) == ("1", MessageStatus.DELIVERED, "sim")
+    assert await store.find_by_carrier_id("sim", "s-2") is None
+
+
+async def test_carrier_ids_of_any_text_are_kept_and_found(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(1)])
+    odd = ('say "hi"', "back\\slash", "new\nline", "ünï 验证", "", "a,b", '","')
+    await store.mark_submitted([Accepted("1", "up", odd, T0 + 1)])
+
+    message = await store.get_message("acc-1", "1")
+    assert message is not None
+    assert message.carrier_ids == odd
+    for carrier_id in odd:
+        assert await store.find_by_carrier_id("up", carrier_id) == message
+
+
+async def test_a_carrier_id_used_again_finds_the_newer_message(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    await open_account(store)
+    await store.insert_messages([make_message(1), make_message(2)])
+    await store.mark_submitted([Accepted("1", "up", ("42",), T0 + 1)])
+    await store.mark_submitted([Accepted("2", "up", ("42",), T0 + 2)])  # the carrier wrapped
+
+    found = await store.find_by_carrier_id("up", "42")
+    assert found is not None
+    assert found.id == "2"
+    found.body = "changed"  # a copy: the store's record is not touched
+    assert await store.find_by_carrier_id("up", "42") == await store.get_message("acc-1", "2")
+
+
 async def test_apply_receipts_refuses_a_status_that_is_not_final(store: Store) -> None:
     with pytest.raises(ValueError, match="final status"):
         await store.apply_receipts([Receipt("1", MessageStatus.SUBMITTED, "success", T0)])
@@ -409,7 +516,7 @@ async def test_unfinished_messages_pages_in_numeric_id_order(
     await open_account(store)
     ids = [1, 2, 9, 10, 11, 99, 100, 1000, 2**62, 2**63 - 1]
     await store.insert_messages([make_message(i) for i in reversed(ids)])
-    await store.mark_submitted([SubmitOutcome("10", "c", T0)])
+    await store.mark_submitted([Accepted("10", "up", ("c",), T0)])
     await store.apply_receipts([_delivered("9"), _delivered("100")])
     expected = [str(i) for i in ids if i not in (9, 100)]
 
@@ -489,7 +596,7 @@ async def test_cancel_message_only_while_accepted_and_refunds_once(
     await store.accept_messages(
         [make_message(1, price_micros=300), make_message(2, price_micros=300)], 600
     )
-    await store.mark_submitted([SubmitOutcome("2", "c-2", T0 + 1)])
+    await store.mark_submitted([Accepted("2", "up", ("c-2",), T0 + 1)])
 
     assert await store.cancel_message("acc-2", "1", T0 + 5) is None  # not its message
     cancelled = await store.cancel_message("acc-1", "1", T0 + 5)
@@ -823,7 +930,7 @@ async def test_sqlite_data_survives_reopening(
     await open_account(store, callback_url="https://a.example/cb", balance_micros=10)
     await store.put_template(make_template())
     await store.insert_messages([make_message(1), make_message(2, price_micros=7)])
-    await store.apply_receipts([_delivered("1")])
+    await store.apply_receipts([replace(_delivered("1"), connector="sim", carrier_ids=("s-1",))])
     await store.put_document("prices", "[]")
     await store.put_sign_name(SignName("acc-1", "Acme", ReviewStatus.APPROVED, T0))
     await store.close()
@@ -838,6 +945,9 @@ async def test_sqlite_data_survives_reopening(
         assert await reopened.get_message("acc-1", "2") == make_message(2, price_micros=7)
         assert [m.id for m in await reopened.unfinished_messages(None, 10)] == ["2"]
         assert [j.message.id for j in await reopened.due_callbacks(T0 + 100, 10)] == ["1"]
+        found = await reopened.find_by_carrier_id("sim", "s-1")
+        assert found is not None
+        assert found.id == "1"
         assert await reopened.put_document("prices", "[1]") == 2
         assert [s.name for s in await reopened.list_sign_names("acc-1")] == ["Acme"]
     finally:
@@ -854,23 +964,58 @@ async def test_sqlite_migrates_a_database_of_schema_2(
             for statement in statements:
                 conn.execute(statement)
         conn.execute("PRAGMA user_version = 2")
-        columns = sqlite_module._MESSAGE_COLUMNS.removesuffix(
-            ", price_micros, registered_delivery, system_id, bind_id"
+        columns = (  # the messages table of schema 2, whatever later migrations renamed
+            "id, account_id, to_number, sender, body, encoding, segments, country, region_code, "
+            "region, carrier, msg_type, created_at, status, task_id, channel_id, template_code, "
+            "sms_up_extend_code, validity_period, door, error_code, send_date, receive_date, "
+            "carrier_message_id, converted, conversion_time, extra"
         )
-        row = sqlite_module._message_row(make_message(1))[:-4]
+        row = sqlite_module._message_row(make_message(1))[:27]
         conn.execute(f"INSERT INTO messages ({columns}) VALUES ({', '.join('?' * 27)})", row)
         conn.commit()
 
     store = SqliteStore(db_path, secret_box)
     await store.start()
     try:
+        # Its mobile operator, stored as carrier, reads back as the message's network.
         assert await store.get_message("acc-1", "1") == make_message(1, price_micros=0)
         assert await store.put_document("prices", "{}") == 1
         assert await store.document_versions() == {"prices": 1}
     finally:
         await store.close()
     with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 6
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 9
+
+
+async def test_sqlite_migrates_a_carrier_message_id_to_the_carrier_ids_of_the_simulator(
+    db_path: Path, secret_box: SecretBox, make_message: MakeMessage
+) -> None:
+    """Before migration 8 a message had one carrier id, and the simulator was the only carrier."""
+    with closing(sqlite3.connect(db_path)) as conn:
+        for statements in MIGRATIONS[:7]:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 7")
+        columns = sqlite_module._MESSAGE_COLUMNS.replace("carrier_ids", "carrier_message_id")
+        columns = columns.removesuffix(", connector")
+        for message_id, carrier_id in ((1, "sim-1"), (2, None)):
+            row = list(sqlite_module._message_row(make_message(message_id))[:-1])
+            row[23] = carrier_id
+            conn.execute(f"INSERT INTO messages ({columns}) VALUES ({', '.join('?' * 31)})", row)
+        conn.commit()
+
+    store = SqliteStore(db_path, secret_box)
+    await store.start()
+    try:
+        assert await store.get_message("acc-1", "1") == make_message(
+            1, connector="simulator", carrier_ids=("sim-1",)
+        )
+        assert await store.get_message("acc-1", "2") == make_message(2)
+        found = await store.find_by_carrier_id("simulator", "sim-1")
+        assert found is not None
+        assert found.id == "1"
+    finally:
+        await store.close()
 
 
 async def test_sqlite_a_nonce_is_durable_once_a_write_queued_after_it_is(
@@ -959,6 +1104,7 @@ async def test_sqlite_queries_use_their_indexes(sqlite_store: SqliteStore, db_pa
                 ("count since", sqlite_module._COUNT_SINCE, (0,)),
                 ("nonces", sqlite_module._SELECT_NONCES, (0.0, 10)),
                 ("nonces after", sqlite_module._SELECT_NONCES_AFTER, (0.0, 0.0, "a", "b", 10)),
+                ("by carrier id", sqlite_module._SELECT_BY_CARRIER_ID, ("up", "c-1")),
             ]
         }
     assert mode == "wal"
@@ -974,6 +1120,8 @@ async def test_sqlite_queries_use_their_indexes(sqlite_store: SqliteStore, db_pa
     assert "USING COVERING INDEX messages_account (account_id=? AND id>?)" in plans["count since"]
     assert "USING PRIMARY KEY (expires_at>?)" in plans["nonces"]
     assert "USING PRIMARY KEY (expires_at>?)" in plans["nonces after"]
+    assert "USING PRIMARY KEY (connector=? AND carrier_id=?)" in plans["by carrier id"]
+    assert "USING INTEGER PRIMARY KEY (rowid=?)" in plans["by carrier id"]
     assert "TEMP B-TREE" not in "".join(plans.values())  # no sorting: pages stay cheap
 
 

@@ -570,7 +570,7 @@ def _message(number: int, account_id: str) -> Message:
         country="Singapore",
         region_code="SG",
         region="Singapore",
-        carrier="SingTel",
+        network="SingTel",
         msg_type="NOTIFY",
         created_at=T0 + number,
         status=MessageStatus.DELIVERED,

@@ -147,7 +147,7 @@ def make_message(account_id: str = "1000000000000001", task_id: str | None = "t-
         country="Singapore",
         region_code="SG",
         region="Singapore",
-        carrier="SingTel",
+        network="SingTel",
         msg_type="NOTIFY",
         created_at=T0 - 10,
         task_id=task_id,

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.storage.memory import MemoryStore
-from smsgate.domain.models import Message, MessageStatus, SubmitOutcome
+from smsgate.domain.models import Accepted, Message, MessageStatus, SubmitOutcome
 from smsgate.ports.carrier import Carrier, ReceiptSink
 from smsgate.ports.store import StoreError
 from smsgate.service.cancel import CancelDesk, CancelService
@@ -236,7 +236,7 @@ class RecordingCarrier:
         self.entered.set()
         if self.gate is not None:
             await self.gate.wait()
-        return [SubmitOutcome(m.id, f"c-{m.id}", self.clock.now()) for m in messages]
+        return [Accepted(m.id, "up", (f"c-{m.id}",), self.clock.now()) for m in messages]
 
     async def close(self) -> None:
         pass
@@ -377,7 +377,7 @@ async def test_a_held_message_whose_cancel_failed_goes_back_and_is_delivered(
     if how == "store error":
         store.fail_cancel = True
     else:  # the store no longer has it ACCEPTED
-        await store.mark_submitted([SubmitOutcome("1", None, T0)])
+        await store.mark_submitted([Accepted("1", "up", (), T0)])
     store.cancel_gate.set()
     assert not await door
     assert len(rig.queue) == 1  # requeued by the door

@@ -281,6 +281,32 @@ def test_simulator_rules_are_parsed_in_order(toml: WriteToml) -> None:
     )
 
 
+def test_a_rule_can_reject_at_submit_or_ask_for_retries(toml: WriteToml) -> None:
+    config = load_config(
+        toml(
+            """
+            [[simulator.rules]]
+            match = "suffix"
+            value = "9911"
+            receipt = "INVALID_NUM"
+            reject = true
+
+            [[simulator.rules]]
+            match = "suffix"
+            value = "9912"
+            receipt = "success"
+            retries = 2
+            delay_ms = 500
+            """
+        )
+    )
+
+    assert config.simulator.rules == (
+        SimulatorRule("suffix", "9911", "INVALID_NUM", reject=True),
+        SimulatorRule("suffix", "9912", "success", 500, retries=2),
+    )
+
+
 def test_configured_rules_replace_the_defaults(toml: WriteToml) -> None:
     config = load_config(
         toml('[[simulator.rules]]\nmatch = "suffix"\nvalue = "1"\nreceipt = "INVALID_NUM"\n')
@@ -319,6 +345,11 @@ def test_every_catalog_receipt_is_a_valid_rule(toml: WriteToml) -> None:
         ('value = "1"\nreceipt = "INVALID_NUM"', "match must be"),
         ('match = "suffix"\nvalue = "1"\nreceipt = "INVALID_NUM"\ndelay_ms = -1', "delay_ms"),
         ('match = "suffix"\nvalue = "1"\nreceipt = "INVALID_NUM"\ndelay_ms = 0.5', "delay_ms"),
+        ('match = "suffix"\nvalue = "1"\nreceipt = "INVALID_NUM"\nreject = "yes"', "reject"),
+        ('match = "suffix"\nvalue = "1"\nreceipt = "success"\nreject = true', "failure"),
+        ('match = "suffix"\nvalue = "1"\nreceipt = "EXPIRED"\nreject = true', "failure"),
+        ('match = "suffix"\nvalue = "1"\nreceipt = "success"\nretries = -1', "retries"),
+        ('match = "suffix"\nvalue = "1"\nreceipt = "success"\nretries = true', "retries"),
     ],
 )
 def test_a_malformed_rule_is_refused_with_its_number(

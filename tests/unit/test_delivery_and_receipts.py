@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import pytest
@@ -25,12 +25,15 @@ from smsgate.adapters.storage.memory import MemoryStore
 from smsgate.config import SimulatorConfig, SimulatorRule, default_simulator_rules
 from smsgate.domain.ids import MessageIdGenerator
 from smsgate.domain.models import (
+    Accepted,
     AccessKey,
     Account,
     AccountState,
     Message,
     MessageStatus,
     Receipt,
+    Rejected,
+    Retry,
     SubmitOutcome,
 )
 from smsgate.ports.carrier import ReceiptSink
@@ -196,7 +199,7 @@ def make_message(message_id: str, *, created_at: float = T0, to: str = DELIVERED
         country="Singapore",
         region_code="SG",
         region="Singapore",
-        carrier="SingTel",
+        network="SingTel",
         msg_type="NOTIFY",
         created_at=created_at,
     )
@@ -241,6 +244,7 @@ async def test_a_message_goes_from_accepted_to_the_rules_final_state(
     assert final.is_final
     assert final.error_code == receipt
     assert (final.send_date, final.receive_date) == (T0 + 1, T0 + 3)
+    assert (final.connector, final.carrier_ids) == ("simulator", (f"sim-{message.id}",))
     assert pipeline.changed == [[final]]
     assert pipeline.receipts.pending == 0
 
@@ -295,6 +299,50 @@ async def test_first_matching_rule_wins(clock: FixedClock) -> None:
     assert simulator.outcome_for("6591240000") == ("INVALID_NUM", 5)
 
 
+async def test_the_simulator_names_itself_and_gives_each_part_its_own_id(
+    clock: FixedClock,
+) -> None:
+    simulator = CarrierSimulator(SimulatorConfig(delay_ms=0, rules=()), clock)
+    short, long = make_message("1"), replace(make_message("2"), segments=3)
+
+    assert await simulator.submit([short, long]) == [
+        Accepted("1", "simulator", ("sim-1",), T0),
+        Accepted("2", "simulator", ("sim-2-1", "sim-2-2", "sim-2-3"), T0),
+    ]
+    await simulator.close()
+
+
+async def test_a_rejecting_rule_refuses_the_submit_with_its_code(clock: FixedClock) -> None:
+    rule = SimulatorRule("suffix", "9911", "INVALID_NUM", reject=True)
+    simulator = CarrierSimulator(SimulatorConfig(rules=(rule,)), clock)
+    refused, taken = make_message("1", to="6591239911"), make_message("2")
+
+    assert await simulator.submit([refused, taken]) == [
+        Rejected("1", "simulator", "INVALID_NUM", T0),
+        Accepted("2", "simulator", ("sim-2",), T0),
+    ]
+    assert not simulator.cancel("1")  # it never held the message
+    await simulator.close()
+
+
+async def test_a_retrying_rule_asks_again_as_often_as_it_says_then_takes_the_message(
+    clock: FixedClock,
+) -> None:
+    rule = SimulatorRule("suffix", "9912", "PORTED_NUM", 250, retries=2)
+    simulator = CarrierSimulator(SimulatorConfig(rules=(rule,)), clock)
+    message = make_message("1", to="6591239912")
+
+    answers = [await simulator.submit([message]) for _ in range(3)]
+
+    assert answers == [
+        [Retry("1", 0.25)],
+        [Retry("1", 0.25)],
+        [Accepted("1", "simulator", ("sim-1",), T0)],
+    ]
+    assert simulator.outcome_for(message.to) == ("PORTED_NUM", 250)  # its receipt, 250 ms on
+    await simulator.close()
+
+
 async def test_an_expired_message_never_reaches_the_carrier(
     pipeline: Pipeline, clock: FixedClock
 ) -> None:
@@ -338,7 +386,11 @@ async def test_a_carrier_that_records_submission_marks_messages_submitted(
 
     submitted = await pipeline.message(message.id)
     assert submitted.status is MessageStatus.SUBMITTED
-    assert (submitted.send_date, submitted.carrier_message_id) == (T0 + 2, f"sim-{message.id}")
+    assert (submitted.send_date, submitted.connector, submitted.carrier_ids) == (
+        T0 + 2,
+        "simulator",
+        (f"sim-{message.id}",),
+    )
     await pipeline.carrier.close()
 
 
@@ -381,7 +433,7 @@ async def _seed_for_recovery(store: MemoryStore) -> tuple[list[Message], str]:
     newer = make_message(ids.next_id(at + 2))
     await store.insert_messages([accepted, final, submitted, newer])
     await store.apply_receipts([Receipt(final.id, MessageStatus.DELIVERED, "success", T0 + 1)])
-    await store.mark_submitted([SubmitOutcome(submitted.id, "c-1", T0 + 1)])
+    await store.mark_submitted([Accepted(submitted.id, "up", ("c-1",), T0 + 1)])
     return [accepted, final, submitted, newer], before_id
 
 
@@ -545,6 +597,23 @@ def test_reservations_count_against_the_capacity() -> None:
     assert (queue.used, len(queue)) == (2, 2)  # the reservation became queued items
     assert queue.try_reserve(1)
     assert not queue.try_reserve(1)
+
+
+async def test_put_later_holds_room_until_the_messages_come_back() -> None:
+    queue = MemoryDeliveryQueue(2)
+    assert queue.try_reserve(2)  # doors took the room a batch left while its carrier answered
+    later = queued(2, start=10)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+
+    queue.put_later(later, 0.02)
+
+    assert (queue.used, len(queue), queue.room) == (4, 0, 0)  # beyond the bound: doors wait
+    assert not queue.try_reserve(1)
+    async with asyncio.timeout(WAIT_S):
+        assert await queue.get_batch(10) == later
+    assert loop.time() - start >= 0.019  # the loop clock's resolution is far finer
+    assert (queue.used, queue.room) == (2, 0)  # what the doors reserved
 
 
 def test_cancelling_more_than_was_reserved_does_not_go_below_zero() -> None:

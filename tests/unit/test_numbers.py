@@ -68,28 +68,28 @@ def test_indonesian_mobile_in_full() -> None:
         country="Indonesia",
         region_code="ID",
         region="Indonesia",
-        carrier="Telkomsel",
+        network="Telkomsel",
         number_type="mobile",
     )
 
 
-def test_carrier_is_filled_for_a_mobile_range() -> None:
+def test_network_is_filled_for_a_mobile_range() -> None:
     info = parse_destination(example("HK", PhoneNumberType.MOBILE))
-    assert info.carrier == "China Mobile"
+    assert info.network == "China Mobile"
 
 
 def test_geocoded_region_for_a_chinese_mobile() -> None:
     info = parse_destination(example("CN", PhoneNumberType.MOBILE))
     assert info.country == "China"
     assert info.region == "Yulin, Guangxi"
-    assert info.carrier == "China Unicom"
+    assert info.network == "China Unicom"
 
 
 def test_us_numbers_are_fixed_line_or_mobile_and_accepted() -> None:
     info = parse_destination(example("US", PhoneNumberType.MOBILE))
     assert info.number_type == "fixed_line_or_mobile"
     assert info.region == "New Jersey"
-    assert info.carrier == ""
+    assert info.network == ""
 
 
 def test_shared_country_code_gets_the_right_region() -> None:

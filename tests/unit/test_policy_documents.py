@@ -89,7 +89,7 @@ PRICES = {
 }
 
 
-def test_a_price_table_prices_carrier_then_country_then_default() -> None:
+def test_a_price_table_prices_network_then_country_then_default() -> None:
     table = PriceTable.from_dict(PRICES)
     assert table.segment_price("SG", "SingTel") == 35_000
     assert table.segment_price("SG", "M1") == 40_000
@@ -143,12 +143,12 @@ _prices = st.integers(0, 10**10)
 @given(
     default=st.none() | _prices,
     countries=st.dictionaries(_codes, _prices),
-    carriers=st.dictionaries(st.tuples(_codes, st.text(min_size=1, max_size=8)), _prices),
+    networks=st.dictionaries(st.tuples(_codes, st.text(min_size=1, max_size=8)), _prices),
 )
 def test_any_price_table_round_trips(
-    default: int | None, countries: dict[str, int], carriers: dict[tuple[str, str], int]
+    default: int | None, countries: dict[str, int], networks: dict[tuple[str, str], int]
 ) -> None:
-    table = PriceTable(default, countries, carriers)
+    table = PriceTable(default, countries, networks)
     assert PriceTable.from_dict(json.loads(json.dumps(table.to_dict()))) == table
 
 

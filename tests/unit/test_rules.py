@@ -159,7 +159,7 @@ async def test_the_default_price_charges_five_cents_a_segment(rig: Rig) -> None:
     }
 
 
-async def test_a_price_table_prices_by_country_then_carrier(rig: Rig) -> None:
+async def test_a_price_table_prices_by_country_then_network(rig: Rig) -> None:
     await rig.put(
         "prices",
         {
@@ -177,7 +177,7 @@ async def test_a_price_table_prices_by_country_then_carrier(rig: Rig) -> None:
     assert await rig.balance() == BALANCE - sum(prices.values())
 
 
-async def test_a_carrier_price_applies_to_every_segment(rig: Rig) -> None:
+async def test_a_network_price_applies_to_every_segment(rig: Rig) -> None:
     await rig.put("prices", {"countries": {"SG": {"carriers": {"M1": "0.035"}}}})
     message = await rig.send(SG_M1, "a" * 307)  # 3 segments
     assert (message.segments, message.price_micros) == (3, 105_000)
@@ -721,7 +721,7 @@ async def test_receipts_are_kept_when_the_policy_cannot_be_read() -> None:
         country="Singapore",
         region_code="SG",
         region="Singapore",
-        carrier="SingTel",
+        network="SingTel",
         msg_type="NOTIFY",
         created_at=T0,
     )

@@ -185,7 +185,7 @@ def test_prepare_builds_the_message_from_the_number_and_text(
     )
 
     assert message.to == SG  # canonical E.164 digits, no '+', no separators
-    assert (message.country, message.region_code, message.carrier) == (
+    assert (message.country, message.region_code, message.network) == (
         "Singapore",
         "SG",
         "SingTel",

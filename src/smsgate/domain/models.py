@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from typing import Final, TypeAlias
 
 __all__ = [
     "FINAL_STATUSES",
+    "Accepted",
     "AccessKey",
     "Account",
     "AccountState",
     "Message",
     "MessageStatus",
     "Receipt",
+    "Rejected",
+    "Retry",
     "ReviewStatus",
     "SignName",
     "SubmitOutcome",
@@ -131,7 +134,7 @@ class Message:
     country: str
     region_code: str
     region: str
-    carrier: str
+    network: str  # the mobile operator the number belongs to (number data)
     msg_type: str  # NOTIFY | MKT | OTP
     created_at: float
     status: MessageStatus = MessageStatus.ACCEPTED
@@ -144,7 +147,8 @@ class Message:
     error_code: str | None = None  # a receipt code once failed, "success" once delivered
     send_date: float | None = None  # handed to the carrier
     receive_date: float | None = None  # receipt received
-    carrier_message_id: str | None = None
+    connector: str | None = None  # the carrier connection that took it, e.g. "simulator"
+    carrier_ids: tuple[str, ...] = ()  # the carrier's id for each part, in part order
     price_micros: int = 0  # what accepting it cost; refunded on some failures
     registered_delivery: int = 0  # SMPP submits: which receipts go back as deliver_sm
     # SMPP submits: who sent it, so that its receipt goes back to that bind (bind_id, unique per
@@ -186,12 +190,46 @@ class Receipt:
     done_at: float
     send_date: float | None = None
     refund: bool = False  # give the message's price back to its account (failure receipts)
+    # What a carrier that does not record the hand-over (the simulator) would have recorded:
+    # who took the message and its ids for the parts, saving a store write per message.
+    connector: str | None = None
+    carrier_ids: tuple[str, ...] = ()
+
+
+# What a carrier says of each message handed to it: it took it, it refused it for good, or it
+# cannot take it now.
 
 
 @dataclass(frozen=True, slots=True)
-class SubmitOutcome:
-    """What the carrier said when a message was handed over."""
+class Accepted:
+    """The carrier took the message; its receipt will follow. A long message sent as several
+    parts has one carrier id per part (in part order): a receipt may name any of them."""
 
     message_id: str
-    carrier_message_id: str | None
+    connector: str  # which carrier connection took it, e.g. "simulator"
+    carrier_ids: tuple[str, ...]
     submitted_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The carrier refused the message for good (an invalid destination, a barred sender...): it
+    becomes FAILED with ``receipt_code``, the catalog's receipt code for what the carrier said,
+    and its receipt goes out like any failure's."""
+
+    message_id: str
+    connector: str
+    receipt_code: str
+    rejected_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """The carrier cannot take the message now (throttled, window full, link down): it did not
+    take it, so it goes back on the queue after ``after_s`` seconds without being sent twice."""
+
+    message_id: str
+    after_s: float
+
+
+SubmitOutcome: TypeAlias = Accepted | Rejected | Retry

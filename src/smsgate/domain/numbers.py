@@ -23,7 +23,9 @@ Decisions worth knowing:
   number and de-duplication therefore key on one spelling of each number.
 - **Non-geographic numbers** (``+800``, ``+882``... region ``001``) have no destination country to
   price or route by, and are refused with ``isv.NOT_SUPPORTED_COUNTRY``.
-- **Carrier** is the carrier the range was allocated to; it can be stale for ported numbers.
+- **Network** is the mobile operator the range was allocated to (what Alibaba calls
+  ``Carrier``); it can be stale for ported numbers. In smsgate a *carrier* is where a message
+  leaves (the simulator, an upstream connector), never a mobile operator.
 
 Parsing sits on the submit hot path, so results (accepted and refused) are kept in a bounded LRU
 cache keyed by the normalised digits.
@@ -82,8 +84,8 @@ class NumberInfo:
     """ISO 3166-1 alpha-2 code, e.g. ``ID``."""
     region: str
     """Geographic area of the number where libphonenumber knows one, else the country name."""
-    carrier: str
-    """Name of the carrier the range belongs to (English), ``""`` if unknown."""
+    network: str
+    """Name of the mobile operator the range belongs to (English), ``""`` if unknown."""
     number_type: str
     """libphonenumber's type in lower case: ``mobile`` or ``fixed_line_or_mobile``."""
 
@@ -176,7 +178,7 @@ def _describe(
         country=country,
         region_code=region_code,
         region=_area(number, number_type, country),
-        carrier=carrier.name_for_valid_number(number, _LANG),
+        network=carrier.name_for_valid_number(number, _LANG),
         number_type=type_name,
     )
 

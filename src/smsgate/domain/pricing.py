@@ -1,4 +1,4 @@
-"""Prices: what one segment to a destination costs, per country and optionally per carrier.
+"""Prices: what one segment to a destination costs, per country and optionally per network.
 
 The operator keeps the price table as a JSON document (``prices``)::
 
@@ -9,7 +9,9 @@ The operator keeps the price table as a JSON document (``prices``)::
 Amounts are decimal strings in the account's currency, held as integer micro-units. A country with
 no entry costs ``default``; with no default either, the destination is not priced, and sending to
 it is refused with ``isv.NOT_SUPPORTED_COUNTRY`` (there is nothing to charge, so it cannot be
-sold). A carrier price overrides its country's price.
+sold). A network's price overrides its country's price. The document names networks (mobile
+operators) ``carriers``, as published; in the code they are networks, since a carrier is where
+smsgate hands messages over.
 """
 
 from __future__ import annotations
@@ -54,11 +56,11 @@ def format_micros(micros: int) -> str:
 class PriceTable:
     default_micros: int | None = None
     countries: Mapping[str, int] = field(default_factory=dict)
-    carriers: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    networks: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
-    def segment_price(self, region_code: str, carrier: str) -> int | None:
+    def segment_price(self, region_code: str, network: str) -> int | None:
         """Micro-units per segment, or None if the destination has no price."""
-        price = self.carriers.get((region_code, carrier))
+        price = self.networks.get((region_code, network))
         if price is not None:
             return price
         return self.countries.get(region_code, self.default_micros)
@@ -72,7 +74,7 @@ class PriceTable:
             raise ValueError(f"unknown keys in the price table: {', '.join(sorted(unknown))}")
         default = doc.get("default")
         countries: dict[str, int] = {}
-        carriers: dict[tuple[str, str], int] = {}
+        networks: dict[tuple[str, str], int] = {}
         raw_countries = doc.get("countries", {})
         if not isinstance(raw_countries, dict):
             raise ValueError("countries must be an object keyed by ISO country code")
@@ -88,11 +90,11 @@ class PriceTable:
                 raise ValueError(f"countries.{code}.carriers must be an object")
             for name, price in raw_carriers.items():
                 where = f"countries.{code}.carriers.{name}"
-                carriers[(code, str(name))] = parse_amount(price, where)
+                networks[(code, str(name))] = parse_amount(price, where)
         return cls(
             default_micros=None if default is None else parse_amount(default, "default"),
             countries=countries,
-            carriers=carriers,
+            networks=networks,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,7 +104,7 @@ class PriceTable:
         countries: dict[str, dict[str, Any]] = {}
         for code, price in self.countries.items():
             countries.setdefault(code, {})["price"] = format_micros(price)
-        for (code, name), price in self.carriers.items():
+        for (code, name), price in self.networks.items():
             countries.setdefault(code, {}).setdefault("carriers", {})[name] = format_micros(price)
         if countries:
             doc["countries"] = countries

@@ -1,8 +1,11 @@
 """Carriers: where accepted messages leave smsgate.
 
-A carrier takes messages, says what happened to each on hand-over (:class:`SubmitOutcome`), and
-later reports final receipts through the :data:`ReceiptSink` it was started with. The built-in
-simulator and (later) upstream SMPP connections implement this port.
+A carrier takes a batch of messages and says what happened to each one (:data:`SubmitOutcome`):
+:class:`Accepted` with its own id for every part, :class:`Rejected` for good with a receipt code,
+or :class:`Retry` later. It reports final receipts through the :data:`ReceiptSink` it was started
+with. The built-in simulator and (later) upstream SMPP connectors implement this port; each names
+itself in its outcomes (``connector``), so that receipts arriving with the carrier's ids can be
+matched by (connector, carrier id).
 """
 
 from __future__ import annotations
@@ -21,13 +24,17 @@ class Carrier(Protocol):
     #: True when handing a message over again after a crash is harmless (the simulator); a real
     #: carrier instead waits for receipts of SUBMITTED messages until they expire.
     resubmit_on_recovery: bool
-    #: True when the hand-over must be recorded (status SUBMITTED, carrier id) before the receipt
-    #: can be matched. The simulator reports the send date in its receipts instead, which saves a
-    #: store write per message.
+    #: True when the hand-over must be recorded (status SUBMITTED, connector, carrier ids) before
+    #: the receipt can be matched. The simulator reports them in its receipts instead, which saves
+    #: a store write per message.
     records_submission: bool
 
     async def start(self, sink: ReceiptSink) -> None: ...
-    async def submit(self, messages: Sequence[Message]) -> list[SubmitOutcome]: ...
+    async def submit(self, messages: Sequence[Message]) -> list[SubmitOutcome]:
+        """One outcome per message, in any order. Raising means the carrier took none of them
+        (or cannot tell): the whole batch goes back on the queue."""
+        ...
+
     def cancel(self, message_id: str) -> bool:
         """Withdraw a message handed over and not yet delivered, when the carrier can (SMPP
         cancel_sm); False when it cannot or the message is no longer pending there."""

@@ -39,6 +39,14 @@ class DeliveryQueue(Protocol):
         """Enqueue, waiting for room first (recovery: work already accepted must not be refused)."""
         ...
 
+    def put_later(self, messages: Sequence[Message], delay_s: float) -> None:
+        """Enqueue after ``delay_s`` seconds: a carrier said it cannot take them now.
+
+        They count against the bound while they wait, even beyond it (they left the queue a
+        moment ago, and doors may have reserved the room since): a carrier that slows down slows
+        the doors down, instead of growing a backlog outside the bound."""
+        ...
+
     async def get_batch(self, max_items: int) -> list[Message]:
         """Wait for at least one message; return up to ``max_items``. Frees their room."""
         ...

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from smsgate.domain.models import (
+    Accepted,
     AccessKey,
     Account,
     AccountState,
     Message,
     Receipt,
     SignName,
-    SubmitOutcome,
     Template,
 )
 from smsgate.ports.replay import NonceStore
@@ -117,19 +117,29 @@ class MessageStore(Protocol):
         """A message of this account; None if it does not exist or belongs to another account."""
         ...
 
-    async def mark_submitted(self, outcomes: Sequence[SubmitOutcome]) -> None:
-        """Record that messages were handed to the carrier (status SUBMITTED, send_date)."""
+    async def mark_submitted(self, outcomes: Sequence[Accepted]) -> None:
+        """Record that carriers took these messages: status SUBMITTED, send_date, connector and
+        carrier ids (kept as they were when an outcome has none). Final messages are left
+        alone: a fast carrier's receipt may arrive before its submit is recorded."""
+        ...
+
+    async def find_by_carrier_id(self, connector: str, carrier_message_id: str) -> Message | None:
+        """The message a carrier connection knows by this id (that of any of its parts), as
+        :meth:`mark_submitted` or a receipt recorded it: how a carrier's receipt, which names only
+        its own id, finds our message. None if there is none. A carrier that reuses an id finds
+        the message it was last recorded for."""
         ...
 
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
         """Move messages to their final status.
 
         Idempotent: a receipt for a message already final is ignored. Returns the messages that
-        changed. A changed message whose receipt says ``refund`` gets its ``price_micros`` back on
-        its account's balance, in the same transaction (so at most once). The same transaction
-        queues an HTTP callback for every changed message whose account has a callback URL, and
-        an SMPP receipt for every one that :attr:`Message.wants_smpp_receipt`, so that no
-        receipt push is lost to a crash.
+        changed. A receipt's connector and carrier ids, when it has them, are recorded as
+        :meth:`mark_submitted` records them. A changed message whose receipt says ``refund``
+        gets its ``price_micros`` back on its account's balance, in the same transaction (so at
+        most once). The same transaction queues an HTTP callback for every changed message
+        whose account has a callback URL, and an SMPP receipt for every one that
+        :attr:`Message.wants_smpp_receipt`, so that no receipt push is lost to a crash.
         """
         ...
 

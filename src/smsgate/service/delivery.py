@@ -5,7 +5,14 @@ from __future__ import annotations
 import logging
 
 from smsgate import errors
-from smsgate.domain.models import Message, MessageStatus, Receipt
+from smsgate.domain.models import (
+    Accepted,
+    Message,
+    MessageStatus,
+    Receipt,
+    Rejected,
+    SubmitOutcome,
+)
 from smsgate.ports.carrier import Carrier
 from smsgate.ports.clock import Clock
 from smsgate.ports.queue import DeliveryQueue
@@ -19,7 +26,14 @@ log = logging.getLogger(__name__)
 
 
 class DeliveryWorker:
-    """Takes batches off the queue, expires what is too old, hands the rest to the carrier."""
+    """Takes batches off the queue, expires what is too old, hands the rest to the carrier and
+    acts on what the carrier says of each message.
+
+    Accepted messages are the carrier's (recorded as SUBMITTED when the carrier needs that).
+    Rejected ones become FAILED through the receipt processor, so their receipts go out like any
+    failure's. Retried ones go back on the queue after the carrier's delay. If the carrier raises,
+    it took none of the batch, and the whole batch goes back on the queue at once.
+    """
 
     def __init__(
         self,
@@ -52,7 +66,7 @@ class DeliveryWorker:
         return len(batch)
 
     async def _hand_over(self, batch: list[Message]) -> list[Message]:
-        """Expire what is too old, give the rest to the carrier; returns what it took."""
+        """Expire what is too old, give the rest to the carrier; returns what the carrier took."""
         now = self._clock.now()
         live: list[Message] = []
         expired: list[Receipt] = []
@@ -64,16 +78,59 @@ class DeliveryWorker:
                 live.append(message)
         if expired:
             self._receipts.feed(expired)
-        if live:
-            try:
-                outcomes = await self._carrier.submit(live)
-                if self._carrier.records_submission:
-                    await self._store.mark_submitted(outcomes)
-            except Exception:
-                # Back on the queue: accepted work must not wait for a restart to be retried.
-                await self._queue.put_when_room(live)
-                raise
-        return live
+        if not live:
+            return []
+        try:
+            outcomes = await self._carrier.submit(live)
+        except Exception:
+            # Back on the queue: accepted work must not wait for a restart to be retried.
+            await self._queue.put_when_room(live)
+            raise
+        return await self._settle(live, outcomes)
+
+    async def _settle(self, live: list[Message], outcomes: list[SubmitOutcome]) -> list[Message]:
+        """Act on each message's outcome; returns the messages the carrier took.
+
+        Failures and retries are dealt with before the hand-over is recorded, so that a store
+        failure there cannot lose them. A message the carrier said nothing of is retried at once
+        (a carrier bug: losing it would be worse than a carrier seeing it twice).
+        """
+        pending = {m.id: m for m in live}
+        taken: list[Message] = []
+        accepted: list[Accepted] = []
+        failed: list[Receipt] = []
+        later: dict[float, list[Message]] = {}
+        for outcome in outcomes:
+            message = pending.pop(outcome.message_id, None)
+            if message is None:
+                continue  # not in this batch, or told twice: the first word counts
+            if isinstance(outcome, Accepted):
+                taken.append(message)
+                accepted.append(outcome)
+            elif isinstance(outcome, Rejected):
+                at = outcome.rejected_at
+                failed.append(
+                    Receipt(
+                        message.id,
+                        MessageStatus.FAILED,
+                        outcome.receipt_code,
+                        at,
+                        send_date=at,
+                        connector=outcome.connector,
+                    )
+                )
+            else:
+                later.setdefault(outcome.after_s, []).append(message)
+        if pending:
+            log.error("the carrier said nothing of %d messages; they are retried", len(pending))
+            later.setdefault(0.0, []).extend(pending.values())
+        if failed:
+            self._receipts.feed(failed)
+        for delay_s, messages in later.items():
+            self._queue.put_later(messages, delay_s)
+        if accepted and self._carrier.records_submission:
+            await self._store.mark_submitted(accepted)
+        return taken
 
 
 async def recover_unfinished(

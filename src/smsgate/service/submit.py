@@ -132,11 +132,11 @@ class SubmitService:
                 errors.INVALID_PARAMETERS,
                 f"the message needs {segments} segments; the limit is {self._max_segments}",
             )
-        unit_price = policy.prices.segment_price(info.region_code, info.carrier)
+        unit_price = policy.prices.segment_price(info.region_code, info.network)
         if unit_price is None:
             raise SmsError(
                 errors.NOT_SUPPORTED_COUNTRY,
-                f"there is no price for {info.country} ({info.carrier})",
+                f"there is no price for {info.country} ({info.network})",
             )
         now = self._clock.now()
         return Message(
@@ -150,7 +150,7 @@ class SubmitService:
             country=info.country,
             region_code=info.region_code,
             region=info.region,
-            carrier=info.carrier,
+            network=info.network,
             msg_type=sub.msg_type,
             created_at=now,
             task_id=sub.task_id,

@@ -3,8 +3,14 @@
 It accepts every message and, after a configurable delay, reports a receipt: delivered by default,
 or the receipt code of the first rule whose number pattern matches the destination. With the
 default rules, numbers ending in 9901..9909 fail with each seed receipt code and 9910 expires, so
-users can produce every receipt on purpose. Outcomes are deterministic, so handing a message over
-again after a crash gives the same receipt.
+users can produce every receipt on purpose. A rule can also make the simulator answer the submit
+itself as a real SMSC may: refuse the message for good with its receipt code (``reject``), or ask
+for it again later (``retries`` times, each after the rule's delay) before going on. Outcomes are
+deterministic, so handing a message over again after a crash gives the same receipt.
+
+It is one carrier connection, named :data:`CONNECTOR`, and gives each part of a message its own
+id (``sim-<message id>``, or ``sim-<message id>-<part>`` for a long message), as an SMSC answers
+each part's submit_sm with its own message_id.
 """
 
 from __future__ import annotations
@@ -12,19 +18,34 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Final
 
 from smsgate import errors
-from smsgate.config import SimulatorConfig
-from smsgate.domain.models import Message, MessageStatus, Receipt, SubmitOutcome
+from smsgate.config import SimulatorConfig, SimulatorRule
+from smsgate.domain.models import (
+    Accepted,
+    Message,
+    MessageStatus,
+    Receipt,
+    Rejected,
+    Retry,
+    SubmitOutcome,
+)
 from smsgate.ports.carrier import ReceiptSink
 from smsgate.ports.clock import Clock
 
-__all__ = ["CarrierSimulator"]
+__all__ = ["CONNECTOR", "CarrierSimulator"]
+
+#: The simulator's name as a carrier connection, recorded on the messages it takes.
+CONNECTOR: Final = "simulator"
+
+# A message taken and waiting for its receipt: id, receipt code, send date, carrier ids.
+_Held = tuple[str, str, float, tuple[str, ...]]
 
 
 class CarrierSimulator:
     resubmit_on_recovery = True
-    records_submission = False  # receipts carry the send date
+    records_submission = False  # receipts carry the send date, the connector and the carrier ids
 
     def __init__(self, config: SimulatorConfig, clock: Clock) -> None:
         self._config = config
@@ -32,6 +53,7 @@ class CarrierSimulator:
         self._sink: ReceiptSink | None = None
         self._timers: set[asyncio.TimerHandle] = set()
         self._holding: set[str] = set()  # handed over, receipt not yet reported
+        self._retried: dict[str, int] = {}  # message id -> Retry answers given so far
 
     async def start(self, sink: ReceiptSink) -> None:
         self._sink = sink
@@ -43,21 +65,40 @@ class CarrierSimulator:
 
     def outcome_for(self, number: str) -> tuple[str, int]:
         """The receipt code and delay (ms) the simulator gives a destination."""
+        rule = self._rule_for(number)
+        if rule is None:
+            return errors.DELIVERED.code, self._config.delay_ms
+        return rule.receipt, self._delay(rule)
+
+    def _rule_for(self, number: str) -> SimulatorRule | None:
         for rule in self._config.rules:
             if rule.matches(number):
-                delay = self._config.delay_ms if rule.delay_ms is None else rule.delay_ms
-                return rule.receipt, delay
-        return errors.DELIVERED.code, self._config.delay_ms
+                return rule
+        return None
+
+    def _delay(self, rule: SimulatorRule) -> int:
+        return self._config.delay_ms if rule.delay_ms is None else rule.delay_ms
 
     async def submit(self, messages: Sequence[Message]) -> list[SubmitOutcome]:
         now = self._clock.now()
-        by_delay: dict[int, list[tuple[str, str, float]]] = defaultdict(list)
-        outcomes = []
+        by_delay: dict[int, list[_Held]] = defaultdict(list)
+        outcomes: list[SubmitOutcome] = []
         for message in messages:
-            code, delay = self.outcome_for(message.to)
-            by_delay[delay].append((message.id, code, now))
+            rule = self._rule_for(message.to)
+            if rule is None:
+                code, delay = errors.DELIVERED.code, self._config.delay_ms
+            else:
+                code, delay = rule.receipt, self._delay(rule)
+                if rule.retries and self._retry_again(message.id, rule.retries):
+                    outcomes.append(Retry(message.id, delay / 1000))
+                    continue
+                if rule.reject:
+                    outcomes.append(Rejected(message.id, CONNECTOR, code, now))
+                    continue
+            ids = _part_ids(message)
+            by_delay[delay].append((message.id, code, now, ids))
             self._holding.add(message.id)
-            outcomes.append(SubmitOutcome(message.id, f"sim-{message.id}", now))
+            outcomes.append(Accepted(message.id, CONNECTOR, ids, now))
         loop = asyncio.get_running_loop()
         for delay, items in by_delay.items():
             holder: list[asyncio.TimerHandle] = []
@@ -65,7 +106,16 @@ class CarrierSimulator:
             self._timers.add(holder[0])
         return outcomes
 
-    def _fire(self, items: list[tuple[str, str, float]], holder: list[asyncio.TimerHandle]) -> None:
+    def _retry_again(self, message_id: str, retries: int) -> bool:
+        """Whether this submit of the message is answered Retry: the first ``retries`` are."""
+        given = self._retried.get(message_id, 0)
+        if given < retries:
+            self._retried[message_id] = given + 1
+            return True
+        del self._retried[message_id]
+        return False
+
+    def _fire(self, items: list[_Held], holder: list[asyncio.TimerHandle]) -> None:
         self._timers.discard(holder[0])
         self._report(items)
 
@@ -76,15 +126,24 @@ class CarrierSimulator:
         self._holding.discard(message_id)
         return True
 
-    def _report(self, items: list[tuple[str, str, float]]) -> None:
+    def _report(self, items: list[_Held]) -> None:
         holding = self._holding
         live = [item for item in items if item[0] in holding]
         holding.difference_update(item[0] for item in live)
         if self._sink is None or not live:
             return
         done = self._clock.now()
-        receipts = [Receipt(mid, _status_for(code), code, done, sent) for mid, code, sent in live]
+        receipts = [
+            Receipt(mid, _status_for(code), code, done, sent, connector=CONNECTOR, carrier_ids=ids)
+            for mid, code, sent, ids in live
+        ]
         self._sink(receipts)
+
+
+def _part_ids(message: Message) -> tuple[str, ...]:
+    if message.segments <= 1:
+        return (f"sim-{message.id}",)
+    return tuple(f"sim-{message.id}-{part}" for part in range(1, message.segments + 1))
 
 
 def _status_for(code: str) -> MessageStatus:

@@ -16,13 +16,15 @@ class MemoryDeliveryQueue:
 
     Reservations let a door check for room before it stores a message, without holding the room
     across the store's await with a lock: the event loop runs one coroutine at a time, so a
-    check-and-increment with no await in between is atomic.
+    check-and-increment with no await in between is atomic. Messages put back for later wait on
+    loop timers; they are counted as used until they are queued again.
     """
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._items: deque[Message] = deque()
         self._reserved = 0
+        self._later = 0  # put_later: waiting for their delay
         self._not_empty = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -32,7 +34,7 @@ class MemoryDeliveryQueue:
 
     @property
     def used(self) -> int:
-        return len(self._items) + self._reserved
+        return len(self._items) + self._reserved + self._later
 
     @property
     def room(self) -> int:
@@ -63,6 +65,20 @@ class MemoryDeliveryQueue:
             self._items.append(message)
             self._not_empty.set()
             self._sync_room()
+
+    def put_later(self, messages: Sequence[Message], delay_s: float) -> None:
+        if not messages:
+            return
+        waiting = list(messages)
+        self._later += len(waiting)
+        self._sync_room()
+        asyncio.get_running_loop().call_later(max(0.0, delay_s), self._put_back, waiting)
+
+    def _put_back(self, messages: list[Message]) -> None:
+        self._later -= len(messages)
+        self._items.extend(messages)
+        self._not_empty.set()
+        self._sync_room()
 
     async def get_batch(self, max_items: int) -> list[Message]:
         while not self._items:

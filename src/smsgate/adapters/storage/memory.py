@@ -27,6 +27,7 @@ from smsgate.adapters.storage.common import (
 )
 from smsgate.domain.models import (
     FINAL_STATUSES,
+    Accepted,
     AccessKey,
     Account,
     AccountState,
@@ -34,7 +35,6 @@ from smsgate.domain.models import (
     MessageStatus,
     Receipt,
     SignName,
-    SubmitOutcome,
     Template,
 )
 from smsgate.domain.pricing import MAX_AMOUNT_MICROS
@@ -65,6 +65,7 @@ class MemoryStore:
         self._keys: dict[str, AccessKey] = {}
         self._templates: dict[tuple[str, str], Template] = {}
         self._messages: dict[int, Message] = {}
+        self._carrier_ids: dict[tuple[str, str], int] = {}  # (connector, carrier id) -> id
         self._conversion_data: list[tuple[str, float, float]] = []
         self._callbacks: dict[int, _Callback] = {}
         self._last_callback_id = 0
@@ -278,7 +279,7 @@ class MemoryStore:
         mid = parse_id(message_id)
         return None if mid is None else self._messages.get(mid)
 
-    async def mark_submitted(self, outcomes: Sequence[SubmitOutcome]) -> None:
+    async def mark_submitted(self, outcomes: Sequence[Accepted]) -> None:
         self._check_open()
         for outcome in outcomes:
             message = self._message(outcome.message_id)
@@ -286,8 +287,22 @@ class MemoryStore:
                 continue
             message.status = MessageStatus.SUBMITTED
             message.send_date = outcome.submitted_at
-            if outcome.carrier_message_id is not None:
-                message.carrier_message_id = outcome.carrier_message_id
+            message.connector = outcome.connector
+            if outcome.carrier_ids:
+                message.carrier_ids = outcome.carrier_ids
+                self._index_carrier_ids(message)
+
+    def _index_carrier_ids(self, message: Message) -> None:
+        """Later wins: a carrier that reuses an id means its newest message by it."""
+        if message.connector is not None:
+            mid = int(message.id)
+            for carrier_id in message.carrier_ids:
+                self._carrier_ids[(message.connector, carrier_id)] = mid
+
+    async def find_by_carrier_id(self, connector: str, carrier_message_id: str) -> Message | None:
+        self._check_open()
+        mid = self._carrier_ids.get((connector, carrier_message_id))
+        return None if mid is None else _copy(self._messages[mid])
 
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
         self._check_open()
@@ -304,6 +319,11 @@ class MemoryStore:
             message.receive_date = receipt.done_at
             if receipt.send_date is not None:
                 message.send_date = receipt.send_date
+            if receipt.connector is not None:
+                message.connector = receipt.connector
+            if receipt.carrier_ids:
+                message.carrier_ids = receipt.carrier_ids
+                self._index_carrier_ids(message)
             changed.append(_copy(message))
             self._queue_callback(message, receipt.done_at)
             if message.wants_smpp_receipt:

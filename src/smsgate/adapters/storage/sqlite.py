@@ -30,6 +30,7 @@ import itertools
 import json
 import math
 import queue
+import re
 import sqlite3
 import threading
 import time
@@ -54,6 +55,7 @@ from smsgate.adapters.storage.common import (
 from smsgate.adapters.storage.disk import DiskProblem, disk_problem
 from smsgate.domain.models import (
     FINAL_STATUSES,
+    Accepted,
     AccessKey,
     Account,
     AccountState,
@@ -62,7 +64,6 @@ from smsgate.domain.models import (
     Receipt,
     ReviewStatus,
     SignName,
-    SubmitOutcome,
     Template,
     TemplateStatus,
 )
@@ -88,6 +89,8 @@ _WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 # lookup (measured: 8 us for a row of 27 NULLs, 1.2 us for 27 floats), while SQLite stores a NaN
 # as NULL: the column reads back None, and NOT NULL constraints still apply.
 _NULL: Final = math.nan
+# Text that is a JSON string's content as it stands: no quote, backslash or control character.
+_NEEDS_NO_ESCAPE: Final = re.compile(r'[^"\\\x00-\x1f]*').fullmatch
 
 # Each migration is the list of statements taking the schema from version i to i + 1; the
 # database's PRAGMA user_version says how many have been applied. Append, never edit.
@@ -224,14 +227,41 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (expires_at, access_key_id, nonce)
         ) WITHOUT ROWID""",
     ),
+    (
+        # The mobile operator of the destination is its network: "carrier" now means where
+        # smsgate hands a message over. A rename touches only the schema, not the rows.
+        "ALTER TABLE messages RENAME COLUMN carrier TO network",
+    ),
+    (
+        # Which carrier connection took a message, and the carrier's id for each of its parts
+        # (a JSON array: a long message sent in parts has one id per part).
+        "ALTER TABLE messages ADD COLUMN connector TEXT",
+        "ALTER TABLE messages RENAME COLUMN carrier_message_id TO carrier_ids",
+        # An id recorded before was the only one, given by the only carrier there was.
+        "UPDATE messages SET carrier_ids = json_array(carrier_ids), connector = 'simulator' "
+        "WHERE carrier_ids IS NOT NULL",
+    ),
+    (
+        # Receipts from a carrier name only its id for a part: (connector, carrier id) finds the
+        # message. A carrier that reuses an id replaces the older entry (INSERT OR REPLACE).
+        """CREATE TABLE message_carrier_ids (
+            connector TEXT NOT NULL,
+            carrier_id TEXT NOT NULL,
+            message_id INTEGER NOT NULL,
+            PRIMARY KEY (connector, carrier_id)
+        ) WITHOUT ROWID""",
+        "INSERT OR REPLACE INTO message_carrier_ids (connector, carrier_id, message_id) "
+        "SELECT m.connector, j.value, m.id FROM messages m, json_each(m.carrier_ids) j "
+        "WHERE m.carrier_ids IS NOT NULL AND m.connector IS NOT NULL ORDER BY m.id",
+    ),
 )
 
 _MESSAGE_COLUMNS: Final = (
     "id, account_id, to_number, sender, body, encoding, segments, country, region_code, region, "
-    "carrier, msg_type, created_at, status, task_id, channel_id, template_code, "
+    "network, msg_type, created_at, status, task_id, channel_id, template_code, "
     "sms_up_extend_code, validity_period, door, error_code, send_date, receive_date, "
-    "carrier_message_id, converted, conversion_time, extra, price_micros, registered_delivery, "
-    "system_id, bind_id"
+    "carrier_ids, converted, conversion_time, extra, price_micros, registered_delivery, "
+    "system_id, bind_id, connector"
 )
 _M_COLUMNS: Final = ", ".join("m." + c.strip() for c in _MESSAGE_COLUMNS.split(","))
 _ACCOUNT_COLUMNS: Final = "id, name, state, balance_micros, callback_url, created_at"
@@ -295,6 +325,15 @@ _SELECT_NONCES_AFTER: Final = (
 _SELECT_UNFINISHED: Final = (
     f"SELECT {_M_COLUMNS} FROM messages m "
     f"WHERE m.status IN {_UNFINISHED} AND m.id > ? ORDER BY m.id LIMIT ?"
+)
+# One seek on the message_carrier_ids primary key, then the message by its id.
+_SELECT_BY_CARRIER_ID: Final = (
+    f"SELECT {_M_COLUMNS} FROM message_carrier_ids c JOIN messages m ON m.id = c.message_id "
+    "WHERE c.connector = ? AND c.carrier_id = ?"
+)
+_INSERT_CARRIER_ID: Final = (
+    "INSERT OR REPLACE INTO message_carrier_ids (connector, carrier_id, message_id) "
+    "VALUES (?, ?, ?)"
 )
 # Walks the smpp_receipts primary key (account, id) and joins each message by its id.
 _SELECT_SMPP_RECEIPTS: Final = (
@@ -579,14 +618,20 @@ class SqliteStore:
             return None
         return await self._read(_get_message, mid, account_id)
 
-    async def mark_submitted(self, outcomes: Sequence[SubmitOutcome]) -> None:
-        rows = [
-            (o.submitted_at, _or_null(o.carrier_message_id), mid)
-            for o in outcomes
-            if (mid := parse_id(o.message_id)) is not None
-        ]
+    async def mark_submitted(self, outcomes: Sequence[Accepted]) -> None:
+        rows: list[_Row] = []
+        ids: list[_Row] = []
+        for o in outcomes:
+            mid = parse_id(o.message_id)
+            if mid is not None:
+                rows.append((o.submitted_at, o.connector, _ids_json(o.carrier_ids), mid))
+                ids.extend((o.connector, carrier_id, mid) for carrier_id in o.carrier_ids)
         if rows:
-            await self._write(_mark_submitted, rows)
+            await self._write(_mark_submitted, (rows, ids))
+
+    async def find_by_carrier_id(self, connector: str, carrier_message_id: str) -> Message | None:
+        row = await self._read(_fetch_one, _SELECT_BY_CARRIER_ID, (connector, carrier_message_id))
+        return None if row is None else _message_from_row(row)
 
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
         for receipt in receipts:
@@ -1208,20 +1253,28 @@ def _balance(conn: sqlite3.Connection, account_id: str) -> int | None:
     return cast(int, rows[0][0]) if rows else None
 
 
-def _mark_submitted(conn: sqlite3.Connection, rows: list[_Row]) -> None:
-    """Final messages are left alone: a fast carrier's receipt may arrive before its submit."""
+def _mark_submitted(conn: sqlite3.Connection, arg: tuple[list[_Row], list[_Row]]) -> None:
+    """Final messages are left alone: a fast carrier's receipt may arrive before its submit.
+    Their carrier ids are not recorded either (the SELECT finds no unfinished message)."""
+    rows, ids = arg
     conn.executemany(
-        "UPDATE messages SET status = 'submitted', send_date = ?, "
-        "carrier_message_id = COALESCE(?, carrier_message_id) "
+        "UPDATE messages SET status = 'submitted', send_date = ?, connector = ?, "
+        "carrier_ids = COALESCE(?, carrier_ids) "
         f"WHERE id = ? AND status IN {_UNFINISHED}",
         rows,
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO message_carrier_ids (connector, carrier_id, message_id) "
+        f"SELECT ?, ?, id FROM messages WHERE id = ? AND status IN {_UNFINISHED}",
+        ids,
     )
 
 
 def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]]) -> list[Message]:
     """One SELECT finds the messages still unfinished (and their account's callback URL); one
-    executemany updates them and one queues their callbacks. The first receipt for a message
-    wins; the others, like receipts for final or unknown messages, are ignored.
+    executemany updates them, one queues their callbacks and one records the carrier ids the
+    receipts carry. The first receipt for a message wins; the others, like receipts for final or
+    unknown messages, are ignored.
 
     A callback is first due at the receipt's ``done_at``: the store has no clock of its own.
     """
@@ -1237,6 +1290,7 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
     updates: list[_Row] = []
     callbacks: list[_Row] = []
     smpp_receipts: list[_Row] = []
+    carrier_ids: list[_Row] = []
     refunds: dict[str, int] = {}
     for mid, receipt in receipts:
         row = pending.pop(mid, None)
@@ -1248,6 +1302,13 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
         message.receive_date = receipt.done_at
         if receipt.send_date is not None:
             message.send_date = receipt.send_date
+        if receipt.connector is not None:
+            message.connector = receipt.connector
+        if receipt.carrier_ids:
+            message.carrier_ids = receipt.carrier_ids
+            connector = message.connector
+            if connector is not None:
+                carrier_ids.extend((connector, cid, mid) for cid in receipt.carrier_ids)
         changed.append(message)
         updates.append(
             (
@@ -1255,6 +1316,8 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
                 receipt.error_code,
                 receipt.done_at,
                 _or_null(receipt.send_date),
+                _or_null(receipt.connector),
+                _ids_json(receipt.carrier_ids),
                 mid,
             )
         )
@@ -1267,7 +1330,8 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
             refunds[account_id] = refunds.get(account_id, 0) + message.price_micros
     conn.executemany(
         "UPDATE messages SET status = ?, error_code = ?, receive_date = ?, "
-        f"send_date = COALESCE(?, send_date) WHERE id = ? AND status IN {_UNFINISHED}",
+        "send_date = COALESCE(?, send_date), connector = COALESCE(?, connector), "
+        f"carrier_ids = COALESCE(?, carrier_ids) WHERE id = ? AND status IN {_UNFINISHED}",
         updates,
     )
     conn.executemany(
@@ -1278,6 +1342,8 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
     conn.executemany(
         "INSERT OR IGNORE INTO smpp_receipts (account_id, message_id) VALUES (?, ?)", smpp_receipts
     )
+    if carrier_ids:
+        conn.executemany(_INSERT_CARRIER_ID, carrier_ids)
     # Only messages that changed above are refunded: a repeated receipt finds its message final
     # and gives nothing back again. One UPDATE per account, however many messages it had.
     conn.executemany(
@@ -1392,7 +1458,7 @@ def _message_row(m: Message) -> _Row:
         m.country,
         m.region_code,
         m.region,
-        m.carrier,
+        m.network,
         m.msg_type,
         m.created_at,
         m.status.value,
@@ -1405,7 +1471,7 @@ def _message_row(m: Message) -> _Row:
         n if m.error_code is None else m.error_code,
         n if m.send_date is None else m.send_date,
         n if m.receive_date is None else m.receive_date,
-        n if m.carrier_message_id is None else m.carrier_message_id,
+        _ids_json(m.carrier_ids),
         n if m.converted is None else int(m.converted),
         n if m.conversion_time is None else m.conversion_time,
         json.dumps(m.extra) if m.extra else n,
@@ -1413,11 +1479,22 @@ def _message_row(m: Message) -> _Row:
         m.registered_delivery,
         n if m.system_id is None else m.system_id,
         n if m.bind_id is None else m.bind_id,
+        n if m.connector is None else m.connector,
     )
 
 
 def _or_null(value: object) -> object:
     return _NULL if value is None else value
+
+
+def _ids_json(carrier_ids: tuple[str, ...]) -> object:
+    """A JSON array, built by hand when no id needs escaping (the usual case): this is on the
+    receipt path, where json.dumps cost 1.6 us a message and this 0.4 us."""
+    if not carrier_ids:
+        return _NULL
+    if _NEEDS_NO_ESCAPE("".join(carrier_ids)):
+        return '["' + '","'.join(carrier_ids) + '"]'
+    return json.dumps(carrier_ids)
 
 
 def _message_from_row(row: _Row) -> Message:
@@ -1432,7 +1509,7 @@ def _message_from_row(row: _Row) -> Message:
         country=row[7],
         region_code=row[8],
         region=row[9],
-        carrier=row[10],
+        network=row[10],
         msg_type=row[11],
         created_at=row[12],
         status=MessageStatus(row[13]),
@@ -1445,7 +1522,7 @@ def _message_from_row(row: _Row) -> Message:
         error_code=row[20],
         send_date=row[21],
         receive_date=row[22],
-        carrier_message_id=row[23],
+        carrier_ids=tuple(json.loads(row[23])) if row[23] else (),
         converted=None if row[24] is None else bool(row[24]),
         conversion_time=row[25],
         extra=json.loads(row[26]) if row[26] else {},
@@ -1453,6 +1530,7 @@ def _message_from_row(row: _Row) -> Message:
         registered_delivery=row[28],
         system_id=row[29],
         bind_id=row[30],
+        connector=row[31],
     )
 
 

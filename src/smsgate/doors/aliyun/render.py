@@ -94,7 +94,7 @@ def push_status(status: MessageStatus) -> int:
 
 
 def number_detail(message: Message) -> dict[str, str]:
-    return {"Country": message.country, "Region": message.region, "Carrier": message.carrier}
+    return {"Country": message.country, "Region": message.region, "Carrier": message.network}
 
 
 def result_body(request_id: str, result: ResultCode, domestic: bool = False) -> Body:
