@@ -99,10 +99,10 @@ class AliyunDoor:
         return response
 
     def _shed(self, request: web.Request, call: _Call) -> web.Response:
-        """Throttling before any parsing or signature check: a refusal costs a few microseconds,
-        so the work in progress, and the latency of what is accepted, stay bounded however many
-        clients pile up."""
-        exc = GatewayError(errors.THROTTLING, "Too many requests in progress; retry later.")
+        """The catalog's overload answer (``Throttling``) before any parsing or signature check:
+        a refusal costs a few microseconds, so the work in progress, and the latency of what is
+        accepted, stay bounded however many clients pile up."""
+        exc = GatewayError(errors.OVERLOADED.gateway, "Too many requests in progress; retry later.")
         return self._refuse_early(request, call, exc)
 
     def _refuse_early(self, request: web.Request, call: _Call, exc: GatewayError) -> web.Response:
@@ -164,9 +164,11 @@ class AliyunDoor:
             call.code = errors.SYSTEM_ERROR.code
             body_ = render.result_body(request_id, errors.SYSTEM_ERROR, domestic)
             return _respond(200, body_, fmt, root)
-        except OverloadedError:
-            call.code = errors.THROTTLING.code
-            return self._gateway_error(request_id, host, errors.THROTTLING, None, fmt)
+        except OverloadedError as exc:
+            # The catalog's "slow down" answer; what was full goes to the request log.
+            gateway_code = exc.platform_code.gateway
+            call.code, call.detail = gateway_code.code, str(exc) or None
+            return self._gateway_error(request_id, host, gateway_code, None, fmt)
         except Exception:
             # Never a stack trace to the client; the log has it, without request secrets.
             log.exception("request %s failed", request_id)
