@@ -19,12 +19,16 @@ results: Alibaba's gateway answers them with an HTTP 4xx/5xx status and the body
 ``{RequestId, HostId, Code, Message, Recommend}``. They are :class:`GatewayCode` rows raised as
 :class:`GatewayError`.
 
+The platform's own states, which no seed row names but every door must answer, are
+:class:`PlatformCode` entries carrying each door's rendering: :data:`OVERLOADED` (no room for the
+work now) is HTTP ``Throttling`` 429 and SMPP ``ESME_RMSGQFUL``, raised as :class:`OverloadedError`.
+
 Exception tree::
 
     Exception
      +-- SmsError        a business result other than OK (seed table row)
      +-- GatewayError    rejected at the gateway, before any business rule ran
-     +-- OverloadedError      the delivery queue is full: the client must slow down
+     +-- OverloadedError no room for the work now: the client must slow down (OVERLOADED)
 
 Receipt codes (the second table of the seed) are :class:`ReceiptCode` rows: what a carrier's failure
 maps to in a delivery receipt.
@@ -32,12 +36,15 @@ maps to in a delivery receipt.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 __all__ = [
     "GATEWAY_CODES",
     "MISSING_COMMON_PARAMETER",
+    "OVERLOADED",
+    "PLATFORM_CODES",
     "RECEIPT_CODES",
     "SEED_ROWS",
     "SMPP34_STATUS",
@@ -45,6 +52,7 @@ __all__ = [
     "GatewayCode",
     "GatewayError",
     "OverloadedError",
+    "PlatformCode",
     "ReceiptCode",
     "ResultCode",
     "SmppStatusProfile",
@@ -84,6 +92,18 @@ class GatewayCode:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class PlatformCode:
+    """A state of the platform itself (not a business rule, not a malformed request) that every
+    door answers. No seed row names it, so the entry gives each door's rendering: ``gateway``
+    over HTTP (Alibaba's gateway error form) and ``smpp_status`` over SMPP, the name of an SMPP
+    3.4 ``command_status`` for each status profile."""
+
+    code: str
+    gateway: GatewayCode
+    smpp_status: Mapping[SmppStatusProfile, str] = field(hash=False)
+
+
 class SmsError(Exception):
     """A business rule refused the request; ``result`` is the seed row to answer with."""
 
@@ -114,8 +134,12 @@ class GatewayError(Exception):
 
 
 class OverloadedError(Exception):
-    """The bounded delivery queue is full. Doors answer with their own "slow down" signal
-    (HTTP ``Throttling``, SMPP ``ESME_RMSGQFUL``); nothing was stored or charged."""
+    """No room for the work now (the bounded delivery queue is full); nothing was stored or
+    charged. Doors answer with :data:`OVERLOADED`'s rendering, their own "slow down" signal."""
+
+    @property
+    def platform_code(self) -> PlatformCode:
+        return OVERLOADED
 
 
 # --- The seed table, in the seed's order ------------------------------------------------------
@@ -499,7 +523,7 @@ def missing_parameter(name: str) -> GatewayError:
 #
 # The ``smpp34`` table names the statuses (``smsgate.smpp.constants.CommandStatus`` members, so
 # that a unit test can check each is defined by SMPP 3.4 and not reserved) and the SMPP door turns
-# them into numbers once. The queue-full refusal (OverloadedError) is ESME_RMSGQFUL in both.
+# them into numbers once. The platform's own states (PLATFORM_CODES) name theirs per profile.
 
 SmppStatusProfile = Literal["seed", "smpp34"]
 SMPP_STATUS_PROFILES: Final[tuple[SmppStatusProfile, ...]] = ("seed", "smpp34")
@@ -542,3 +566,18 @@ SMPP34_STATUS: Final[dict[ResultCode, str]] = {
     DAY_LIMIT_CONTROL: "ESME_RTHROTTLED",
     MONTH_LIMIT_CONTROL: "ESME_RTHROTTLED",
 }
+
+
+# --- The platform's own states, answered by every door ------------------------------------------
+
+#: No room for the work now: the delivery queue is full, or (HTTP) more requests are in progress
+#: than ``[http] max_in_progress``. Both doors tell the client to slow down in their own terms:
+#: Alibaba's ``Throttling`` (HTTP 429), and ESME_RMSGQFUL in both SMPP profiles, which Kannel,
+#: Jasmin and aiosmpplib retry later. Nothing was stored or charged.
+OVERLOADED = PlatformCode(
+    "Overloaded",
+    gateway=THROTTLING,
+    smpp_status={"seed": "ESME_RMSGQFUL", "smpp34": "ESME_RMSGQFUL"},
+)
+
+PLATFORM_CODES: tuple[PlatformCode, ...] = (OVERLOADED,)

@@ -3,6 +3,7 @@ stand-in for the Alibaba door's "/"), over the memory store and a fixed clock.""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from smsgate.adapters.storage.memory import MemoryStore
 from smsgate.config import AdminConfig, ConfigError, load_config
-from smsgate.domain.models import Message, MessageStatus
+from smsgate.domain.models import Account, Message, MessageStatus
 from smsgate.doors.admin import AdminApi
 from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService
@@ -64,7 +65,13 @@ async def _root(_request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def admin() -> AsyncIterator[Admin]:
-    store = MemoryStore()
+    async with open_admin(MemoryStore()) as opened:
+        yield opened
+
+
+@contextlib.asynccontextmanager
+async def open_admin(store: MemoryStore) -> AsyncIterator[Admin]:
+    """The admin API over ``store`` (started here), beside a stand-in for the Alibaba door."""
     await store.start()
     clock = FixedClock()
     app = web.Application()
@@ -712,3 +719,50 @@ async def test_deeply_nested_json_is_refused_as_bad_input(admin: Admin, path: st
     answer = await response.json()
     assert answer == {"Code": "InvalidParameter", "Message": answer["Message"]}
     assert "nested too deeply" in answer["Message"]
+
+
+# -- bad input versus bugs ----------------------------------------------------------------------
+
+
+class _MisreadRows(MemoryStore):
+    """A store with a bug: listing accounts fails with the ValueError that mapping a row with an
+    unknown state raises."""
+
+    async def list_accounts(self) -> list[Account]:
+        raise ValueError("'frozen' is not a valid AccountState")
+
+
+async def test_a_value_error_from_a_bug_is_a_server_error_with_its_traceback_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with open_admin(_MisreadRows()) as admin:
+        with caplog.at_level(logging.ERROR, logger="smsgate.doors.admin"):
+            answer = await admin.call("GET", "/admin/accounts", expect=500)
+
+    assert answer == {"Code": "InternalError", "Message": "the request failed; see the server log"}
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], ValueError)
+    assert "GET /admin/accounts" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        ("POST", "/admin/accounts", {"name": 7}, "name must be"),
+        ("POST", "/admin/accounts", {"name": "a", "balance": "ten"}, "is not an amount"),
+        ("PUT", "/admin/accounts/{id}/templates/SMS-1", {"content": "hi"}, "template code"),
+        ("PUT", "/admin/policy/prices", {"default": "-0.05"}, "not a positive amount"),
+        ("PATCH", "/admin/accounts/{id}", {"top_up": "1000000000000"}, "would exceed"),
+    ],
+    ids=["the door's parsing", "an amount", "a use-case", "a policy document", "the store's range"],
+)
+async def test_bad_input_refused_by_any_layer_is_invalid_parameter(
+    admin: Admin, method: str, path: str, body: Any, message: str
+) -> None:
+    account_id = (await admin.new_account(balance="1"))["account_id"]
+
+    answer = await admin.call(method, path.format(id=account_id), body, expect=400)
+
+    assert answer["Code"] == "InvalidParameter"
+    assert message in answer["Message"]

@@ -17,9 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from smsgate import errors
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.storage.memory import MemoryStore
 from smsgate.domain.models import Accepted, Message, MessageStatus, SubmitOutcome
+from smsgate.errors import SmsError
 from smsgate.ports.carrier import Carrier, ReceiptSink
 from smsgate.ports.store import StoreError
 from smsgate.service.cancel import CancelDesk, CancelService
@@ -291,7 +293,9 @@ class Rig:
         service = CancelService(self.desk, self.store, self.queue, self.carrier, self.clock)
         try:
             return await service.cancel(ACCOUNT_ID, message_id)
-        except StoreError:
+        except SmsError as exc:  # the store failed: the door answers the catalog's system error
+            if exc.result is not errors.SYSTEM_ERROR:
+                raise
             return False
 
     async def status(self, message_id: str) -> MessageStatus:

@@ -15,8 +15,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from smsgate import errors
 from smsgate.adapters.storage.memory import MemoryStore
 from smsgate.domain.models import AccessKey, Account, AccountState
+from smsgate.errors import SmsError
 from smsgate.ports.store import StoreError
 from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import Policy, PolicyCache
@@ -211,8 +213,9 @@ async def test_a_key_read_that_fails_keeps_the_loaded_entry(store: GatedStore) -
     clock.t = T0 + 1.0
 
     assert await ring.account(ACCOUNT.id) == ACCOUNT
-    with pytest.raises(StoreError):  # nothing loaded for this one: no answer made up
+    with pytest.raises(SmsError) as caught:  # nothing loaded for this one: no answer made up
         await ring.find(KEY.id)
+    assert caught.value.result is errors.SYSTEM_ERROR  # the catalog's answer to a store fault
 
 
 # -- ttl 0: "at once" --------------------------------------------------------------------------

@@ -69,3 +69,13 @@ def test_gateway_codes_are_http_errors() -> None:
 def test_receipt_lookup() -> None:
     assert errors.receipt_code("INVALID_NUM") is errors.INVALID_NUM
     assert errors.receipt_code("success") is errors.DELIVERED
+
+
+def test_overload_is_one_catalog_entry_with_each_doors_rendering() -> None:
+    overloaded = errors.OVERLOADED
+    assert errors.PLATFORM_CODES == (errors.OVERLOADED,)
+    assert overloaded.gateway is errors.THROTTLING
+    assert (overloaded.gateway.code, overloaded.gateway.http_status) == ("Throttling", 429)
+    assert set(overloaded.smpp_status) == set(errors.SMPP_STATUS_PROFILES)
+    assert set(overloaded.smpp_status.values()) == {"ESME_RMSGQFUL"}
+    assert errors.OverloadedError("the queue is full").platform_code is overloaded

@@ -13,6 +13,13 @@ is JSON; every error is ``{"Code", "Message"}`` with a fitting HTTP status::
     400 InvalidParameter  a body that is not JSON, a field of the wrong type, a refused value
     404 NotFound          no such account, key, template, sign name or route
     405 MethodNotAllowed  a known route with the wrong method (``Allow`` says which are right)
+    500 StoreError        the store failed (the server log says why)
+    500 InternalError     a fault of smsgate's (the server log has the traceback)
+
+Bad input is :class:`InvalidInput`, raised by this module's parsing, or turned from the
+``ValueError`` of a call whose contract is to refuse input that way (the domain's parsers, the
+operator use-cases, a balance out of range): never any ``ValueError``, so that a bug is a 500 in
+the log with its traceback, not a 400 that blames the operator's input.
 
 Routes::
 
@@ -46,12 +53,13 @@ was right.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -72,7 +80,7 @@ from smsgate.service.admin import AdminService, NotFoundError
 from smsgate.service.health import Readiness
 from smsgate.service.policy import DOCUMENT_PARSERS
 
-__all__ = ["PREFIX", "AdminApi"]
+__all__ = ["PREFIX", "AdminApi", "InvalidInput"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +105,20 @@ _HTTP_CODES = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class InvalidInput(Exception):  # noqa: N818 - the client's mistake, not a fault of ours
+    """The request's input is refused: 400 InvalidParameter, with this message."""
+
+
+@contextlib.contextmanager
+def _refusing() -> Iterator[None]:
+    """Around a call that refuses bad input with ValueError by contract: that refusal is the
+    client's :class:`InvalidInput`."""
+    try:
+        yield
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
 
 
 class AdminApi:
@@ -196,7 +218,7 @@ class AdminApi:
             return _error(exc.status, code, message, headers)
         except NotFoundError as exc:
             return _error(404, "NotFound", str(exc))
-        except ValueError as exc:  # the services' and this module's refusals of bad input
+        except InvalidInput as exc:
             return _error(400, "InvalidParameter", str(exc))
         except StoreError:
             log.exception("admin %s %s: store failure", request.method, request.path)
@@ -226,8 +248,9 @@ class AdminApi:
         body = await _object(request, {"name", "balance", "callback_url", "actions"})
         name = _string(body, "name", required=True)
         if name is None or not name.strip() or len(name) > MAX_ACCOUNT_NAME:
-            raise ValueError(f"name must be 1 to {MAX_ACCOUNT_NAME} characters")
-        balance = parse_amount(body.get("balance", 0), "balance")
+            raise InvalidInput(f"name must be 1 to {MAX_ACCOUNT_NAME} characters")
+        with _refusing():
+            balance = parse_amount(body.get("balance", 0), "balance")
         callback_url = _callback_url(body.get("callback_url"))
         actions = _actions(body.get("actions"))
         account, key = await self._accounts.create_account(
@@ -249,12 +272,14 @@ class AdminApi:
             raw = body["state"]
             if not isinstance(raw, str) or raw not in {s.value for s in AccountState}:
                 states = ", ".join(s.value for s in AccountState)
-                raise ValueError(f"state must be one of {states}")
+                raise InvalidInput(f"state must be one of {states}")
             state = AccountState(raw)
         callback_url = _callback_url(body.get("callback_url"))
-        top_up = parse_amount(body["top_up"], "top_up") if "top_up" in body else None
-        if top_up is not None and await self._store.add_balance(account.id, top_up) is None:
-            raise NotFoundError(f"no account {account.id}")
+        with _refusing():
+            top_up = parse_amount(body["top_up"], "top_up") if "top_up" in body else None
+            # The store refuses a balance beyond the maximum with ValueError.
+            if top_up is not None and await self._store.add_balance(account.id, top_up) is None:
+                raise NotFoundError(f"no account {account.id}")
         if state is not None and not await self._store.set_account_state(account.id, state):
             raise NotFoundError(f"no account {account.id}")
         if "callback_url" in body and not await self._store.set_callback_url(
@@ -277,7 +302,7 @@ class AdminApi:
         body = await _object(request, {"enabled", "actions"})
         enabled = body.get("enabled")
         if "enabled" in body and not isinstance(enabled, bool):
-            raise ValueError("enabled must be true or false")
+            raise InvalidInput("enabled must be true or false")
         actions = _actions(body["actions"]) if "actions" in body else None
         if "actions" in body and not await self._store.set_key_actions(key_id, actions):
             raise NotFoundError(f"no access key {key_id}")
@@ -305,9 +330,10 @@ class AdminApi:
         body = await _object(request, {"content", "type"})
         content = _string(body, "content", required=True) or ""
         template_type = _string(body, "type") or "notification"
-        template = await self._admin.add_template(
-            request.match_info["account_id"], request.match_info["code"], content, template_type
-        )
+        with _refusing():
+            template = await self._admin.add_template(
+                request.match_info["account_id"], request.match_info["code"], content, template_type
+            )
         return _json(template_view(template))
 
     async def delete_template(self, request: web.Request) -> web.Response:
@@ -334,9 +360,10 @@ class AdminApi:
 
     async def put_sign_name(self, request: web.Request) -> web.Response:
         await _object(request, set(), optional=True)
-        sign = await self._admin.add_sign_name(
-            request.match_info["account_id"], request.match_info["name"]
-        )
+        with _refusing():
+            sign = await self._admin.add_sign_name(
+                request.match_info["account_id"], request.match_info["name"]
+            )
         return _json(sign_name_view(sign))
 
     async def delete_sign_name(self, request: web.Request) -> web.Response:
@@ -362,14 +389,15 @@ class AdminApi:
     async def update_settings(self, request: web.Request) -> web.Response:
         account = await self._account(request)
         changes = await _object(request, None)
-        settings = await self._admin.update_account_settings(account.id, changes)
+        with _refusing():
+            settings = await self._admin.update_account_settings(account.id, changes)
         return _json({"account_id": account.id, "settings": settings})
 
     async def list_messages(self, request: web.Request) -> web.Response:
         account = await self._account(request)
         raw = request.query.get("limit", "50")
         if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_MESSAGES:
-            raise ValueError(f"limit must be a whole number from 1 to {MAX_MESSAGES}")
+            raise InvalidInput(f"limit must be a whole number from 1 to {MAX_MESSAGES}")
         messages = await self._store.list_messages(account.id, int(raw))
         return _json([message_view(m) for m in messages])
 
@@ -382,7 +410,8 @@ class AdminApi:
         name = request.match_info["name"]
         await self._must_name(name)
         document = await _json_body(request)
-        version = await self._admin.put_policy(name, document)
+        with _refusing():
+            version = await self._admin.put_policy(name, document)
         return _json({"name": name, "version": version, "document": document})
 
     async def list_faults(self, _request: web.Request) -> web.Response:
@@ -390,12 +419,14 @@ class AdminApi:
 
     async def add_fault(self, request: web.Request) -> web.Response:
         rule = await _object(request, None)
-        return _json(await self._admin.add_fault(rule), status=201)
+        with _refusing():
+            rules = await self._admin.add_fault(rule)
+        return _json(rules, status=201)
 
     async def clear_faults(self, request: web.Request) -> web.Response:
         account_id = request.query.get("account")
         if account_id == "":  # not "every account": an empty value is a mistake, not a wildcard
-            raise ValueError("account must be an account id; leave it out to clear every fault")
+            raise InvalidInput("account must be an account id; leave it out to clear every fault")
         return _json(await self._admin.clear_faults(account_id))
 
     # -- lookups --------------------------------------------------------------------------------
@@ -445,13 +476,13 @@ class AdminApi:
 async def _json_body(request: web.Request) -> Any:
     raw = await request.read()
     if not raw.strip():
-        raise ValueError("the request body must be JSON")
+        raise InvalidInput("the request body must be JSON")
     try:
         return json.loads(raw)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise ValueError(f"the request body is not valid JSON: {exc}") from None
+        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
     except RecursionError:
-        raise ValueError("the request body is JSON nested too deeply") from None
+        raise InvalidInput("the request body is JSON nested too deeply") from None
 
 
 async def _object(
@@ -462,12 +493,12 @@ async def _object(
         return {}
     body = await _json_body(request)
     if not isinstance(body, dict):
-        raise ValueError("the request body must be a JSON object")
+        raise InvalidInput("the request body must be a JSON object")
     if keys is not None:
         unknown = set(body) - keys
         if unknown:
             allowed = ", ".join(sorted(keys)) or "nothing"
-            raise ValueError(f"unknown fields {', '.join(sorted(unknown))}; allowed: {allowed}")
+            raise InvalidInput(f"unknown fields {', '.join(sorted(unknown))}; allowed: {allowed}")
     return body
 
 
@@ -476,7 +507,7 @@ def _string(body: dict[str, Any], name: str, *, required: bool = False) -> str |
     if value is None and not required:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string")
+        raise InvalidInput(f"{name} must be a string")
     return value
 
 
@@ -485,7 +516,7 @@ def _callback_url(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise ValueError("callback_url must start with http:// or https://, or be null")
+        raise InvalidInput("callback_url must start with http:// or https://, or be null")
     return value
 
 
@@ -498,7 +529,7 @@ def _actions(value: Any) -> frozenset[str] | None:
         or not value
         or not all(isinstance(a, str) and a.strip() for a in value)
     ):
-        raise ValueError('actions must be "all" or a non-empty list of action names')
+        raise InvalidInput('actions must be "all" or a non-empty list of action names')
     return frozenset(a.strip() for a in value)
 
 

@@ -14,10 +14,14 @@ The checks run in a fixed order, each with its seed code:
 
 An SMPP bind has no AccessKey: :meth:`AccessGuard.check_account_action` runs the account's part
 (1, 3 and 5) for its commands, with SMPP action names (``SubmitSm``, ``SubmitMulti``...).
+
+The checks read the policy and, for resource owners, the accounts; a store that fails them
+refuses the call with ``isp.SYSTEM_ERROR`` (:class:`~smsgate.service.store_faults.StoreFaults`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from smsgate import errors
@@ -27,8 +31,11 @@ from smsgate.domain.ram import check_policy
 from smsgate.errors import SmsError
 from smsgate.ports.store import AccountStore
 from smsgate.service.policy import PolicyCache
+from smsgate.service.store_faults import StoreFaults
 
 __all__ = ["AccessGuard", "check_account_usable", "check_may_call"]
+
+log = logging.getLogger(__name__)
 
 _STATE_ERRORS = {
     AccountState.CLOSED: errors.ACCOUNT_NOT_EXISTS,
@@ -57,11 +64,13 @@ class AccessGuard:
         self._policy = policy
         self._accounts = accounts
         self._faults = faults
+        self._store_faults = StoreFaults(log)
 
     async def check(
         self, account: Account, key: AccessKey, action: str, params: Mapping[str, str]
     ) -> None:
-        key_policy = await self._policy.key_policy(key.id)
+        with self._store_faults.translated("read the policy"):
+            key_policy = await self._policy.key_policy(key.id)
         if key_policy is None:
             check_may_call(account, key, action)
         else:
@@ -78,12 +87,14 @@ class AccessGuard:
         await self._check_fault(account, action)
 
     async def _check_barred(self, account: Account, action: str) -> None:
-        settings = await self._policy.account(account.id)
+        with self._store_faults.translated("read the policy"):
+            settings = await self._policy.account(account.id)
         if action in settings.barred_actions:
             raise SmsError(errors.FORBIDDEN_ACTION, f"{action} is barred for this account")
 
     async def _check_fault(self, account: Account, action: str) -> None:
-        policy = await self._policy.current()
+        with self._store_faults.translated("read the policy"):
+            policy = await self._policy.current()
         fault = self._faults.check(policy.faults, policy.faults_version, account.id, action)
         if fault is not None:
             raise SmsError(fault, f"fault injected by the operator for {action}")
@@ -92,10 +103,12 @@ class AccessGuard:
         owner_id = params.get("ResourceOwnerId")
         owner_name = params.get("ResourceOwnerAccount")
         if owner_id and owner_id != account.id:
-            found = await self._accounts.get_account(owner_id)
+            with self._store_faults.translated("read an account"):
+                found = await self._accounts.get_account(owner_id)
             self._refuse_owner(found is not None, f"ResourceOwnerId {owner_id}")
         if owner_name and owner_name != account.name:
-            names = {a.name for a in await self._accounts.list_accounts()}
+            with self._store_faults.translated("list accounts"):
+                names = {a.name for a in await self._accounts.list_accounts()}
             self._refuse_owner(owner_name in names, f"ResourceOwnerAccount {owner_name!r}")
 
     @staticmethod

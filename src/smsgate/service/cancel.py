@@ -24,6 +24,7 @@ from smsgate.ports.carrier import Carrier
 from smsgate.ports.clock import Clock
 from smsgate.ports.queue import DeliveryQueue
 from smsgate.ports.store import MessageStore
+from smsgate.service.store_faults import StoreFaults
 
 __all__ = ["CancelDesk", "CancelService"]
 
@@ -85,7 +86,8 @@ class CancelDesk:
 
 
 class CancelService:
-    """cancel_sm for one message of an account: True if it will never be delivered."""
+    """cancel_sm for one message of an account: True if it will never be delivered. A store
+    that fails is the catalog's ``isp.SYSTEM_ERROR``."""
 
     def __init__(
         self,
@@ -100,6 +102,7 @@ class CancelService:
         self._queue = queue
         self._carrier = carrier
         self._clock = clock
+        self._faults = StoreFaults(log)
 
     async def cancel(self, account_id: str, message_id: str) -> bool:
         if not self._desk.claim(message_id):
@@ -109,7 +112,9 @@ class CancelService:
             with_carrier = self._desk.with_carrier(message_id)
             if with_carrier and not self._carrier.cancel(message_id):
                 return False
-            cancelled = await self._store.cancel_message(account_id, message_id, self._clock.now())
+            with self._faults.translated("cancel a message"):
+                now = self._clock.now()
+                cancelled = await self._store.cancel_message(account_id, message_id, now)
             if cancelled is None and with_carrier:
                 log.error("message %s was withdrawn from the carrier but not cancelled", message_id)
         finally:

@@ -9,7 +9,9 @@ The server awaits :meth:`KeyRing.load` before it opens its doors, so the first b
 finds its keys in memory. After that, callers of one id share one read of the store (a burst of
 requests with one new key makes one query, not one each); while an expired entry is read again,
 the others are answered from it, and a read that fails keeps it in service. With ``ttl_s`` 0
-every call sees a read that began after it (as the policy cache does).
+every call sees a read that began after it (as the policy cache does). A read that fails with
+nothing loaded to fall back on is the catalog's ``isp.SYSTEM_ERROR``, for every caller that
+waited for it (:class:`~smsgate.service.store_faults.StoreFaults`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Final, Generic, TypeVar
 from smsgate.domain.models import AccessKey, Account
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import AccountStore, StoreError
+from smsgate.service.store_faults import StoreFaults
 
 __all__ = ["MAX_ENTRIES", "KeyRing"]
 
@@ -37,8 +40,13 @@ class KeyRing:
     def __init__(self, store: AccountStore, clock: Clock, ttl_s: float = 1.0) -> None:
         self._store = store
         self._clock = clock
-        self._keys = _Entries[tuple[AccessKey, Account] | None](store.find_key, clock, ttl_s)
-        self._accounts = _Entries[Account | None](store.get_account, clock, ttl_s)
+        faults = StoreFaults(log)
+        self._keys = _Entries[tuple[AccessKey, Account] | None](
+            store.find_key, clock, ttl_s, faults=faults, operation="read an access key"
+        )
+        self._accounts = _Entries[Account | None](
+            store.get_account, clock, ttl_s, faults=faults, operation="read an account"
+        )
 
     async def load(self) -> None:
         """Read every key with its account (up to the cache's bound) before the doors open."""
@@ -59,12 +67,23 @@ class KeyRing:
 
 
 class _Entries(Generic[_V]):
-    """Values by id, each read from the store at most once per ``ttl_s``, one read at a time."""
+    """Values by id, each read from the store at most once per ``ttl_s``, one read at a time;
+    a read that fails with nothing to fall back on is ``faults``' error for ``operation``."""
 
-    def __init__(self, read: Callable[[str], Awaitable[_V]], clock: Clock, ttl_s: float) -> None:
+    def __init__(
+        self,
+        read: Callable[[str], Awaitable[_V]],
+        clock: Clock,
+        ttl_s: float,
+        *,
+        faults: StoreFaults,
+        operation: str,
+    ) -> None:
         self._read = read
         self._clock = clock
         self._ttl = ttl_s
+        self._faults = faults
+        self._operation = operation
         self._values: dict[str, tuple[float, _V]] = {}
         #: Reads under way: the shared future and when it began.
         self._reads: dict[str, tuple[asyncio.Future[_V], float]] = {}
@@ -100,10 +119,12 @@ class _Entries(Generic[_V]):
         try:
             value = await self._read(id_)
         except StoreError as exc:
-            if cached is None:
-                raise
+            if cached is None:  # every caller waiting for this read gets the catalog's error
+                raise self._faults.failure(self._operation, exc) from exc
             log.warning("cannot read %s again, keeping the loaded entry: %s", id_, exc)
             value = cached[1]  # served for another ttl_s: one retry (and one log line) per ttl_s
+        else:
+            self._faults.success(self._operation)
         finally:
             del self._reads[id_]
         self._remember(id_, value, started)

@@ -3,7 +3,9 @@
 The one path every door takes to send a message. A message is accepted only once the store has
 made it durable; the door answers "OK" after :meth:`SubmitService.accept` returns. Room in the
 bounded delivery queue is reserved first, so a full pipeline refuses new work (``OverloadedError``)
-instead of growing a backlog, and nothing is stored that cannot be delivered.
+instead of growing a backlog, and nothing is stored that cannot be delivered. A store that fails,
+whether it was reading policy, a template or writing the messages, refuses the call with
+``isp.SYSTEM_ERROR`` (:class:`~smsgate.service.store_faults.StoreFaults`).
 
 Callers run :meth:`SubmitService.accept` to completion (doors do not cancel it when a client goes
 away): once the store has committed, the message is enqueued in the same step without another
@@ -12,6 +14,7 @@ await, and after a crash the store's unfinished messages are the work to resume.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,10 +28,13 @@ from smsgate.errors import OverloadedError, SmsError
 from smsgate.ports.clock import Clock
 from smsgate.ports.limits import Limiter
 from smsgate.ports.queue import DeliveryQueue
-from smsgate.ports.store import MessageStore, PolicyStore, StoreError, TemplateStore
+from smsgate.ports.store import MessageStore, PolicyStore, TemplateStore
 from smsgate.service.policy import Policy, PolicyCache
+from smsgate.service.store_faults import StoreFaults
 
 __all__ = ["MAX_NUMBERS_PER_CALL", "MESSAGE_TYPES", "Submission", "SubmitService"]
+
+log = logging.getLogger(__name__)
 
 MESSAGE_TYPES = frozenset({"NOTIFY", "MKT", "OTP"})
 MAX_NUMBERS_PER_CALL = 1000
@@ -92,6 +98,7 @@ class SubmitService:
         self._policy = policy
         self._limiter = limiter
         self._max_segments = max_segments
+        self._faults = StoreFaults(log)
 
     def new_message_id(self) -> str:
         """An id to promise before the message exists: the SMPP door answers the first parts of
@@ -175,11 +182,12 @@ class SubmitService:
         """
         if not messages:
             return [], []
-        settings = await self._policy.account(account.id)
+        with self._faults.translated("read the policy"):
+            settings = await self._policy.account(account.id)
+            policy = await self._policy.current()
+            limits = await self._policy.account_limits(account.id)
         if settings.overdue:
             raise SmsError(errors.BILLING_DEDUCTION_ERROR, "the account has overdue payments")
-        policy = await self._policy.current()
-        limits = await self._policy.account_limits(account.id)
         now = self._clock.now()
         verdicts = self._limiter.acquire(
             account.id,
@@ -209,10 +217,8 @@ class SubmitService:
             raise OverloadedError(f"the delivery queue is full ({len(self._queue)} waiting)")
         charge = sum(m.price_micros for m in messages)
         try:
-            charged = await self._store.accept_messages(messages, charge)
-        except StoreError as exc:
-            self._queue.cancel_reservation(len(messages))
-            raise SmsError(errors.SYSTEM_ERROR, "the message store failed") from exc
+            with self._faults.translated("store messages"):
+                charged = await self._store.accept_messages(messages, charge)
         except BaseException:
             self._queue.cancel_reservation(len(messages))
             raise
@@ -225,7 +231,7 @@ class SubmitService:
         self._queue.put_reserved(messages)
 
     async def send(self, account: Account, sub: Submission) -> Message:
-        message = self.prepare(account, sub, await self._policy.current())
+        message = self.prepare(account, sub, await self._current_policy())
         _accepted, refused = await self.admit(account, [message])
         if refused:
             raise refused[0][1]
@@ -242,7 +248,7 @@ class SubmitService:
         balance too low for all of them: then they are admitted one by one, so those the balance
         covers still go, in order.
         """
-        policy = await self._policy.current()
+        policy = await self._current_policy()
         outcomes: list[Message | SmsError | OverloadedError] = []
         prepared: list[Message] = []
         for sub in subs:
@@ -294,7 +300,7 @@ class SubmitService:
                 errors.MOBILE_COUNT_OVER_LIMIT,
                 f"{len(subs)} numbers in one call; the limit is {MAX_NUMBERS_PER_CALL}",
             )
-        policy = await self._policy.current()
+        policy = await self._current_policy()
         prepared: list[Message] = []
         failed: list[tuple[str, SmsError]] = []
         for sub in subs:
@@ -311,14 +317,16 @@ class SubmitService:
     ) -> Message:
         """Render an approved template of the account with an approved sign name, then send."""
         code = sub.template_code or ""
-        template = await self._templates.get_template(account.id, code)
+        with self._faults.translated("read a template"):
+            template = await self._templates.get_template(account.id, code)
         if template is None or template.status is not TemplateStatus.APPROVED:
             state = "does not exist" if template is None else f"is {template.status.value}"
             raise SmsError(errors.SMS_CONTENT_CODE_ILLEGAL, f"template {code!r} {state}")
-        policy = await self._policy.current()
+        with self._faults.translated("read the policy"):
+            policy = await self._policy.current()
+            settings = await self._policy.account(account.id)
         if policy.platform.require_sign_name:
             await self._check_sign_name(account, sub.sender or "")
-        settings = await self._policy.account(account.id)
         params = templates.parse_template_param(template_param)
         body = templates.render(
             template.content,
@@ -339,8 +347,13 @@ class SubmitService:
             ),
         )
 
+    async def _current_policy(self) -> Policy:
+        with self._faults.translated("read the policy"):
+            return await self._policy.current()
+
     async def _check_sign_name(self, account: Account, name: str) -> None:
-        sign = await self._signs.get_sign_name(account.id, name)
+        with self._faults.translated("read a sign name"):
+            sign = await self._signs.get_sign_name(account.id, name)
         if sign is None or sign.status is not ReviewStatus.APPROVED:
             state = "does not exist" if sign is None else f"is {sign.status.value}"
             raise SmsError(errors.SMS_SIGN_NAME_ILLEGAL, f"sign name {name!r} {state}")

@@ -98,6 +98,12 @@ def test_protocol_faults_and_a_full_queue_read_the_same_in_both_profiles() -> No
         assert status_of(RuntimeError("bug"), profile) == CommandStatus.ESME_RSYSERR
 
 
+@pytest.mark.parametrize("name", errors.SMPP_STATUS_PROFILES)
+def test_a_full_queue_reads_as_its_catalog_entry_names_it(name: errors.SmppStatusProfile) -> None:
+    expected = CommandStatus[errors.OVERLOADED.smpp_status[name]]
+    assert status_of(OverloadedError("the queue is full"), PROFILES[name]) == expected
+
+
 # --- the credential's choice and the default ----------------------------------------------------
 
 

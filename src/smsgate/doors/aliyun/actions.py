@@ -19,7 +19,7 @@ from smsgate.domain.models import Account, MessageStatus
 from smsgate.doors.aliyun import render
 from smsgate.errors import SmsError
 from smsgate.ports.clock import Clock
-from smsgate.ports.store import MessageStore
+from smsgate.service.records import MessageRecords
 from smsgate.service.submit import Submission, SubmitService
 
 __all__ = ["ACTIONS", "DOMESTIC", "INTERNATIONAL", "Context", "Handler"]
@@ -36,7 +36,7 @@ class Context:
 
     account: Account
     submit: SubmitService
-    messages: MessageStore
+    records: MessageRecords
     clock: Clock
 
 
@@ -145,7 +145,7 @@ async def batch_send_message_to_globe(ctx: Context, params: Mapping[str, str]) -
 
 async def query_message(ctx: Context, params: Mapping[str, str]) -> dict[str, Any]:
     message_id = required(params, "MessageId")
-    message = await ctx.messages.get_message(ctx.account.id, message_id)
+    message = await ctx.records.message(ctx.account.id, message_id)
     if message is None:
         raise SmsError(errors.DATA_NOT_EXIST, f"no message {message_id!r} in this account")
     pending = message.status in (MessageStatus.ACCEPTED, MessageStatus.SUBMITTED)
@@ -177,7 +177,7 @@ async def sms_conversion(ctx: Context, params: Mapping[str, str]) -> dict[str, A
     now = ctx.clock.now()
     at_ms = optional_int(params, "ConversionTime")
     at = now if at_ms is None else at_ms / 1000
-    message = await ctx.messages.get_message(ctx.account.id, message_id)
+    message = await ctx.records.message(ctx.account.id, message_id)
     if message is None:
         raise SmsError(errors.DATA_NOT_EXIST, f"no message {message_id!r} in this account")
     to = optional(params, "To")
@@ -188,7 +188,7 @@ async def sms_conversion(ctx: Context, params: Mapping[str, str]) -> dict[str, A
             errors.INVALID_PARAMETERS,
             "ConversionTime must be after the message was sent and not in the future",
         )
-    await ctx.messages.record_conversion(ctx.account.id, message_id, delivered, at)
+    await ctx.records.record_conversion(ctx.account.id, message_id, delivered, at)
     return {}
 
 
@@ -205,7 +205,7 @@ async def conversion_data(ctx: Context, params: Mapping[str, str]) -> dict[str, 
     report_time = now if report_ms is None else report_ms / 1000
     if report_time > now + 60:
         raise SmsError(errors.INVALID_PARAMETERS, "ReportTime must not be in the future")
-    await ctx.messages.add_conversion_data(ctx.account.id, rate, report_time)
+    await ctx.records.add_conversion_data(ctx.account.id, rate, report_time)
     return {}
 
 
@@ -249,7 +249,7 @@ async def query_send_details(ctx: Context, params: Mapping[str, str]) -> dict[st
     since = _query_day(required(params, "SendDate"), ctx.clock.now())
     page_size = _bounded_int(params, "PageSize", 1, 50)
     page = _bounded_int(params, "CurrentPage", 1, 1_000_000)
-    total, messages = await ctx.messages.query_messages(
+    total, messages = await ctx.records.query(
         ctx.account.id,
         since=since,
         until=since + 86_400,

@@ -70,7 +70,10 @@ class ApiAuthenticator:
             return Authenticated(key, account, _DONE)
         # Remembered as long as the memory guard remembers it (see ports.replay.NonceGuard).
         expires_at = (max(request.timestamp, now) + self._skew).timestamp()
-        pending = self._kept.remember_nonce(key.id, request.nonce, expires_at)
+        try:
+            pending = self._kept.remember_nonce(key.id, request.nonce, expires_at)
+        except StoreError:  # refused at once (a closed store): as when the write fails later
+            return Authenticated(key, account, _DONE)
         return Authenticated(key, account, _Settled(pending))
 
 

@@ -29,8 +29,9 @@ from smsgate.doors.aliyun.signature import SignedRequest, parse_signed_request
 from smsgate.errors import GatewayCode, GatewayError, OverloadedError, SmsError
 from smsgate.logs import log_event
 from smsgate.ports.clock import Clock
-from smsgate.ports.store import MessageStore, StoreError
+from smsgate.ports.store import MessageStore
 from smsgate.service.access import AccessGuard
+from smsgate.service.records import MessageRecords
 from smsgate.service.submit import SubmitService
 
 __all__ = ["KNOWN_VERSIONS", "AliyunDoor", "access_log"]
@@ -57,7 +58,7 @@ class AliyunDoor:
         self._auth = authenticator
         self._guard = guard
         self._submit = submit
-        self._messages = messages
+        self._records = MessageRecords(messages)
         self._clock = clock
         self._max_body_bytes = max_body_bytes
         self._limits = limits
@@ -99,10 +100,10 @@ class AliyunDoor:
         return response
 
     def _shed(self, request: web.Request, call: _Call) -> web.Response:
-        """Throttling before any parsing or signature check: a refusal costs a few microseconds,
-        so the work in progress, and the latency of what is accepted, stay bounded however many
-        clients pile up."""
-        exc = GatewayError(errors.THROTTLING, "Too many requests in progress; retry later.")
+        """The catalog's overload answer (``Throttling``) before any parsing or signature check:
+        a refusal costs a few microseconds, so the work in progress, and the latency of what is
+        accepted, stay bounded however many clients pile up."""
+        exc = GatewayError(errors.OVERLOADED.gateway, "Too many requests in progress; retry later.")
         return self._refuse_early(request, call, exc)
 
     def _refuse_early(self, request: web.Request, call: _Call, exc: GatewayError) -> web.Response:
@@ -138,7 +139,7 @@ class AliyunDoor:
             call.account_id = account.id
             try:
                 await self._guard.check(account, key, action, signed.params)
-                ctx = Context(account, self._submit, self._messages, self._clock)
+                ctx = Context(account, self._submit, self._records, self._clock)
                 fields = await handler(ctx, signed.params)
             finally:
                 await remembered  # the nonce is durable before any answer (see auth.py)
@@ -152,21 +153,16 @@ class AliyunDoor:
                 response.force_close()  # the rest of the body may still come
             return response
         except SmsError as exc:
-            # The seed's description goes to the client; what exactly was wrong (which parameter)
-            # goes to the request log.
+            # The seed's description goes to the client; what exactly was wrong (which parameter,
+            # or which store call failed: the core logged why) goes to the request log.
             call.code, call.detail = exc.result.code, exc.detail
             body_ = render.result_body(request_id, exc.result, domestic)
             return _respond(200, body_, fmt, root)
-        except StoreError:
-            # A handler's own read or write failed: the core's system error (SMPP 46), not the
-            # access layer's. Logged for the operator; the client gets the catalog row only.
-            log.exception("request %s: store failure", request_id)
-            call.code = errors.SYSTEM_ERROR.code
-            body_ = render.result_body(request_id, errors.SYSTEM_ERROR, domestic)
-            return _respond(200, body_, fmt, root)
-        except OverloadedError:
-            call.code = errors.THROTTLING.code
-            return self._gateway_error(request_id, host, errors.THROTTLING, None, fmt)
+        except OverloadedError as exc:
+            # The catalog's "slow down" answer; what was full goes to the request log.
+            gateway_code = exc.platform_code.gateway
+            call.code, call.detail = gateway_code.code, str(exc) or None
+            return self._gateway_error(request_id, host, gateway_code, None, fmt)
         except Exception:
             # Never a stack trace to the client; the log has it, without request secrets.
             log.exception("request %s failed", request_id)

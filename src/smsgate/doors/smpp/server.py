@@ -46,6 +46,7 @@ from smsgate.service.access import AccessGuard
 from smsgate.service.cancel import CancelService
 from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import PolicyCache
+from smsgate.service.records import MessageRecords
 from smsgate.service.smpp_accounts import SmppCredentials
 from smsgate.service.submit import Submission, SubmitService
 from smsgate.smpp.constants import CommandStatus
@@ -123,6 +124,7 @@ class SmppServer:
         self.submit = submit
         self.accounts = accounts
         self.messages = messages
+        self.records = MessageRecords(messages)
         self.guard = guard
         self.keyring = keyring
         self.cancels = cancels
@@ -683,7 +685,7 @@ class _SmppConnection(asyncio.Protocol):
         )
 
     async def _own_message(self, account: Account, message_id: str) -> Message:
-        message = await self._server.messages.get_message(account.id, message_id)
+        message = await self._server.records.message(account.id, message_id)
         if message is None:
             raise Refused(CommandStatus.ESME_RINVMSGID, f"no message {message_id!r}")
         return message
