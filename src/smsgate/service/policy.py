@@ -15,10 +15,10 @@ With ``ttl_s`` 0 ("at once", used by tests and the interop suite) callers instea
 that began after they were called, so that a change written just before a call is always seen.
 
 Document names: ``platform``, ``prices``, ``countries``, ``keywords``, ``faults``,
-``account:<account id>``, ``key:<AccessKey id>``, ``smpp``, ``connectors``, ``routes``. A
-document that does not exist means its defaults. A stored document that no longer parses
-(written by an older version, or by hand) is logged and its defaults are used, rather than
-stopping every send.
+``account:<account id>``, ``key:<AccessKey id>``, ``smpp``, ``connectors``, ``routes``,
+``inbound``. A document that does not exist means its defaults. A stored document that no
+longer parses (written by an older version, or by hand) is logged and its defaults are used,
+rather than stopping every send.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from smsgate.domain.connectors import parse_connectors_document
 from smsgate.domain.countries import CountryRules
 from smsgate.domain.faults import FaultRule, parse_faults
+from smsgate.domain.inbound import parse_inbound_document
 from smsgate.domain.keywords import KeywordMatcher
 from smsgate.domain.limits import LimitPolicy
 from smsgate.domain.pricing import PriceTable
@@ -71,6 +72,7 @@ DOCUMENT_PARSERS: dict[str, Callable[[Any], Any]] = {
     "smpp": parse_smpp_document,  # SMPP credentials, see service.smpp_accounts
     "connectors": parse_connectors_document,  # upstream SMSCs, see domain.connectors
     "routes": parse_routes_document,  # which connector takes a message, see domain.routing
+    "inbound": parse_inbound_document,  # which account owns an MO number, see domain.inbound
 }
 
 
