@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from smsgate.domain.models import Message, Receipt, SubmitOutcome
+from smsgate.smpp.pdu import DataSm, DeliverSm
 
-__all__ = ["Carrier", "ReceiptSink"]
+__all__ = ["Carrier", "ReceiptSink", "UpstreamSink"]
 
 ReceiptSink = Callable[[Sequence[Receipt]], None]
 
@@ -41,3 +42,17 @@ class Carrier(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class UpstreamSink(Protocol):
+    """Where an upstream SMPP connector hands what its SMSC delivers: receipts and MO messages.
+
+    The connector answers the deliver_sm (or data_sm) with the status this returns, and only
+    after it returns, so that what the SMSC is told was taken (ESME_ROK) is durably taken: a
+    receipt applied or kept until its message's id is known, an MO message stored. A temporary
+    failure (the store is down) returns ESME_RX_T_APPNACK and the SMSC delivers it again later.
+    """
+
+    async def deliver(self, connector: str, pdu: DeliverSm | DataSm) -> int:
+        """Take ``pdu`` from ``connector``; the command_status to answer it with."""
+        ...
