@@ -9,6 +9,7 @@ the client's side.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
@@ -44,10 +45,12 @@ class GatedStore(MemoryStore):
 
 
 @pytest.fixture
-async def gated() -> AsyncIterator[tuple[GatedStore, int]]:
-    """A gated store and the port of an SMPP door over it with ``request_window`` WINDOW."""
+async def gated(request: pytest.FixtureRequest) -> AsyncIterator[tuple[GatedStore, int]]:
+    """A gated store and the port of an SMPP door over it with ``request_window`` WINDOW (and
+    the test's other [smpp] settings, given as the fixture's parameter)."""
     store = GatedStore()
-    config = replace(SmppConfig(), request_window=WINDOW, shutdown_s=0.5)
+    settings = getattr(request, "param", {})
+    config = replace(SmppConfig(), request_window=WINDOW, shutdown_s=0.5, **settings)
     async with open_smpp_door(store, config=config) as door:
         try:
             yield store, door.port
@@ -108,4 +111,39 @@ async def test_a_bind_stuck_at_its_window_does_not_hold_up_another_bind(
     answer = await asyncio.wait_for(read_pdu(reader), timeout=5)
     assert (answer.command, answer.sequence) == ("enquire_link_resp", 7)
     greedy.close()
+    writer.close()
+
+
+@pytest.mark.parametrize("gated", [{"concat_timeout_s": 0.2}], indirect=True)
+async def test_a_long_message_whose_parts_are_late_is_dropped_and_may_start_over(
+    gated: tuple[GatedStore, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The parts a client never completes are not held for ever: at concat_timeout_s the
+    message is dropped (uncharged), and its first part is then a new message's."""
+    caplog.set_level(logging.WARNING, logger="smsgate.doors.smpp.translate")
+    store, port = gated
+    store.gate.set()
+    reader, writer = await bound(port)
+
+    def part(sequence: int, number: int) -> bytes:
+        udh = bytes((5, 0x00, 3, 7, 2, number))  # concatenation, reference 7, part number of 2
+        return pdu(
+            "submit_sm",
+            sequence,
+            source_addr="Acme",
+            destination_addr="6591000001",
+            esm_class=0x40,
+            short_message=udh + b"half",
+        )
+
+    writer.write(part(2, 1))
+    first = await read_pdu(reader)
+    await _until(lambda: "dropped a long message" in caplog.text)
+    writer.write(part(3, 1))  # a duplicate part, were the first still held
+    again = await read_pdu(reader)
+    writer.write(part(4, 2))
+    whole = await read_pdu(reader)
+    ok = smpplib.consts.SMPP_ESME_ROK
+    assert (first.status, again.status, whole.status) == (ok, ok, ok)
+    assert again.message_id == whole.message_id != first.message_id
     writer.close()

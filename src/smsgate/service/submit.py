@@ -32,7 +32,13 @@ from smsgate.ports.store import MessageStore, PolicyStore, TemplateStore
 from smsgate.service.policy import Policy, PolicyCache
 from smsgate.service.store_faults import StoreFaults
 
-__all__ = ["MAX_NUMBERS_PER_CALL", "MESSAGE_TYPES", "Submission", "SubmitService"]
+__all__ = [
+    "MAX_NUMBERS_PER_CALL",
+    "MAX_VALIDITY_PERIOD_S",
+    "MESSAGE_TYPES",
+    "Submission",
+    "SubmitService",
+]
 
 log = logging.getLogger(__name__)
 

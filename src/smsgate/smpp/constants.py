@@ -9,13 +9,16 @@ tables of chapter 4.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Final
 
 __all__ = [
+    "ESME_RINVDCS",
     "GENERIC_NACK",
     "MAX_SHORT_MESSAGE",
     "RESPONSE_BIT",
     "TLV_CSTRING_MAX",
     "TLV_INT_SIZES",
+    "UDHI",
     "CommandId",
     "CommandStatus",
     "DestFlag",
@@ -28,6 +31,9 @@ RESPONSE_BIT = 0x80000000
 
 #: §5.2.21: sm_length is 0..254.
 MAX_SHORT_MESSAGE = 254
+
+#: ``esm_class`` bit 6: the ``short_message`` starts with a user data header (§5.2.12).
+UDHI: Final = 0x40
 
 
 class CommandId(IntEnum):
@@ -116,6 +122,12 @@ class CommandStatus(IntEnum):
     ESME_RINVOPTPARAMVAL = 0x000000C4
     ESME_RDELIVERYFAILURE = 0x000000FE
     ESME_RUNKNOWNERR = 0x000000FF
+
+
+#: SMPP 5.0 §4.7.6 "invalid data coding scheme", outside :class:`CommandStatus` since 3.4 has no
+#: code for it: text that does not decode in its ``data_coding``, or a part of a long message in
+#: another coding than its first part, is answered with it.
+ESME_RINVDCS: Final = 0x00000104
 
 
 class MessageState(IntEnum):

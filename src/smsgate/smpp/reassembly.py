@@ -47,15 +47,13 @@ from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
 
 from smsgate.domain.text import concatenation_element, split_udh
-from smsgate.smpp.constants import CommandStatus, TlvTag
+from smsgate.smpp.constants import ESME_RINVDCS, UDHI, CommandStatus, TlvTag
 from smsgate.smpp.errors import InvalidTlvValueError
 from smsgate.smpp.pdu import DeliverSm, SubmitSm
 
 __all__ = [
-    "ESME_RINVDCS",
     "MAX_REFERENCE",
     "MAX_TOTAL",
-    "UDHI",
     "Completed",
     "ConcatError",
     "DataCodingMismatchError",
@@ -69,11 +67,6 @@ __all__ = [
     "strongest_receipt_request",
 ]
 
-#: ``esm_class`` bit 6: the ``short_message`` starts with a user data header (§5.2.12).
-UDHI: Final = 0x40
-#: SMPP 5.0 §4.7.6 "invalid data coding scheme": 3.4 has no code for it, and the door already
-#: answers it for text that does not decode, so a part in another coding gets the same.
-ESME_RINVDCS: Final = 0x00000104
 #: The concatenation header and the SAR TLVs count parts in one octet.
 MAX_TOTAL: Final = 255
 #: ``sar_msg_ref_num`` is two octets (§5.3.2.22); an 8- or 16-bit UDH reference fits too.

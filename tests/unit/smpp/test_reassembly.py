@@ -23,11 +23,9 @@ from smsgate.domain.text import (
     encode_parts,
     encode_ucs2,
 )
-from smsgate.smpp.constants import CommandStatus, TlvTag
+from smsgate.smpp.constants import ESME_RINVDCS, UDHI, CommandStatus, TlvTag
 from smsgate.smpp.pdu import DeliverSm, SubmitSm, Tlv
 from smsgate.smpp.reassembly import (
-    ESME_RINVDCS,
-    UDHI,
     Completed,
     ConcatError,
     DataCodingMismatchError,

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from smsgate import errors
 from smsgate.domain.models import Message, MessageStatus
-from smsgate.doors.smpp.fields import validity_seconds
 from smsgate.doors.smpp.receipts import (
     ESM_CLASS_RECEIPT,
     NETWORK_TYPE_GSM,
@@ -27,6 +26,7 @@ from smsgate.doors.smpp.receipts import (
     receipt_text,
     report_for,
 )
+from smsgate.doors.smpp.translate import validity_seconds
 from smsgate.smpp.codec import NEED_DATA, PduReader, encode
 from smsgate.smpp.constants import MessageState, TlvTag
 from smsgate.smpp.pdu import DeliverSm

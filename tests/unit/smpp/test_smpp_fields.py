@@ -9,12 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smsgate.domain.text import GSM7_CHARACTERS, encode_gsm7_unpacked
-from smsgate.doors.smpp.fields import (
-    MAX_VALIDITY_S,
-    Refused,
-    decode_short_message,
-    validity_seconds,
-)
+from smsgate.doors.smpp.fields import Refused
+from smsgate.doors.smpp.translate import decode_short_message, validity_seconds
+from smsgate.service.submit import MAX_VALIDITY_PERIOD_S as MAX_VALIDITY_S
 from smsgate.smpp.constants import CommandStatus
 
 ESME_RINVDCS = 0x104

@@ -24,18 +24,16 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from smsgate.domain.models import Account, Message
-from smsgate.ports.clock import Clock
 from smsgate.service.access import AccessGuard
 from smsgate.service.cancel import CancelService
 from smsgate.service.keyring import KeyRing
 from smsgate.service.records import MessageRecords
-from smsgate.service.submit import Submission, SubmitService
+from smsgate.service.submit import SubmitService
 from smsgate.smpp.constants import CommandId, CommandStatus
 from smsgate.smpp.pdu import (
     CancelSm,
     CancelSmResp,
     DataSm,
-    DistributionList,
     Pdu,
     QuerySm,
     QuerySmResp,
@@ -45,25 +43,26 @@ from smsgate.smpp.pdu import (
     SubmitSm,
     UnsuccessSme,
 )
-from smsgate.smpp.reassembly import UDHI
 
-from .fields import Refused, content, lone_payload, refuse_scheduled, validity_seconds
+from .fields import Refused
 from .receipts import final_date, report_for
 from .statuses import StatusProfile, status_of
+from .translate import Translator
 
 __all__ = ["COMMANDS", "Command", "Context", "Services"]
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """The core's services the commands call, the same for every bind."""
+    """What the commands call, the same for every bind: the core's services and the door's
+    translator of submit PDUs."""
 
     submit: SubmitService
     records: MessageRecords  # message reads; a store fault is the catalog's SYSTEM_ERROR
     keyring: KeyRing
     guard: AccessGuard
     cancels: CancelService
-    clock: Clock
+    translator: Translator
 
 
 class Context(Protocol):
@@ -127,42 +126,13 @@ def submit_multi(ctx: Context, pdu: SubmitMulti) -> None:
 
 async def _submit_multi(ctx: Context, pdu: SubmitMulti) -> Pdu:
     account = await _account(ctx, "SubmitMulti")
-    if not pdu.dest_addresses:
-        raise Refused(CommandStatus.ESME_RINVNUMDESTS, "no destination")
-    if pdu.esm_class & UDHI:
-        raise Refused(CommandStatus.ESME_RINVESMCLASS, "send long messages in message_payload")
-    refuse_scheduled(pdu.schedule_delivery_time)
-    payload = lone_payload(pdu, pdu.short_message)
-    body, data = content(pdu.short_message if payload is None else payload, pdu.data_coding)
-    validity = validity_seconds(pdu.validity_period, ctx.services.clock.now())
-    unsuccess: list[UnsuccessSme] = []
-    subs: list[Submission] = []
-    by_number: dict[str, UnsuccessSme] = {}
-    for dest in pdu.dest_addresses:
-        if isinstance(dest, DistributionList):
-            unsuccess.append(
-                UnsuccessSme(dest.name, error_status_code=CommandStatus.ESME_RINVDLNAME)
-            )
-            continue
-        entry = UnsuccessSme(dest.address, dest.ton, dest.npi)
-        by_number[dest.address] = entry
-        by_number.setdefault(dest.address.lstrip("+"), entry)
-        subs.append(
-            Submission(
-                to=dest.address,
-                body=body,
-                data=data,
-                sender=pdu.source_addr or None,
-                validity_period=validity,
-                door="smpp",
-                registered_delivery=pdu.registered_delivery,
-                system_id=ctx.system_id,
-                bind_id=ctx.bind_id,
-            )
-        )
-    accepted, failed = await ctx.services.submit.send_batch(account, subs)
+    multi = ctx.services.translator.submissions_of(
+        pdu, system_id=ctx.system_id, bind_id=ctx.bind_id
+    )
+    accepted, failed = await ctx.services.submit.send_batch(account, multi.submissions)
+    unsuccess = multi.unsuccess
     for to, error in failed:
-        entry = by_number.get(to, UnsuccessSme(to))
+        entry = multi.addresses.get(to, UnsuccessSme(to))
         unsuccess.append(
             UnsuccessSme(entry.address, entry.ton, entry.npi, status_of(error, ctx.statuses))
         )

@@ -45,6 +45,7 @@ from .connection import SYSTEM_ID, Connection, Shared
 from .lockout import BindLockout
 from .outbox import ReceiptOutbox
 from .submitter import SmppSubmitter
+from .translate import Translator
 
 __all__ = ["SYSTEM_ID", "SmppServer"]
 
@@ -75,9 +76,13 @@ class SmppServer:
         self.config = config
         self.monotonic = monotonic
         self.outbox = ReceiptOutbox(messages, retry_s=config.receipt_retry_s)
-        self.submitter = SmppSubmitter(
-            submit, guard, keyring, clock, concat_timeout_s=config.concat_timeout_s
+        translator = Translator(
+            clock=clock,
+            monotonic=monotonic,
+            new_message_id=submit.new_message_id,
+            concat_timeout_s=config.concat_timeout_s,
         )
+        self.submitter = SmppSubmitter(submit, guard, keyring, translator)
         binds: Counter[str] = Counter()  # bound sessions per account
         self.bind_checker = BindChecker(
             SmppCredentials(policy),
@@ -102,7 +107,7 @@ class SmppServer:
                 keyring=keyring,
                 guard=guard,
                 cancels=cancels,
-                clock=clock,
+                translator=translator,
             ),
             submitter=self.submitter,
             outbox=self.outbox,

@@ -9,55 +9,35 @@ store write, a wake-up of the writer thread) are paid per batch, not per message
 PDU still goes at once.
 
 Each PDU is still judged alone (:meth:`SubmitService.send_each`) and answered on its own bind.
-Long messages are put together here too (:mod:`smsgate.smpp.reassembly`): every part is answered
-when it arrives, the earlier ones with ESME_ROK and the id the whole message will have, the last
-one with the outcome of the whole message. The message asks for the receipt that the strongest
-``registered_delivery`` of its parts asks for, whichever part carried it.
+Each becomes a submission through the door's :class:`~.translate.Translator`, which also puts
+long messages together: every part is answered when it arrives, the earlier ones with ESME_ROK
+and the id the whole message will have, the last one with the outcome of the whole message. A
+timer here drops the long messages whose parts are late.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Protocol
 
-from smsgate.domain import numbers
-from smsgate.domain.models import Account, Message
-from smsgate.ports.clock import Clock
+from smsgate.domain.models import Message
 from smsgate.service.access import AccessGuard
 from smsgate.service.keyring import KeyRing
 from smsgate.service.submit import Submission, SubmitService
 from smsgate.smpp.constants import CommandStatus
 from smsgate.smpp.pdu import DataSm, DataSmResp, Pdu, SubmitSm, SubmitSmResp
-from smsgate.smpp.reassembly import (
-    UDHI,
-    ConcatError,
-    Part,
-    Reassembler,
-    part_of,
-    part_of_pdu,
-    strongest_receipt_request,
-)
 from smsgate.tasks import BackgroundTasks
 
-from .fields import (
-    Refused,
-    content,
-    lone_payload,
-    refuse_scheduled,
-    validity_seconds,
-)
+from .fields import Refused
 from .statuses import log_unexpected
+from .translate import Held, Translator
 
 __all__ = ["BATCHES_IN_FLIGHT", "Responder", "SmppSubmitter"]
 
 #: Batches of one account admitted at once: several keep the store busy while the next forms.
 BATCHES_IN_FLIGHT = 8
 
-log = logging.getLogger(__name__)
-
 _Submit = SubmitSm | DataSm
-_Key = tuple[str, str, str]  # account, source_addr, destination_addr
 
 
 class Responder(Protocol):
@@ -82,21 +62,15 @@ class SmppSubmitter:
         submit: SubmitService,
         guard: AccessGuard,
         keyring: KeyRing,
-        clock: Clock,
-        *,
-        concat_timeout_s: float,
+        translator: Translator,
     ) -> None:
         self._submit = submit
         self._guard = guard
         self._keyring = keyring
-        self._clock = clock
+        self._translator = translator
         self._waiting: dict[str, list[tuple[Responder, _Submit]]] = {}
         self._running: dict[str, int] = {}  # account -> batches in flight
         self._tasks = BackgroundTasks()
-        #: Parts are tagged with their registered_delivery, combined once the message is whole.
-        self._reassembler: Reassembler[_Key, int] = Reassembler(timeout_s=concat_timeout_s)
-        #: The id promised to the first parts of each long message being put together.
-        self._promised: dict[tuple[_Key, int, int], str] = {}
         self._expiry: asyncio.TimerHandle | None = None
 
     def queue(self, bind: Responder, account_id: str, pdus: list[_Submit]) -> None:
@@ -136,19 +110,27 @@ class SmppSubmitter:
             return
         subs: list[Submission] = []
         sent: list[tuple[Responder, _Submit]] = []
+        parts = False  # a long message's part came: its group's deadline needs the timer
+        translate = self._translator.submission_of
         for bind, pdu in batch:
             try:
                 await self._guard.check_account_action(account, "SubmitSm")
-                sub = self._submission(account, bind, pdu)
+                sub = translate(
+                    pdu, account_id=account.id, system_id=bind.system_id, bind_id=bind.bind_id
+                )
             except Exception as exc:
                 log_unexpected(exc)
                 bind.refuse(pdu, exc)
                 continue
-            if isinstance(sub, str):  # an earlier part: acknowledged with the promised id
-                bind.respond(_resp(pdu, sub))
+            if isinstance(sub, Held):  # an earlier part: acknowledged with the promised id
+                parts = True
+                bind.respond(_resp(pdu, sub.message_id))
             else:
+                parts = parts or sub.message_id is not None
                 subs.append(sub)
                 sent.append((bind, pdu))
+        if parts:
+            self._arm_expiry()
         if not subs:
             return
         try:
@@ -164,96 +146,19 @@ class SmppSubmitter:
             else:
                 bind.refuse(pdu, outcome)
 
-    def _submission(self, account: Account, bind: Responder, pdu: _Submit) -> Submission | str:
-        """The submission a PDU makes, or for a part of a long message still missing others,
-        the id promised to it."""
-        if isinstance(pdu, SubmitSm):
-            refuse_scheduled(pdu.schedule_delivery_time)
-        payload = lone_payload(pdu, pdu.short_message if isinstance(pdu, SubmitSm) else b"")
-        whole: bytes | Part
-        if payload is not None:
-            # A payload with a user data header is read like a short_message with one.
-            whole = part_of(pdu.esm_class, payload) if pdu.esm_class & UDHI else payload
-        elif isinstance(pdu, SubmitSm):
-            whole = part_of_pdu(pdu)
-        else:
-            raise Refused(CommandStatus.ESME_RMISSINGOPTPARAM, "data_sm needs message_payload")
-        message_id = None
-        registered_delivery = pdu.registered_delivery
-        if isinstance(whole, Part):
-            joined = self._add_part(account, pdu, whole)
-            if isinstance(joined, str):
-                return joined
-            message_id, whole, registered_delivery = joined
-        validity = (
-            validity_seconds(pdu.validity_period, self._clock.now())
-            if isinstance(pdu, SubmitSm)
-            else None
-        )
-        body, data = content(whole, pdu.data_coding)
-        return Submission(
-            to=pdu.destination_addr,
-            body=body,
-            data=data,
-            sender=pdu.source_addr or None,
-            validity_period=validity,
-            door="smpp",
-            registered_delivery=registered_delivery,
-            system_id=bind.system_id,
-            bind_id=bind.bind_id,
-            message_id=message_id,
-        )
-
-    def _add_part(self, account: Account, pdu: _Submit, part: Part) -> str | tuple[str, bytes, int]:
-        """Hold a part: the promised id while parts are missing, (id, body, registered_delivery)
-        once complete."""
-        numbers.parse_destination(pdu.destination_addr)  # a bad number fails on the first part
-        self._expire()
-        key = (account.id, pdu.source_addr, pdu.destination_addr)
-        group_id = (key, part.reference, part.total)
-        promised = self._promised.get(group_id)
-        new_group = promised is None
-        if promised is None:
-            promised = self._promised[group_id] = self._submit.new_message_id()
-        try:
-            done = self._reassembler.add(
-                key,
-                part,
-                data_coding=pdu.data_coding,
-                now=_loop_time(),
-                tag=pdu.registered_delivery,
-            )
-        except ConcatError:
-            if new_group:  # a refused part leaves no group behind
-                del self._promised[group_id]
-            raise
-        self._expire()  # re-arms the expiry timer for a new group
-        if done is None:
-            return promised
-        self._promised.pop(group_id, None)
-        return promised, done.body, strongest_receipt_request(done.tags)
-
-    def _expire(self) -> None:
-        """Drop long messages whose parts did not all come in time, and re-arm the timer."""
-        for group in self._reassembler.expire(_loop_time()):
-            self._promised.pop((group.key, group.reference, group.total), None)
-            log.warning(
-                "dropped a long message of account %s: only parts %s of %d came within %.0f s",
-                group.key[0],
-                ",".join(map(str, group.numbers)),
-                group.total,
-                self._reassembler.timeout_s,
-            )
+    def _arm_expiry(self) -> None:
+        """Wake up when the oldest long message being put together is due to be dropped."""
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
-        deadline = self._reassembler.next_deadline()
-        if deadline is not None:
-            self._expiry = asyncio.get_running_loop().call_at(deadline, self._expire)
+        delay = self._translator.next_expiry_in()
+        if delay is not None:
+            self._expiry = asyncio.get_running_loop().call_later(delay, self._expire)
 
-
-def _loop_time() -> float:
-    return asyncio.get_running_loop().time()
+    def _expire(self) -> None:
+        self._expiry = None
+        self._translator.expire()
+        self._arm_expiry()
 
 
 def _resp(pdu: _Submit, message_id: str) -> Pdu:
