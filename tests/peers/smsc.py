@@ -46,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import ssl
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -134,6 +135,8 @@ class ForeignSmsc:
         self.by_destination: dict[str, Behaviour] = {}
         self.bind_status: int | None = None
         """When set, every bind is refused with this status (a carrier turning binds away)."""
+        self.answer_enquire_link = True
+        """When False, enquire_link is read (and counted) but never answered: a dead link."""
         self.port = 0
 
         self.connections = 0
@@ -144,6 +147,8 @@ class ForeignSmsc:
         self.overflows: list[Submit] = []
         self.deliveries: list[Delivery] = []
         self.acks: list[Ack] = []
+        self.enquire_links: list[int] = []
+        """The connection of each enquire_link the client sent."""
         self.unexpected: list[tuple[str, int]] = []
         """Responses (command, sequence) that answer nothing the peer asked."""
         self.errors: list[Exception] = []
@@ -171,9 +176,11 @@ class ForeignSmsc:
 
     # -- lifetime -------------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen; returns the port (an ephemeral one by default)."""
-        self._server = await asyncio.start_server(self._serve, host, port)
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None
+    ) -> int:
+        """Listen (over TLS with ``tls``); returns the port (an ephemeral one by default)."""
+        self._server = await asyncio.start_server(self._serve, host, port, ssl=tls)
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
 
@@ -237,9 +244,14 @@ class ForeignSmsc:
             released += 1
         return released
 
-    def disconnect(self, system_id: str | None = None) -> int:
-        """Close the connections (of ``system_id``) without an unbind; returns how many."""
-        links = [link for link in self._links.values() if link.is_of(system_id)]
+    def disconnect(self, system_id: str | None = None, *, connection: int | None = None) -> int:
+        """Close the connections (of ``system_id``, or the one numbered ``connection``)
+        without an unbind; returns how many."""
+        links = [
+            link
+            for link in self._links.values()
+            if link.is_of(system_id) and connection in (None, link.number)
+        ]
         for link in links:
             link.close()
         return len(links)
@@ -430,7 +442,10 @@ class ForeignSmsc:
         return ESME_ROK
 
     def _on_enquire_link(self, link: Link, pdu: wire.Pdu) -> None:
-        link.send(wire.encode("enquire_link_resp", pdu.sequence))
+        self.enquire_links.append(link.number)
+        if self.answer_enquire_link:
+            link.send(wire.encode("enquire_link_resp", pdu.sequence))
+        self._notify()
 
     def _on_unbind(self, link: Link, pdu: wire.Pdu) -> None:
         link.send(wire.encode("unbind_resp", pdu.sequence))

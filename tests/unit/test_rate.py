@@ -101,3 +101,31 @@ def test_never_more_than_rate_plus_elapsed_time(rate: int, steps: list[tuple[flo
         assert at_once <= rate
         allowed += at_once
         assert allowed <= rate + rate * forward + 1e-9
+
+
+def test_a_burst_below_rate_spreads_the_events() -> None:
+    bucket = TokenBucket(100, T0, burst=4)
+    assert _burst(bucket, T0) == 4
+    assert _burst(bucket, T0 + 1) == 4  # a second idle refills only up to the burst
+    assert bucket.wait_s(T0 + 1) == pytest.approx(1 / 100)
+
+
+def test_a_rate_below_one_per_second_still_allows_with_a_burst_of_one() -> None:
+    bucket = TokenBucket(0.5, T0, burst=1)
+    assert bucket.allow(T0)
+    assert not bucket.allow(T0 + 1)
+    assert bucket.wait_s(T0 + 1) == pytest.approx(1)
+    assert bucket.allow(T0 + 2)
+
+
+def test_wait_s_is_zero_while_a_token_is_there() -> None:
+    bucket = TokenBucket(8, T0)
+    assert bucket.wait_s(T0) == 0
+    assert _burst(bucket, T0) == 8
+    assert bucket.wait_s(T0) == pytest.approx(1 / 8)
+    assert bucket.wait_s(T0 + 1 / 16) == pytest.approx(1 / 16)
+
+
+def test_a_burst_under_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="burst"):
+        TokenBucket(10, T0, burst=0.5)
