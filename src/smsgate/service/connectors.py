@@ -68,13 +68,17 @@ class RunningConnector:
     rejected: int = 0
     retried: int = 0
     meter: RateMeter = field(default_factory=RateMeter)
+    #: The carrier, if it can tell whether it is up (looked at once: a runtime protocol check
+    #: costs microseconds, and this is asked for every message).
+    health: ConnectorHealth | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.idle.set()
+        if isinstance(self.carrier, ConnectorHealth):
+            self.health = self.carrier
 
     def is_up(self) -> bool:
-        carrier = self.carrier
-        return not isinstance(carrier, ConnectorHealth) or carrier.is_up()
+        return self.health is None or self.health.is_up()
 
     def enter(self, count: int) -> None:
         self.in_flight += count
