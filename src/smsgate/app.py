@@ -1,9 +1,10 @@
 """The composition root: the one place that reads configuration and wires doors, core and ports.
 
-``Gateway`` builds the embedded default (SQLite store, in-process queue, carrier simulator, HTTP
-callbacks) from a :class:`~smsgate.config.Config`, starts the background loops, opens the doors,
-and shuts everything down in order: doors first (no new work), then the loops, then the store
-(which flushes its last group commit).
+``Gateway`` builds the embedded default (SQLite store, in-process queue, the carrier simulator
+and the upstream connectors behind the router, HTTP callbacks) from a
+:class:`~smsgate.config.Config`, starts the background loops, opens the doors, and shuts
+everything down in order: doors first (no new work), then the loops, then the connectors, then
+the store (which flushes its last group commit).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.notify.http_callbacks import CallbackPusher
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.replay.memory import MemoryNonceGuard
+from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.secret_files import load_or_create_token
 from smsgate.adapters.storage.disk import ADVICE, DiskProblem
 from smsgate.adapters.storage.factory import open_store
 from smsgate.config import Config
+from smsgate.domain.connectors import ConnectorSpec
 from smsgate.domain.faults import FaultInjector
 from smsgate.domain.ids import MessageIdGenerator, first_id_at
 from smsgate.domain.limits import utc_day_bounds, utc_month_bounds
@@ -37,17 +40,22 @@ from smsgate.doors.aliyun.auth import ApiAuthenticator
 from smsgate.doors.aliyun.server import AliyunDoor
 from smsgate.doors.http_guard import GatedTCPSite, raise_open_file_limit
 from smsgate.doors.smpp import SmppServer
+from smsgate.ports.carrier import Carrier
 from smsgate.ports.clock import SystemClock
 from smsgate.ports.store import StoreError
 from smsgate.service.access import AccessGuard
 from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService
 from smsgate.service.cancel import CancelDesk, CancelService
+from smsgate.service.connector_admin import ConnectorAdmin
+from smsgate.service.connector_manager import ConnectorManager
+from smsgate.service.connectors import ConnectorSet
 from smsgate.service.delivery import DeliveryWorker, recover_unfinished
 from smsgate.service.health import Readiness
 from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import PolicyCache
 from smsgate.service.receipts import ReceiptProcessor
+from smsgate.service.routing import Router
 from smsgate.service.submit import SubmitService
 
 __all__ = ["Gateway", "Listening"]
@@ -58,6 +66,8 @@ log = logging.getLogger(__name__)
 #: removes only the few seconds' worth that expired since the last one).
 _NONCE_PAGE = 10_000
 _NONCE_PRUNE_S = 10.0
+#: The connector manager looks at the connectors document at least this far apart.
+_MIN_RECONCILE_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +83,21 @@ class Gateway:
         self.config = config
         self.clock = SystemClock()
         self.store = open_store(config)
+        # open_store made the master key if the database is new: connector passwords use it too.
+        self.box = SecretBox.from_key_file(config.master_key_path, create=False)
         self.readiness = Readiness(self.clock)
         self.store.set_disk_listener(self._on_disk)
         self.queue = MemoryDeliveryQueue(config.pipeline.queue_size)
-        self.carrier = CarrierSimulator(config.simulator, self.clock)
         self.policy = PolicyCache(self.store, self.clock, config.server.refresh_s)
+        self.simulator = CarrierSimulator(config.simulator, self.clock)
+        self.carrier = ConnectorSet(Router(self.policy), self.simulator, self.clock)
+        self.connectors = ConnectorManager(
+            self.policy,
+            self.carrier,
+            self._build_connector,
+            self.box.open,
+            interval_s=max(config.server.refresh_s, _MIN_RECONCILE_S),
+        )
         self.limiter = MemoryLimiter()
         self.receipts = ReceiptProcessor(self.store, self.policy)
         self.pusher = CallbackPusher(
@@ -142,6 +162,7 @@ class Gateway:
         self._wire_core(await self.store.last_message_id())
         await self._seed_quotas()
         await self.carrier.start(self.receipts.feed)
+        await self._start_connectors()
         self.receipts.set_wakeup(self._receipts_ready.set)
         self.receipts.add_listener(lambda _changed: self.pusher.wake())
         self.receipts.add_listener(self.cancels.finished)
@@ -151,14 +172,18 @@ class Gateway:
         self._spawn(self._apply_receipts_forever, "receipts")
         self._spawn(self.pusher.run, "callbacks")
         self._spawn(self._prune_nonces_forever, "nonces")
+        self._spawn(self.connectors.run, "connectors")
         app = self.door.application()
         health.register(app, self.readiness)
+        admin = AdminService(self.store, self.clock)
         AdminApi(
             self.store,
             AccountService(self.store, self.clock),
-            AdminService(self.store, self.clock),
+            admin,
             token,
             readiness=self.readiness,
+            connectors=ConnectorAdmin(self.store, admin, self.box.seal),
+            live=self.connectors.status,
         ).register(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -217,9 +242,25 @@ class Gateway:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.connectors.stop()
         await self.carrier.close()
         await self.pusher.close()
         await self.store.close()
+
+    def _build_connector(self, spec: ConnectorSpec, password: str) -> Carrier:
+        """An upstream SMPP connector (not started) for the connector manager."""
+        raise NotImplementedError(
+            f"upstream SMPP connectors are not in this build yet ({spec.address} not bound)"
+        )
+
+    async def _start_connectors(self) -> None:
+        """Start the configured connectors before delivery starts, so that the first messages
+        recovered or accepted find them. One that fails is logged and shown failed by
+        ``connectors list``; the manager's loop goes on reconciling in the background."""
+        try:
+            await self.connectors.reconcile()
+        except Exception:
+            log.exception("connectors could not be started; retrying in the background")
 
     async def _seed_quotas(self) -> None:
         """Day and month quotas count what the store already holds for this UTC day and month."""

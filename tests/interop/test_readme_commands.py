@@ -121,7 +121,7 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reader]:
 
 def test_the_readme_has_cli_commands_to_run() -> None:
     subcommands = {words[len(CLI)] for words in COMMANDS}
-    assert {"accounts", "init", "send", "sign", "smpp"} <= subcommands
+    assert {"accounts", "connectors", "init", "routes", "send", "sign", "smpp"} <= subcommands
 
 
 def test_the_readme_writes_the_cli_one_way() -> None:

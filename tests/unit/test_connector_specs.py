@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from smsgate.domain.connectors import ConnectorSpec, parse_connectors_document
+from smsgate.domain.connectors import ConnectorSpec, check_password, parse_connectors_document
 
 BASE: dict[str, Any] = {
     "host": "smsc.example.net",
@@ -80,3 +80,14 @@ def test_required_settings_and_names() -> None:
         parse_connectors_document({"bad name": BASE})
     with pytest.raises(ValueError, match="JSON object of name"):
         parse_connectors_document([BASE])
+
+
+@pytest.mark.parametrize("password", ["", "123456789", "pässwd", "tab\there"])
+def test_a_password_smpp_cannot_carry_is_refused(password: str) -> None:
+    with pytest.raises(ValueError, match="password must be"):
+        check_password(password)
+
+
+def test_a_password_of_up_to_eight_characters_is_fine() -> None:
+    check_password("12345678")
+    check_password("x")

@@ -7,7 +7,14 @@ from collections import Counter
 
 import pytest
 
-from smsgate.domain.routing import SIMULATOR, Route, RouteFacts, RouteTable, parse_routes_document
+from smsgate.domain.routing import (
+    SIMULATOR,
+    Route,
+    RouteFacts,
+    RouteTable,
+    next_route_id,
+    parse_routes_document,
+)
 
 SG = RouteFacts(to="6591234567", region_code="SG", network="SingTel", account_id="a1", sender=None)
 ID = RouteFacts(
@@ -169,3 +176,33 @@ def test_the_routes_document_round_trips() -> None:
 def test_a_bad_routes_document_says_what_is_wrong(doc: object, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         parse_routes_document(doc)
+
+
+def test_takes_says_whether_any_route_matches_without_drawing() -> None:
+    table = RouteTable([Route("r1", "idn", country="ID"), Route("r2", "sg", prefix="6591")])
+
+    assert table.takes(SG)
+    assert table.takes(ID)
+    assert not table.takes(RouteFacts("6581234567", "SG", "StarHub", "a1", None))
+    assert RouteTable([]).takes(SG)  # the simulator
+
+
+def test_using_names_the_routes_to_a_connector() -> None:
+    table = RouteTable([Route("r1", "a"), Route("r2", "b"), Route("r3", "a", country="SG")])
+
+    assert table.using("a") == ["r1", "r3"]
+    assert table.using("c") == []
+
+
+def test_tables_are_equal_by_their_routes() -> None:
+    assert RouteTable([Route("r1", "a")]) == RouteTable((Route("r1", "a"),))
+    assert RouteTable([Route("r1", "a")]) != RouteTable([Route("r1", "b")])
+    assert RouteTable([]) != []
+
+
+@pytest.mark.parametrize(
+    ("ids", "made"),
+    [([], "r1"), (["r1", "r2"], "r3"), (["r7", "r2"], "r8"), (["eu-main", "r3", "rX"], "r4")],
+)
+def test_new_route_ids_follow_the_highest(ids: list[str], made: str) -> None:
+    assert next_route_id(Route(i, "c") for i in ids) == made

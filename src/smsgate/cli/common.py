@@ -27,6 +27,7 @@ __all__ = [
     "money_arg",
     "must_account",
     "require_data_dir",
+    "server_url",
     "with_store",
 ]
 
@@ -111,6 +112,22 @@ def with_store(work: Work) -> Callable[[Config, argparse.Namespace], int]:
         return 0
 
     return run
+
+
+def server_url(config: Config, endpoint: str | None) -> str:
+    """The running server's base URL (ending in ``/``): ``endpoint`` (``--endpoint``), else the
+    configured HTTP port on this machine."""
+    if endpoint:
+        url = endpoint
+        if not url.startswith(("http://", "https://")):
+            url = f"http://{url}"
+        return url if url.endswith("/") else f"{url}/"
+    host = config.server.host
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - listening on all: call it locally
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{config.server.http_port}/"
 
 
 def actions_arg(raw: str | None) -> frozenset[str] | None:

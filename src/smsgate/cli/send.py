@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 
 from smsgate.adapters.storage.factory import open_store
-from smsgate.cli.common import CliError, Commands, example, require_data_dir
+from smsgate.cli.common import CliError, Commands, example, require_data_dir, server_url
 from smsgate.cli.signer import DEFAULT_VERSION, curl_command, query_string, sign_v1
 from smsgate.config import Config, access_key_from_environment
 
@@ -71,17 +71,7 @@ def _sign(method: str, params: dict[str, str], key_id: str, secret: str) -> dict
 
 def _endpoint(config: Config, args: argparse.Namespace) -> str:
     """``--endpoint``, else the configured HTTP port on this machine."""
-    if args.endpoint:
-        url: str = args.endpoint
-        if not url.startswith(("http://", "https://")):
-            url = f"http://{url}"
-        return url if url.endswith("/") else f"{url}/"
-    host = config.server.host
-    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - listening on all: call it locally
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{config.server.http_port}/"
+    return server_url(config, args.endpoint)
 
 
 def _post(url: str, form: bytes) -> tuple[int, bytes]:

@@ -23,6 +23,7 @@ __all__ = [
     "DOCUMENT",
     "LONG_METHODS",
     "ConnectorSpec",
+    "check_password",
     "parse_connectors_document",
 ]
 
@@ -124,6 +125,15 @@ def _problems(spec: ConnectorSpec) -> list[str]:
     if spec.receipt_ids not in ID_FORMATS:
         found.append(f"receipt_ids must be one of {', '.join(ID_FORMATS)}")
     return found
+
+
+def check_password(password: str) -> None:
+    """The password an upstream SMSC gave: ValueError unless SMPP can carry it (§4.1.1: at most
+    8 characters, ASCII). Checked in clear, before it is sealed."""
+    if not 1 <= len(password) <= _MAX_PASSWORD or not password.isascii():
+        raise ValueError(f"the password must be 1-{_MAX_PASSWORD} ASCII characters")
+    if not password.isprintable():
+        raise ValueError("the password must be printable characters")
 
 
 _FIELDS: Final = {f.name for f in fields(ConnectorSpec)} - {"name"}

@@ -28,7 +28,15 @@ from dataclasses import asdict, dataclass
 from itertools import groupby
 from typing import Any, Final
 
-__all__ = ["DOCUMENT", "SIMULATOR", "Route", "RouteFacts", "RouteTable", "parse_routes_document"]
+__all__ = [
+    "DOCUMENT",
+    "SIMULATOR",
+    "Route",
+    "RouteFacts",
+    "RouteTable",
+    "next_route_id",
+    "parse_routes_document",
+]
 
 #: The policy document holding the routes: a JSON list of route objects.
 DOCUMENT: Final = "routes"
@@ -110,8 +118,25 @@ class RouteTable:
                     plan.append(route.connector)
         return plan
 
+    def takes(self, facts: RouteFacts) -> bool:
+        """Whether some connector may take the message: with no routes, the simulator does;
+        otherwise a route must match. (No random draw: the order does not matter here.)"""
+        return not self.routes or any(route.matches(facts) for route in self.routes)
+
     def uses(self, connector: str) -> bool:
         return any(route.connector == connector for route in self.routes)
+
+    def using(self, connector: str) -> list[str]:
+        """The ids of the routes to ``connector``."""
+        return [route.id for route in self.routes if route.connector == connector]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RouteTable) and other.routes == self.routes
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and not a key
+
+    def __repr__(self) -> str:
+        return f"RouteTable({list(self.routes)!r})"
 
 
 _TEXT_FIELDS: Final = ("id", "connector", "country", "prefix", "network", "account", "sender")
@@ -148,6 +173,12 @@ def parse_routes_document(doc: Any) -> RouteTable:
     if len(set(ids)) != len(ids):
         raise ValueError("route ids must be unique")
     return RouteTable(routes)
+
+
+def next_route_id(routes: Iterable[Route]) -> str:
+    """A new route's id: ``r<N>``, one more than the highest ``r<N>`` in use (``r1`` first)."""
+    numbers = [int(r.id[1:]) for r in routes if r.id[:1] == "r" and r.id[1:].isdigit()]
+    return f"r{max(numbers, default=0) + 1}"
 
 
 def _weighted_order(routes: Sequence[Route], random: Callable[[], float]) -> list[Route]:

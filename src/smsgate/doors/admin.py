@@ -46,6 +46,16 @@ Routes::
     DELETE /admin/faults[?account=ID]
     GET    /admin/health                                {"status": "ok"} or {"status": "not ready",
                                                         "problems": [...]} (as /health, HTTP 200)
+    GET    /admin/connectors                            the simulator and each connector's settings
+                                                        (never its password) with its "live" state
+    POST   /admin/connectors                            {name, host, port, system_id, password,
+                                                        replace?, any other setting} -> 201
+    DELETE /admin/connectors/{name}                     refused while routes use it
+    GET    /admin/routes                                in the order they are tried
+    POST   /admin/routes                                {connector, country?, prefix?,
+                                                        network?, account?, sender?, priority?,
+                                                        weight?} -> 201
+    DELETE /admin/routes/{id}
 
 The token is never logged, and never compared in a way whose timing depends on how much of it
 was right.
@@ -77,6 +87,7 @@ from smsgate.logs import log_event
 from smsgate.ports.store import Store, StoreError
 from smsgate.service.accounts import AccountService
 from smsgate.service.admin import AdminService, NotFoundError
+from smsgate.service.connector_admin import ConnectorAdmin, Live
 from smsgate.service.health import Readiness
 from smsgate.service.policy import DOCUMENT_PARSERS
 
@@ -130,6 +141,8 @@ class AdminApi:
         token: str,
         *,
         readiness: Readiness | None = None,
+        connectors: ConnectorAdmin | None = None,
+        live: Callable[[], Live] | None = None,
     ) -> None:
         if not token:
             raise ValueError("the admin API needs a non-empty operator token")
@@ -138,6 +151,8 @@ class AdminApi:
         self._admin = admin
         self._token = token.encode()
         self._readiness = readiness
+        self._connectors = connectors
+        self._live = live
 
     def register(self, app: web.Application) -> None:
         """Mount the API at ``/admin`` of ``app`` (before ``app`` starts)."""
@@ -171,6 +186,15 @@ class AdminApi:
             ("DELETE", "/faults", self.clear_faults),
             ("GET", "/health", self.health),
         ]
+        if self._connectors is not None:
+            routes += [
+                ("GET", "/connectors", self.list_connectors),
+                ("POST", "/connectors", self.add_connector),
+                ("DELETE", "/connectors/{name}", self.remove_connector),
+                ("GET", "/routes", self.list_routes),
+                ("POST", "/routes", self.add_route),
+                ("DELETE", "/routes/{route_id}", self.remove_route),
+            ]
         for method, path, handler in routes:
             api.router.add_route(method, path, handler)
         app.add_subapp(PREFIX, api)
@@ -428,6 +452,48 @@ class AdminApi:
         if account_id == "":  # not "every account": an empty value is a mistake, not a wildcard
             raise InvalidInput("account must be an account id; leave it out to clear every fault")
         return _json(await self._admin.clear_faults(account_id))
+
+    # -- connectors and routes ------------------------------------------------------------------
+
+    async def list_connectors(self, _request: web.Request) -> web.Response:
+        live = self._live() if self._live is not None else {}
+        return _json(await self._connector_admin().list_connectors(live))
+
+    async def add_connector(self, request: web.Request) -> web.Response:
+        body = await _object(request, None)
+        settings = dict(body)
+        name = _string(settings, "name", required=True) or ""
+        password = _string(settings, "password", required=True) or ""
+        replace = settings.pop("replace", False)
+        if not isinstance(replace, bool):
+            raise InvalidInput("replace must be true or false")
+        del settings["name"], settings["password"]
+        with _refusing():
+            added = await self._connector_admin().add_connector(
+                name, settings, password, replace=replace
+            )
+        return _json(added, status=201)
+
+    async def remove_connector(self, request: web.Request) -> web.Response:
+        with _refusing():
+            removed = await self._connector_admin().remove_connector(request.match_info["name"])
+        return _json(removed)
+
+    async def list_routes(self, _request: web.Request) -> web.Response:
+        return _json(await self._connector_admin().list_routes())
+
+    async def add_route(self, request: web.Request) -> web.Response:
+        body = await _object(request, None)
+        with _refusing():
+            added = await self._connector_admin().add_route(body)
+        return _json(added, status=201)
+
+    async def remove_route(self, request: web.Request) -> web.Response:
+        return _json(await self._connector_admin().remove_route(request.match_info["route_id"]))
+
+    def _connector_admin(self) -> ConnectorAdmin:
+        assert self._connectors is not None  # the routes exist only with it
+        return self._connectors
 
     # -- lookups --------------------------------------------------------------------------------
 

@@ -10,13 +10,13 @@ matched by (connector, carrier id).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 from smsgate.domain.models import Message, Receipt, SubmitOutcome
 from smsgate.smpp.pdu import DataSm, DeliverSm
 
-__all__ = ["Carrier", "ReceiptSink", "UpstreamSink"]
+__all__ = ["BindReport", "Carrier", "ConnectorHealth", "ReceiptSink", "UpstreamSink"]
 
 ReceiptSink = Callable[[Sequence[Receipt]], None]
 
@@ -55,4 +55,28 @@ class UpstreamSink(Protocol):
 
     async def deliver(self, connector: str, pdu: DeliverSm | DataSm) -> int:
         """Take ``pdu`` from ``connector``; the command_status to answer it with."""
+        ...
+
+
+@runtime_checkable
+class ConnectorHealth(Protocol):
+    """Optional, beside :class:`Carrier`: whether a connector can take submits now.
+
+    The routing carrier (``service.connectors.ConnectorSet``) sends a message past a connector
+    that is not up to the next one of its route plan, without asking it first. A carrier
+    without this method is taken as up, and says it is not by answering ``Retry``."""
+
+    def is_up(self) -> bool:
+        """True while at least one bind can take a submit_sm."""
+        ...
+
+
+@runtime_checkable
+class BindReport(Protocol):
+    """Optional, beside :class:`Carrier`: each bind's live state, for ``connectors list`` and
+    ``GET /admin/connectors``."""
+
+    def bind_states(self) -> Sequence[Mapping[str, object]]:
+        """One JSON-ready object per bind, e.g. ``{"bind": 1, "mode": "transceiver", "state":
+        "bound", "in_flight": 3}``; never a password."""
         ...

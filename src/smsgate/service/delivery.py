@@ -116,7 +116,7 @@ class DeliveryWorker:
                         outcome.receipt_code,
                         at,
                         send_date=at,
-                        connector=outcome.connector,
+                        connector=outcome.connector or None,  # "": no connector (no route)
                     )
                 )
             else:

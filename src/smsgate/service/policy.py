@@ -37,7 +37,7 @@ from smsgate.domain.inbound import parse_inbound_document
 from smsgate.domain.keywords import KeywordMatcher
 from smsgate.domain.limits import LimitPolicy
 from smsgate.domain.pricing import PriceTable
-from smsgate.domain.routing import parse_routes_document
+from smsgate.domain.routing import RouteTable, parse_routes_document
 from smsgate.domain.settings import AccountSettings, PlatformSettings
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import PolicyStore, StoreError
@@ -100,6 +100,8 @@ class Policy:
     faults: tuple[FaultRule, ...] = ()
     limits: LimitPolicy = field(default_factory=LimitPolicy)
     faults_version: int = 0
+    #: Which connectors take a message (none: the simulator takes everything).
+    routes: RouteTable = field(default_factory=lambda: RouteTable(()))
 
 
 class PolicyCache:
@@ -250,6 +252,7 @@ class PolicyCache:
             faults=self._get("faults", ()),
             limits=limits,
             faults_version=versions.get("faults", 0),
+            routes=self._get("routes", RouteTable(())),
         )
         self._account_limits.clear()
 

@@ -24,6 +24,7 @@ from smsgate.domain import keywords, numbers, templates, text
 from smsgate.domain.ids import MessageIdGenerator
 from smsgate.domain.models import Account, Message, ReviewStatus, TemplateStatus
 from smsgate.domain.pricing import format_micros
+from smsgate.domain.routing import RouteFacts
 from smsgate.errors import OverloadedError, SmsError
 from smsgate.ports.clock import Clock
 from smsgate.ports.limits import Limiter
@@ -75,11 +76,11 @@ class Submission:
 class SubmitService:
     """Every rule a message must pass, in order, then durable acceptance with its charge.
 
-    Per message, pure checks first (:meth:`prepare`): fields, number, country, sender ID,
-    keywords, length, price. Then the stateful ones (:meth:`admit`): billing state, throttles and
-    quotas, and finally the charge, taken in the same store transaction that makes the message
-    durable. A message refused after its throttle counters were taken gives them back, so a
-    refused message never uses up a quota.
+    Per message, pure checks first (:meth:`prepare`): fields, number, country, sender ID, a
+    route that takes it, keywords, length, price. Then the stateful ones (:meth:`admit`):
+    billing state, throttles and quotas, and finally the charge, taken in the same store
+    transaction that makes the message durable. A message refused after its throttle counters
+    were taken gives them back, so a refused message never uses up a quota.
     """
 
     def __init__(
@@ -127,6 +128,16 @@ class SubmitService:
             )
         policy.countries.check_destination(info.region_code, info.country)
         policy.countries.check_sender(sub.sender, info.region_code)
+        routes = policy.routes
+        if routes.routes and not routes.takes(
+            RouteFacts(info.e164, info.region_code, info.network, account.id, sub.sender)
+        ):
+            # Accepted, it could never leave: refused now rather than failed later.
+            network = f" ({info.network})" if info.network else ""
+            raise SmsError(
+                errors.NOT_SUPPORTED_COUNTRY,
+                f"no route takes this message to {info.country}{network}",
+            )
         if sub.data is not None:
             # Binary data has no words to screen; it is kept (and shown) as hex.
             if not sub.data:
