@@ -25,6 +25,7 @@ def test_the_first_matching_rule_decides_with_its_own_delay_or_the_default() -> 
                 SimulatorRule("suffix", "0000", "INVALID_NUM"),
                 SimulatorRule("prefix", "62", "PORTED_NUM", 5, reject=True),
                 SimulatorRule("prefix", "63", "success", 700, retries=3),
+                SimulatorRule("prefix", "64", "success", retries=1, status="ESME_RMSGQFUL"),
             ),
         )
     )
@@ -33,6 +34,7 @@ def test_the_first_matching_rule_decides_with_its_own_delay_or_the_default() -> 
     assert rules.fate("6591240000") == Fate("INVALID_NUM", 40)
     assert rules.fate("6281234567890") == Fate("PORTED_NUM", 5, reject=True)
     assert rules.fate("639171234567") == Fate("success", 700, retries=3)
+    assert rules.fate("6421234567") == Fate("success", 40, retries=1, status="ESME_RMSGQFUL")
 
 
 def test_the_default_rules_reach_every_receipt_code_by_the_number_s_ending() -> None:

@@ -31,13 +31,15 @@ class Fate:
     ``receipt`` is the receipt code it ends with (``success``, ``EXPIRED`` or a failure code),
     reported ``delay_ms`` after the message is taken. ``reject``: the submit itself is refused
     with ``receipt``. ``retries``: the first ``retries`` submits of each message are answered
-    "try again after ``delay_ms``".
+    "try again after ``delay_ms``". ``status`` names the SMPP command_status the standalone SMSC
+    answers those with ("": its default for the rule).
     """
 
     receipt: str
     delay_ms: int
     reject: bool = False
     retries: int = 0
+    status: str = ""
 
 
 class NumberRules:
@@ -62,7 +64,7 @@ class NumberRules:
 
 def _fate_of(rule: SimulatorRule, default_delay_ms: int) -> Fate:
     delay = default_delay_ms if rule.delay_ms is None else rule.delay_ms
-    return Fate(rule.receipt, delay, rule.reject, rule.retries)
+    return Fate(rule.receipt, delay, rule.reject, rule.retries, rule.status)
 
 
 #: Messages whose "try again" answers are counted at once; the oldest is forgotten beyond it
