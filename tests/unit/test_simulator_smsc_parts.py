@@ -9,7 +9,14 @@ import pytest
 
 from smsgate import errors
 from smsgate.adapters.carriers.simulator_rules import NumberRules
-from smsgate.adapters.carriers.simulator_smsc.deliveries import Taken, mo_parts, receipt_for
+from smsgate.adapters.carriers.simulator_smsc.deliveries import (
+    Delivery,
+    DueReceipt,
+    Prepared,
+    Taken,
+    mo_parts,
+    receipt_for,
+)
 from smsgate.adapters.carriers.simulator_smsc.outbox import Outbox
 from smsgate.adapters.carriers.simulator_smsc.settings import SmscSettings
 from smsgate.adapters.carriers.simulator_smsc.verdicts import REJECT_STATUS, SubmitDesk
@@ -126,6 +133,15 @@ def test_a_receipt_is_appendix_b_text_and_tlvs_from_the_handset_to_the_sender() 
     assert decode(encode(pdu)) == pdu
 
 
+def test_a_delivery_is_numbered_when_it_is_sent() -> None:
+    receipt = DueReceipt(taken(), T0)
+    part = Prepared(DeliverSm(sequence_number=0, short_message=b"hi"))
+
+    assert receipt.pdu(41) == receipt_for(taken(), T0, 41)
+    assert (receipt.pdu(41).sequence_number, part.pdu(42).sequence_number) == (41, 42)
+    assert part.pdu(42).short_message == b"hi"
+
+
 def test_a_delivered_receipt_counts_one_delivered() -> None:
     text = receipt_for(taken("success"), T0).short_message
 
@@ -179,17 +195,17 @@ class Link:
     def __init__(self, system_id: str = "acme", window: int = 10) -> None:
         self.system_id = system_id
         self.window = window
-        self.sent: list[DeliverSm] = []
+        self.sent: list[Delivery] = []
 
     def can_send(self) -> bool:
         return len(self.sent) < self.window
 
-    def send(self, pdu: DeliverSm) -> None:
-        self.sent.append(pdu)
+    def send(self, delivery: Delivery) -> None:
+        self.sent.append(delivery)
 
 
-def pdus(count: int) -> list[DeliverSm]:
-    return [DeliverSm(sequence_number=0, short_message=bytes([i])) for i in range(count)]
+def pdus(count: int) -> list[Delivery]:
+    return [Prepared(DeliverSm(sequence_number=0, short_message=bytes([i]))) for i in range(count)]
 
 
 def test_what_is_owed_waits_for_a_bind_and_counts_against_the_bound() -> None:

@@ -27,7 +27,6 @@ from smsgate.smpp.pdu import (
     PDU_CLASSES,
     DataSm,
     DataSmResp,
-    DeliverSm,
     DistributionList,
     Pdu,
     SubmitMulti,
@@ -39,6 +38,7 @@ from smsgate.smpp.pdu import (
 from smsgate.smpp.session import SessionState, SmppSession
 
 from .core import Destination, SmscCore
+from .deliveries import Delivery
 
 __all__ = ["COMMANDS", "SmscConnection"]
 
@@ -71,7 +71,7 @@ class SmscConnection(SessionHandler):
         self._bind_type: str | None = None
         self._peer = ""
         self._receiver = False
-        self._in_flight: dict[int, DeliverSm] = {}  # deliver_sm sequence number -> PDU
+        self._in_flight: dict[int, Delivery] = {}  # deliver_sm sequence number -> what it is
         self._answered = False  # deliver_sm answered in this read: pump the outbox
 
     @property
@@ -151,17 +151,19 @@ class SmscConnection(SessionHandler):
     def can_send(self) -> bool:
         return self._receiver and self.driver.can_send()
 
-    def send(self, pdu: DeliverSm) -> None:
-        self._in_flight[self.driver.send_request(pdu)] = pdu
+    def send(self, delivery: Delivery) -> None:
+        # Built with the number it is sent under, so the session need not copy it to number it.
+        pdu = delivery.pdu(self.session.next_sequence_number)
+        self._in_flight[self.driver.send_request(pdu)] = delivery
 
     def _on_answer(self, seq: int, status: int | None) -> None:
-        pdu = self._in_flight.pop(seq, None)
-        if pdu is None:
+        delivery = self._in_flight.pop(seq, None)
+        if delivery is None:
             return
         if status == CommandStatus.ESME_ROK:
             self.core.outbox.acknowledged(self._system_id)
         else:
-            self.core.outbox.refused(self._system_id, pdu)
+            self.core.outbox.refused(self._system_id, delivery)
         self._answered = True
 
     # --- answers ------------------------------------------------------------------------------

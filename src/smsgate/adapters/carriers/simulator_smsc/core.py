@@ -21,10 +21,10 @@ from typing import Final
 from smsgate import errors
 from smsgate.ports.clock import Clock
 from smsgate.smpp.constants import CommandStatus
-from smsgate.smpp.pdu import DataSm, DeliverSm, SubmitMulti, SubmitSm
+from smsgate.smpp.pdu import DataSm, SubmitMulti, SubmitSm
 
 from ..simulator_rules import Fate, NumberRules
-from .deliveries import Taken, mo_parts, receipt_for
+from .deliveries import Delivery, DueReceipt, Prepared, Taken, mo_parts
 from .outbox import Outbox
 from .settings import IdFormat, SmscSettings
 from .verdicts import SubmitDesk
@@ -197,9 +197,9 @@ class SmscCore:
     def _fire(self, batch: list[Taken], holder: list[asyncio.TimerHandle]) -> None:
         self._timers.discard(holder[0])
         done_at = self._clock.now()
-        by_system: defaultdict[str, list[DeliverSm]] = defaultdict(list)
+        by_system: defaultdict[str, list[Delivery]] = defaultdict(list)
         for taken in batch:
-            by_system[taken.system_id].append(receipt_for(taken, done_at))
+            by_system[taken.system_id].append(DueReceipt(taken, done_at))
         self.receipts_due += len(batch)
         outbox = self.outbox
         for system_id, pdus in by_system.items():
@@ -225,7 +225,7 @@ class SmscCore:
         outbox = self.outbox
         if not outbox.has_room(system_id, len(parts)):
             raise OverflowError(f"{system_id} is owed {outbox.pending(system_id)} deliver_sm")
-        outbox.put(system_id, parts, reserved=False)
+        outbox.put(system_id, [Prepared(part) for part in parts], reserved=False)
         outbox.pump(system_id)
         self.mo_sent += 1
         return system_id

@@ -11,29 +11,51 @@ A mobile-originated message (esm_class 0) comes as one deliver_sm per part: GSM-
 (data_coding 0) when the text allows, else UCS-2 (8), and beyond one part with a concatenation
 user data header (esm_class 0x40), as handsets' messages reach an ESME.
 
+What waits in the outbox is a :class:`Delivery`: a PDU but for its sequence number, which the
+session gives when it is sent (and again when it is sent again), so that no PDU is copied to
+number it.
+
 Pure: dates are passed in, as POSIX seconds (UTC).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import string
 import time
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from smsgate.domain.text import data_coding_for, encode_parts, split_udh
 from smsgate.doors.smpp.receipts import ESM_CLASS_RECEIPT, NETWORK_TYPE_GSM, REPORTS
 from smsgate.smpp.constants import MessageState, TlvTag
 from smsgate.smpp.pdu import DeliverSm, Tlv, make_tlv
 
-__all__ = ["Taken", "mo_parts", "receipt_for"]
+__all__ = ["Delivery", "DueReceipt", "Prepared", "Taken", "mo_parts", "receipt_for"]
 
 _UDHI: Final = 0x40  # esm_class: the short_message starts with a user data header (§5.2.12)
 _UCS2: Final = 8
 _TEXT_CHARS: Final = 20  # Appendix B: the first 20 characters of the message
 #: Characters that read the same in ASCII and unpacked GSM-7; the others are shown as "?".
 _SAFE: Final = frozenset(string.ascii_letters + string.digits + " .,:;!?'\"()+-/*%&=<>#")
+
+
+class _Unsafe(dict[int, str]):
+    """A ``str.translate`` table: safe characters stay, any other becomes "?"."""
+
+    def __missing__(self, key: int) -> str:
+        return "?"
+
+
+_SHOWN: Final = _Unsafe({ord(c): c for c in _SAFE})
+_RECEIPTED_ID: Final = TlvTag.RECEIPTED_MESSAGE_ID
+
+
+class Delivery(Protocol):
+    """A deliver_sm waiting to be sent: its PDU once the session gives it a number."""
+
+    def pdu(self, sequence_number: int) -> DeliverSm: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +91,8 @@ _REPORTS: Final = {
 }
 
 
-def receipt_for(taken: Taken, done_at: float) -> DeliverSm:
-    """The receipt of ``taken``, reported at ``done_at``; sequence_number 0 (the session
-    numbers it when it is sent)."""
+def receipt_for(taken: Taken, done_at: float, sequence_number: int = 0) -> DeliverSm:
+    """The receipt of ``taken``, reported at ``done_at``."""
     stat, err, tlvs = _REPORTS[taken.code]
     delivered = 1 if stat == "DELIVRD" else 0
     text = (
@@ -80,7 +101,7 @@ def receipt_for(taken: Taken, done_at: float) -> DeliverSm:
         f"stat:{stat} err:{err:03d} text:{_first_chars(taken)}"
     )
     return DeliverSm(
-        sequence_number=0,
+        sequence_number=sequence_number,
         source_addr_ton=taken.dest_ton,
         source_addr_npi=taken.dest_npi,
         source_addr=taken.destination,
@@ -89,8 +110,30 @@ def receipt_for(taken: Taken, done_at: float) -> DeliverSm:
         destination_addr=taken.source,
         esm_class=ESM_CLASS_RECEIPT,
         short_message=text.encode("ascii"),
-        tlvs=(make_tlv(TlvTag.RECEIPTED_MESSAGE_ID, taken.receipt_id), *tlvs),
+        # The id is digits or hex, under the TLV's 65 octets: no check needed (make_tlv's).
+        tlvs=(Tlv(_RECEIPTED_ID, taken.receipt_id.encode() + b"\0"), *tlvs),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DueReceipt:
+    """The receipt of a message, due since ``done_at``."""
+
+    taken: Taken
+    done_at: float
+
+    def pdu(self, sequence_number: int) -> DeliverSm:
+        return receipt_for(self.taken, self.done_at, sequence_number)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A deliver_sm built already (an MO message's part), numbered when sent."""
+
+    template: DeliverSm
+
+    def pdu(self, sequence_number: int) -> DeliverSm:
+        return dataclasses.replace(self.template, sequence_number=sequence_number)
 
 
 @functools.lru_cache(maxsize=64)
@@ -115,7 +158,7 @@ def _first_chars(taken: Taken) -> str:
         text = head.decode("utf-16-be", "replace")
     else:
         text = head.decode("latin-1")
-    return "".join(c if c in _SAFE else "?" for c in text[:_TEXT_CHARS])
+    return text[:_TEXT_CHARS].translate(_SHOWN)
 
 
 def mo_parts(source: str, destination: str, text: str, reference: int) -> list[DeliverSm]:

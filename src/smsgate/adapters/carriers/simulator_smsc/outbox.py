@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from smsgate.smpp.pdu import DeliverSm
+from .deliveries import Delivery
 
 __all__ = ["DeliveryLink", "Outbox"]
 
@@ -33,16 +33,16 @@ class DeliveryLink(Protocol):
         """Room in the bind's window for one more deliver_sm."""
         ...
 
-    def send(self, pdu: DeliverSm) -> None:
+    def send(self, delivery: Delivery) -> None:
         """Send it; the answer comes back as :meth:`Outbox.acknowledged` or
-        :meth:`Outbox.refused`, or the PDU among the unanswered ones on :meth:`Outbox.detach`."""
+        :meth:`Outbox.refused`, or it is among the unanswered ones on :meth:`Outbox.detach`."""
         ...
 
 
 @dataclass(slots=True)
 class _Box:
     links: list[DeliveryLink] = field(default_factory=list)
-    ready: deque[DeliverSm] = field(default_factory=deque)
+    ready: deque[Delivery] = field(default_factory=deque)
     pending: int = 0  # promised, ready, in flight or waiting to be retried
     turn: int = 0  # the link to start with next time, round robin
     changed: asyncio.Event | None = None  # for waiters on ``ready``
@@ -94,7 +94,7 @@ class Outbox:
         self._box(link.system_id).links.append(link)
         self.pump(link.system_id)
 
-    def detach(self, link: DeliveryLink, unanswered: Sequence[DeliverSm]) -> None:
+    def detach(self, link: DeliveryLink, unanswered: Sequence[Delivery]) -> None:
         """The bind went away: what it did not answer goes first to the next."""
         box = self._boxes.get(link.system_id)
         if box is None or link not in box.links:
@@ -111,12 +111,12 @@ class Outbox:
 
     # --- deliveries ---------------------------------------------------------------------------
 
-    def put(self, system_id: str, pdus: Iterable[DeliverSm], *, reserved: bool = True) -> None:
-        """``pdus`` are due now: already :meth:`reserve`\\ d, or counted here. Sent by the next
-        :meth:`pump`."""
+    def put(self, system_id: str, deliveries: Iterable[Delivery], *, reserved: bool = True) -> None:
+        """``deliveries`` are due now: already :meth:`reserve`\\ d, or counted here. Sent by the
+        next :meth:`pump`."""
         box = self._box(system_id)
         before = len(box.ready)
-        box.ready.extend(pdus)
+        box.ready.extend(deliveries)
         if not reserved:
             box.pending += len(box.ready) - before
         self._notify(box)
@@ -128,17 +128,17 @@ class Outbox:
             box.pending -= 1
             self._forget_if_idle(system_id, box)
 
-    def refused(self, system_id: str, pdu: DeliverSm) -> None:
+    def refused(self, system_id: str, delivery: Delivery) -> None:
         """A bind refused the deliver_sm or did not answer it: again after ``retry_s``."""
         loop = asyncio.get_running_loop()
         holder: list[asyncio.TimerHandle] = []
-        holder.append(loop.call_later(self._retry_s, self._retry, system_id, pdu, holder))
+        holder.append(loop.call_later(self._retry_s, self._retry, system_id, delivery, holder))
         self._timers.add(holder[0])
 
-    def _retry(self, system_id: str, pdu: DeliverSm, holder: list[asyncio.TimerHandle]) -> None:
+    def _retry(self, system_id: str, delivery: Delivery, holder: list[asyncio.TimerHandle]) -> None:
         self._timers.discard(holder[0])
         box = self._box(system_id)
-        box.ready.append(pdu)
+        box.ready.append(delivery)
         self._notify(box)
         self.pump(system_id)
 
