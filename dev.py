@@ -7,6 +7,7 @@
     python3 dev.py test [pytest options] install into .venv (first time), lint, type-check, test
     python3 dev.py bench-http [options]   run the HTTP load benchmark (server started for you)
     python3 dev.py bench-smpp [options]   run the SMPP load benchmark (server started for you)
+    python3 dev.py bench-simulator [opts] the same load against `smsgate simulator` (started too)
 
 The virtual environment is rebuilt when pyproject.toml changes.
 """
@@ -68,6 +69,9 @@ def main() -> None:
     elif command == "bench-smpp":
         ensure_venv()
         _run(BIN / "python", "bench/smpp_load.py", *rest)
+    elif command == "bench-simulator":
+        ensure_venv()
+        _run(BIN / "python", "bench/simulator_smsc.py", *rest)
     else:
         print(__doc__)
         sys.exit(0 if command == "help" else 2)

@@ -639,72 +639,77 @@ def main() -> None:
                 lift_number_limits(data_dir, account_id)
             server, port = start_server(data_dir, args.durability)
             host = "127.0.0.1"
-        shared = RawArray("d", 1 + _STAT_SLOTS * args.processes)
-        out: multiprocessing.Queue[dict[str, Any]] = multiprocessing.Queue()
-        procs = []
-        first = 0
-        for p in range(args.processes):
-            count = args.messages // args.processes + (p < args.messages % args.processes)
-            binds = args.binds // args.processes + (p < args.binds % args.processes)
-            wa = WorkerArgs(
-                host=host,
-                port=port,
-                system_id=args.system_id,
-                password=args.password,
-                first=first,
-                count=count,
-                binds=binds,
-                window=args.window,
-                rate_per_bind=args.rate / args.binds,
-                receipts=args.receipts,
-                stall_timeout=args.stall_timeout,
-            )
-            procs.append(multiprocessing.Process(target=worker, args=(p, wa, shared, out)))
-            first += count
-        rss: list[float] = []
-        cpu_before = cpu_seconds(server.pid) if server is not None else 0.0
-        cpu_submitting: float | None = None
-        for proc in procs:
-            proc.start()
-        results: list[dict[str, Any]] = []
-        next_sample = 0.0
-        while len(results) < len(procs):
-            with contextlib.suppress(Exception):
-                results.append(out.get(timeout=0.05))
-            now = time.perf_counter()
-            if server is not None and now >= next_sample:
-                rss.append(rss_mb(server.pid))
-                next_sample = now + 1.0
-            slots = [
-                shared[1 + i * _STAT_SLOTS : 1 + (i + 1) * _STAT_SLOTS] for i in range(len(procs))
-            ]
-            if all(s[2] for s in slots):
-                if cpu_submitting is None and server is not None:
-                    cpu_submitting = cpu_seconds(server.pid) - cpu_before
-                accepted = sum(s[0] for s in slots)
-                receipts = sum(s[1] for s in slots)
-                last_submit = max(s[2] for s in slots)
-                if receipts >= accepted or now - last_submit > args.receipt_timeout:
-                    shared[0] = 1.0
-            if any(not proc.is_alive() and proc.exitcode for proc in procs):
-                shared[0] = 1.0
-                if out.empty() and all(not proc.is_alive() for proc in procs):
-                    break
-        for proc in procs:
-            proc.join(10)
-        server_cpu = None
-        if server is not None:
-            total = cpu_seconds(server.pid) - cpu_before
-            server_cpu = (total, total if cpu_submitting is None else cpu_submitting)
-        if len(results) < len(procs):
-            print(f"{len(procs) - len(results)} generator process(es) failed", file=sys.stderr)
-        if results:
-            report(args, results, server_cpu, rss)
+        drive(args, host, port, None if server is None else server.pid)
     finally:
         if server is not None:
             server.terminate()
             server.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def drive(args: argparse.Namespace, host: str, port: int, server_pid: int | None) -> None:
+    """Run the generator processes against ``host:port`` and print the report; the server's
+    CPU and memory are measured when its ``server_pid`` is given. ``args`` are this script's
+    (binds, window, messages, rate, processes, receipts and the timeouts, system_id, password)."""
+    shared = RawArray("d", 1 + _STAT_SLOTS * args.processes)
+    out: multiprocessing.Queue[dict[str, Any]] = multiprocessing.Queue()
+    procs = []
+    first = 0
+    for p in range(args.processes):
+        count = args.messages // args.processes + (p < args.messages % args.processes)
+        binds = args.binds // args.processes + (p < args.binds % args.processes)
+        wa = WorkerArgs(
+            host=host,
+            port=port,
+            system_id=args.system_id,
+            password=args.password,
+            first=first,
+            count=count,
+            binds=binds,
+            window=args.window,
+            rate_per_bind=args.rate / args.binds,
+            receipts=args.receipts,
+            stall_timeout=args.stall_timeout,
+        )
+        procs.append(multiprocessing.Process(target=worker, args=(p, wa, shared, out)))
+        first += count
+    rss: list[float] = []
+    cpu_before = cpu_seconds(server_pid) if server_pid is not None else 0.0
+    cpu_submitting: float | None = None
+    for proc in procs:
+        proc.start()
+    results: list[dict[str, Any]] = []
+    next_sample = 0.0
+    while len(results) < len(procs):
+        with contextlib.suppress(Exception):
+            results.append(out.get(timeout=0.05))
+        now = time.perf_counter()
+        if server_pid is not None and now >= next_sample:
+            rss.append(rss_mb(server_pid))
+            next_sample = now + 1.0
+        slots = [shared[1 + i * _STAT_SLOTS : 1 + (i + 1) * _STAT_SLOTS] for i in range(len(procs))]
+        if all(s[2] for s in slots):
+            if cpu_submitting is None and server_pid is not None:
+                cpu_submitting = cpu_seconds(server_pid) - cpu_before
+            accepted = sum(s[0] for s in slots)
+            receipts = sum(s[1] for s in slots)
+            last_submit = max(s[2] for s in slots)
+            if receipts >= accepted or now - last_submit > args.receipt_timeout:
+                shared[0] = 1.0
+        if any(not proc.is_alive() and proc.exitcode for proc in procs):
+            shared[0] = 1.0
+            if out.empty() and all(not proc.is_alive() for proc in procs):
+                break
+    for proc in procs:
+        proc.join(10)
+    server_cpu = None
+    if server_pid is not None:
+        total = cpu_seconds(server_pid) - cpu_before
+        server_cpu = (total, total if cpu_submitting is None else cpu_submitting)
+    if len(results) < len(procs):
+        print(f"{len(procs) - len(results)} generator process(es) failed", file=sys.stderr)
+    if results:
+        report(args, results, server_cpu, rss)
 
 
 if __name__ == "__main__":

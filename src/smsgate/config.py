@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from smsgate import errors
 from smsgate.domain.destinations import DEFAULT_BLOCKED_NETWORKS, parse_networks
+from smsgate.smpp.constants import CommandStatus
 
 __all__ = [
     "ENV_ACCESS_KEY_ID",
@@ -43,6 +44,7 @@ __all__ = [
     "access_key_from_environment",
     "default_simulator_rules",
     "load_config",
+    "load_simulator_config",
 ]
 
 #: The configuration file when ``--config`` is not given.
@@ -115,6 +117,9 @@ class SimulatorRule:
     SMSC answers a bad destination, instead of taking the message and failing it later.
     ``retries``: the first ``retries`` submits of each message are answered "try again after
     ``delay_ms``", as a throttled SMSC answers; then the rule goes on as above.
+    ``status``: the SMPP command_status (its name, e.g. ``ESME_RMSGQFUL``) the standalone SMSC
+    (``smsgate simulator``) answers those submits with instead of its default for the rule; the
+    embedded simulator answers no SMPP and ignores it.
     """
 
     kind: Literal["prefix", "suffix", "exact"]
@@ -123,6 +128,7 @@ class SimulatorRule:
     delay_ms: int | None = None
     reject: bool = False
     retries: int = 0
+    status: str = ""
 
     def matches(self, number: str) -> bool:
         if self.kind == "prefix":
@@ -403,7 +409,7 @@ def _smpp(values: dict[str, Any]) -> SmppConfig:
     return smpp
 
 
-_RULE_KEYS = frozenset({"match", "value", "receipt", "delay_ms", "reject", "retries"})
+_RULE_KEYS = frozenset({"match", "value", "receipt", "delay_ms", "reject", "retries", "status"})
 
 
 def _simulator(values: dict[str, Any]) -> SimulatorConfig:
@@ -416,6 +422,22 @@ def _simulator(values: dict[str, Any]) -> SimulatorConfig:
         raise ConfigError("[simulator] rules must be a list of [[simulator.rules]] tables")
     rules = tuple(_rule(i, rule) for i, rule in enumerate(rules_raw, start=1))
     return replace(base, rules=rules)
+
+
+def load_simulator_config(path: Path) -> SimulatorConfig:
+    """The ``[simulator]`` table of a TOML file (``delay_ms`` and ``[[simulator.rules]]``), as
+    in smsgate's configuration file, checked the same way: the rules of ``smsgate simulator
+    --rules FILE``. Other tables in the file are left alone, so smsgate's own configuration
+    file can be given."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read rules file {path}: {exc}") from exc
+    if "simulator" not in raw:
+        raise ConfigError(
+            f"rules file {path} has no [simulator] table (delay_ms and [[simulator.rules]])"
+        )
+    return _simulator(_table(raw["simulator"], "simulator"))
 
 
 def _rule(number: int, rule: Any) -> SimulatorRule:
@@ -448,4 +470,20 @@ def _rule(number: int, rule: Any) -> SimulatorRule:
     retries = rule.get("retries", 0)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ConfigError(f"{where}: retries must be a whole number >= 0")
-    return SimulatorRule(kind, str(value), rule["receipt"], delay, reject, retries)
+    status = _rule_status(where, rule.get("status", ""), reject or retries > 0)
+    return SimulatorRule(kind, str(value), rule["receipt"], delay, reject, retries, status)
+
+
+def _rule_status(where: str, status: Any, answers: bool) -> str:
+    """A rule's SMPP status: the name of an error status, on a rule that refuses submits."""
+    if status == "":
+        return ""
+    errors_by_name = {s.name for s in CommandStatus if s is not CommandStatus.ESME_ROK}
+    if not isinstance(status, str) or status not in errors_by_name:
+        raise ConfigError(
+            f"{where}: status must be the name of an SMPP error status, such as "
+            f"ESME_RTHROTTLED, ESME_RMSGQFUL or ESME_RINVDSTADR, not {status!r}"
+        )
+    if not answers:
+        raise ConfigError(f"{where}: status goes with reject = true or retries = N")
+    return status

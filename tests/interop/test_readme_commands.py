@@ -35,7 +35,10 @@ README = ROOT / "README.md"
 CLI = ("python3", "dev.py", "smsgate")
 SHELL_BLOCKS = {"sh", "shell", "bash", "console"}
 #: Subcommands that cannot run here, and why.
-SKIPPED = {"serve": "runs until stopped; the test's own server stands for it"}
+SKIPPED = {
+    "serve": "runs until stopped; the test's own server stands for it",
+    "simulator": "runs until stopped; tests/interop/test_simulator_cli.py runs it",
+}
 
 
 def fenced_shell_lines(text: str) -> Iterator[str]:

@@ -19,6 +19,7 @@ from smsgate.config import (
     StoreConfig,
     default_simulator_rules,
     load_config,
+    load_simulator_config,
 )
 from smsgate.service.accounts import format_money, parse_money
 
@@ -307,6 +308,82 @@ def test_a_rule_can_reject_at_submit_or_ask_for_retries(toml: WriteToml) -> None
     )
 
 
+def test_a_refusing_rule_may_name_the_smpp_status_of_the_standalone_smsc(
+    toml: WriteToml,
+) -> None:
+    config = load_config(
+        toml(
+            """
+            [[simulator.rules]]
+            match = "suffix"
+            value = "9913"
+            receipt = "success"
+            retries = 1
+            status = "ESME_RMSGQFUL"
+
+            [[simulator.rules]]
+            match = "suffix"
+            value = "9914"
+            receipt = "PORTED_NUM"
+            reject = true
+            status = "ESME_RINVDSTADR"
+            """
+        )
+    )
+
+    assert config.simulator.rules == (
+        SimulatorRule("suffix", "9913", "success", retries=1, status="ESME_RMSGQFUL"),
+        SimulatorRule("suffix", "9914", "PORTED_NUM", reject=True, status="ESME_RINVDSTADR"),
+    )
+
+
+def test_a_rules_file_is_the_simulator_table_of_a_config_file(toml: WriteToml) -> None:
+    path = toml(
+        """
+        [server]
+        http_port = 9000  # smsgate's own settings may be there too: they are left alone
+
+        [simulator]
+        delay_ms = 7
+        [[simulator.rules]]
+        match = "prefix"
+        value = "62"
+        receipt = "INVALID_NUM"
+        reject = true
+        """
+    )
+
+    assert load_simulator_config(path) == SimulatorConfig(
+        delay_ms=7, rules=(SimulatorRule("prefix", "62", "INVALID_NUM", reject=True),)
+    )
+
+
+def test_a_rules_file_without_rules_keeps_the_default_ones(toml: WriteToml) -> None:
+    assert load_simulator_config(toml("[simulator]\ndelay_ms = 5\n")) == SimulatorConfig(delay_ms=5)
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ('[[rules]]\nmatch = "suffix"\nvalue = "1"\nreceipt = "INVALID_NUM"\n', "no [simulator]"),
+        ("[simulator]\ndelay = 5\n", "unknown settings in [simulator]: delay"),
+        ('[[simulator.rules]]\nmatch = "suffix"\nvalue = "1"\nreceipt = "NOPE"\n', "#1"),
+        ("[simulator\n", "cannot read rules file"),
+    ],
+)
+def test_a_bad_rules_file_is_refused_with_the_reason(
+    toml: WriteToml, text: str, complaint: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_simulator_config(toml(text))
+    assert complaint in str(caught.value)
+
+
+def test_a_missing_rules_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read rules file"):
+        load_simulator_config(tmp_path / "nowhere.toml")
+
+
 def test_configured_rules_replace_the_defaults(toml: WriteToml) -> None:
     config = load_config(
         toml('[[simulator.rules]]\nmatch = "suffix"\nvalue = "1"\nreceipt = "INVALID_NUM"\n')
@@ -338,6 +415,9 @@ def test_every_catalog_receipt_is_a_valid_rule(toml: WriteToml) -> None:
     assert [r.receipt for r in load_config(toml(text)).simulator.rules] == codes
 
 
+_REJECTING = 'match = "suffix"\nvalue = "1"\nreceipt = "INVALID_NUM"\nreject = true\n'
+
+
 @pytest.mark.parametrize(
     ("rule", "complaint"),
     [
@@ -350,6 +430,19 @@ def test_every_catalog_receipt_is_a_valid_rule(toml: WriteToml) -> None:
         ('match = "suffix"\nvalue = "1"\nreceipt = "EXPIRED"\nreject = true', "failure"),
         ('match = "suffix"\nvalue = "1"\nreceipt = "success"\nretries = -1', "retries"),
         ('match = "suffix"\nvalue = "1"\nreceipt = "success"\nretries = true', "retries"),
+        ('match = "suffix"\nvalue = "1"\nreceipt = "success"\nstatus = "ESME_RMSGQFUL"', "status"),
+        (
+            _REJECTING + 'status = "NOPE"',
+            "status must be the name",
+        ),
+        (
+            _REJECTING + 'status = "ESME_ROK"',
+            "status must be the name",
+        ),
+        (
+            'match = "suffix"\nvalue = "1"\nreceipt = "success"\nretries = 1\nstatus = 20',
+            "status must be the name",
+        ),
     ],
 )
 def test_a_malformed_rule_is_refused_with_its_number(

@@ -6,7 +6,8 @@ default rules, numbers ending in 9901..9909 fail with each seed receipt code and
 users can produce every receipt on purpose. A rule can also make the simulator answer the submit
 itself as a real SMSC may: refuse the message for good with its receipt code (``reject``), or ask
 for it again later (``retries`` times, each after the rule's delay) before going on. Outcomes are
-deterministic, so handing a message over again after a crash gives the same receipt.
+deterministic, so handing a message over again after a crash gives the same receipt. The rules
+are :mod:`.simulator_rules`, shared with the standalone SMSC (``smsgate simulator``).
 
 It is one carrier connection, named :data:`CONNECTOR`, and gives each part of a message its own
 id (``sim-<message id>``, or ``sim-<message id>-<part>`` for a long message), as an SMSC answers
@@ -20,12 +21,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Final
 
-from smsgate import errors
-from smsgate.config import SimulatorConfig, SimulatorRule
+from smsgate.config import SimulatorConfig
 from smsgate.domain.models import (
     Accepted,
     Message,
-    MessageStatus,
     Receipt,
     Rejected,
     Retry,
@@ -33,6 +32,8 @@ from smsgate.domain.models import (
 )
 from smsgate.ports.carrier import ReceiptSink
 from smsgate.ports.clock import Clock
+
+from .simulator_rules import NumberRules, RetryCounter, status_for
 
 __all__ = ["CONNECTOR", "CarrierSimulator"]
 
@@ -48,12 +49,12 @@ class CarrierSimulator:
     records_submission = False  # receipts carry the send date, the connector and the carrier ids
 
     def __init__(self, config: SimulatorConfig, clock: Clock) -> None:
-        self._config = config
+        self._rules = NumberRules(config)
         self._clock = clock
         self._sink: ReceiptSink | None = None
         self._timers: set[asyncio.TimerHandle] = set()
         self._holding: set[str] = set()  # handed over, receipt not yet reported
-        self._retried: dict[str, int] = {}  # message id -> Retry answers given so far
+        self._retried = RetryCounter()  # by message id
 
     async def start(self, sink: ReceiptSink) -> None:
         self._sink = sink
@@ -65,36 +66,22 @@ class CarrierSimulator:
 
     def outcome_for(self, number: str) -> tuple[str, int]:
         """The receipt code and delay (ms) the simulator gives a destination."""
-        rule = self._rule_for(number)
-        if rule is None:
-            return errors.DELIVERED.code, self._config.delay_ms
-        return rule.receipt, self._delay(rule)
-
-    def _rule_for(self, number: str) -> SimulatorRule | None:
-        for rule in self._config.rules:
-            if rule.matches(number):
-                return rule
-        return None
-
-    def _delay(self, rule: SimulatorRule) -> int:
-        return self._config.delay_ms if rule.delay_ms is None else rule.delay_ms
+        fate = self._rules.fate(number)
+        return fate.receipt, fate.delay_ms
 
     async def submit(self, messages: Sequence[Message]) -> list[SubmitOutcome]:
         now = self._clock.now()
         by_delay: dict[int, list[_Held]] = defaultdict(list)
         outcomes: list[SubmitOutcome] = []
         for message in messages:
-            rule = self._rule_for(message.to)
-            if rule is None:
-                code, delay = errors.DELIVERED.code, self._config.delay_ms
-            else:
-                code, delay = rule.receipt, self._delay(rule)
-                if rule.retries and self._retry_again(message.id, rule.retries):
-                    outcomes.append(Retry(message.id, delay / 1000))
-                    continue
-                if rule.reject:
-                    outcomes.append(Rejected(message.id, CONNECTOR, code, now))
-                    continue
+            fate = self._rules.fate(message.to)
+            code, delay = fate.receipt, fate.delay_ms
+            if fate.retries and self._retried.again(message.id, fate.retries):
+                outcomes.append(Retry(message.id, delay / 1000))
+                continue
+            if fate.reject:
+                outcomes.append(Rejected(message.id, CONNECTOR, code, now))
+                continue
             ids = _part_ids(message)
             by_delay[delay].append((message.id, code, now, ids))
             self._holding.add(message.id)
@@ -105,15 +92,6 @@ class CarrierSimulator:
             holder.append(loop.call_later(delay / 1000, self._fire, items, holder))
             self._timers.add(holder[0])
         return outcomes
-
-    def _retry_again(self, message_id: str, retries: int) -> bool:
-        """Whether this submit of the message is answered Retry: the first ``retries`` are."""
-        given = self._retried.get(message_id, 0)
-        if given < retries:
-            self._retried[message_id] = given + 1
-            return True
-        del self._retried[message_id]
-        return False
 
     def _fire(self, items: list[_Held], holder: list[asyncio.TimerHandle]) -> None:
         self._timers.discard(holder[0])
@@ -134,7 +112,7 @@ class CarrierSimulator:
             return
         done = self._clock.now()
         receipts = [
-            Receipt(mid, _status_for(code), code, done, sent, connector=CONNECTOR, carrier_ids=ids)
+            Receipt(mid, status_for(code), code, done, sent, connector=CONNECTOR, carrier_ids=ids)
             for mid, code, sent, ids in live
         ]
         self._sink(receipts)
@@ -144,11 +122,3 @@ def _part_ids(message: Message) -> tuple[str, ...]:
     if message.segments <= 1:
         return (f"sim-{message.id}",)
     return tuple(f"sim-{message.id}-{part}" for part in range(1, message.segments + 1))
-
-
-def _status_for(code: str) -> MessageStatus:
-    if code == errors.DELIVERED.code:
-        return MessageStatus.DELIVERED
-    if code == errors.EXPIRED.code:
-        return MessageStatus.EXPIRED
-    return MessageStatus.FAILED
