@@ -21,6 +21,7 @@ from smsgate.domain.models import (
     Account,
     AccountState,
     Message,
+    MessageStatus,
     Receipt,
     SignName,
     Template,
@@ -33,6 +34,7 @@ __all__ = [
     "CallbackRetry",
     "CallbackStore",
     "MessageStore",
+    "PendingReceipt",
     "PolicyStore",
     "Store",
     "StoreError",
@@ -80,6 +82,35 @@ class TemplateStore(Protocol):
     async def delete_template(self, account_id: str, code: str) -> bool: ...
 
 
+@dataclass(frozen=True, slots=True)
+class PendingReceipt:
+    """A carrier's receipt that named an id no message had yet: its submit_sm_resp is still on
+    its way (or being recorded). Kept under each key its id may have been stored as
+    (``domain.carrier_receipts.id_candidates``) until a message records one of them."""
+
+    connector: str
+    keys: tuple[str, ...]  # carrier keys, most likely first
+    reported_id: str  # the id as the receipt gave it
+    status: MessageStatus
+    error_code: str
+    carrier_status: str | None
+    done_at: float
+    refund: bool
+    received_at: float
+
+    def receipt(self, message_id: str, part: str) -> Receipt:
+        """The receipt for the message that recorded ``part`` (one of :attr:`keys`)."""
+        return Receipt(
+            message_id,
+            self.status,
+            self.error_code,
+            self.done_at,
+            refund=self.refund,
+            carrier_status=self.carrier_status,
+            part=part,
+        )
+
+
 class MessageStore(Protocol):
     async def insert_messages(self, messages: Sequence[Message]) -> None:
         """Store newly accepted messages without charging; durable when it returns."""
@@ -117,25 +148,64 @@ class MessageStore(Protocol):
         """A message of this account; None if it does not exist or belongs to another account."""
         ...
 
-    async def mark_submitted(self, outcomes: Sequence[Accepted]) -> None:
+    async def mark_submitted(self, outcomes: Sequence[Accepted]) -> list[Message]:
         """Record that carriers took these messages: status SUBMITTED, send_date, connector and
         carrier ids (kept as they were when an outcome has none). Final messages are left
-        alone: a fast carrier's receipt may arrive before its submit is recorded."""
+        alone: a fast carrier's receipt may arrive before its submit is recorded.
+
+        Receipts kept by :meth:`keep_pending_receipts` under one of the recorded ids are applied
+        in the same transaction, as :meth:`apply_receipts` applies them, and forgotten; returns
+        the messages they made final (for the receipt listeners)."""
         ...
 
     async def find_by_carrier_id(self, connector: str, carrier_message_id: str) -> Message | None:
         """The message a carrier connection knows by this id (that of any of its parts), as
         :meth:`mark_submitted` or a receipt recorded it: how a carrier's receipt, which names only
         its own id, finds our message. None if there is none. A carrier that reuses an id finds
-        the message it was last recorded for."""
+        the message it was last recorded for. Ids are recorded and looked up by their carrier
+        key (``domain.carrier_receipts.carrier_key``: ``00A1`` finds ``a1``)."""
+        ...
+
+    async def find_by_carrier_ids(
+        self, connector: str, carrier_message_ids: Sequence[str]
+    ) -> dict[str, Message]:
+        """:meth:`find_by_carrier_id` for many ids in one query: each id given that finds a
+        message, with it."""
+        ...
+
+    async def keep_pending_receipts(self, receipts: Sequence[PendingReceipt]) -> list[Message]:
+        """Keep receipts whose id no message had when they were looked up, until
+        :meth:`mark_submitted` records one of their keys (a newer receipt under the same
+        (connector, key) replaces an older one).
+
+        In the same transaction, a receipt whose key a message recorded meanwhile (between the
+        caller's look-up and this write) is applied to it instead of being kept: the look-up and
+        the recording of ids cannot miss each other. Returns the messages so made final."""
+        ...
+
+    async def prune_pending_receipts(self, received_before: float) -> int:
+        """Forget kept receipts received before this time (their messages never showed up);
+        how many were forgotten (one per receipt, whatever its number of keys)."""
+        ...
+
+    async def submitted_past_expiry(
+        self, now: float, default_validity_s: float, limit: int
+    ) -> list[str]:
+        """Ids of up to ``limit`` SUBMITTED messages whose validity ran out at or before
+        ``now`` (created_at + validity_period, or + ``default_validity_s`` without one), oldest
+        expiry first: a carrier that never sent their receipt will not send it now."""
         ...
 
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
         """Move messages to their final status.
 
         Idempotent: a receipt for a message already final is ignored. Returns the messages that
-        changed. A receipt's connector and carrier ids, when it has them, are recorded as
-        :meth:`mark_submitted` records them. A changed message whose receipt says ``refund``
+        changed. A receipt with a ``part`` for a message sent in several parts records that
+        part's outcome (durably, with the carrier id): a DELIVERED part leaves the message
+        SUBMITTED until every part has been delivered; any other outcome makes it final at once
+        (the first failure wins). ``carrier_status`` is kept on the message. A receipt's
+        connector and carrier ids, when it has them, are recorded as :meth:`mark_submitted`
+        records them. A changed message whose receipt says ``refund``
         gets its ``price_micros`` back on its account's balance, in the same transaction (so at
         most once). The same transaction queues an HTTP callback for every changed message
         whose account has a callback URL, and an SMPP receipt for every one that
