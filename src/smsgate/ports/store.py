@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from smsgate.domain.inbound import InboundMessage
 from smsgate.domain.models import (
     Accepted,
     AccessKey,
@@ -33,6 +34,9 @@ __all__ = [
     "CallbackJob",
     "CallbackRetry",
     "CallbackStore",
+    "InboundPart",
+    "InboundPushJob",
+    "InboundStore",
     "MessageStore",
     "PendingReceipt",
     "PolicyStore",
@@ -286,6 +290,90 @@ class CallbackStore(Protocol):
     async def retry_callbacks(self, retries: Sequence[CallbackRetry]) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class InboundPart:
+    """One part of a long MO message, as an SMSC delivered it (UDH or SAR numbering)."""
+
+    connector: str
+    source: str
+    destination: str
+    reference: int
+    total: int
+    number: int
+    data_coding: int
+    body: bytes  # the part's user data, less any header
+    received_at: float
+
+    @property
+    def group(self) -> tuple[str, str, str, int, int]:
+        """The message it is part of: one sender's reference to one number, on one link."""
+        return (self.connector, self.source, self.destination, self.reference, self.total)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundPushJob:
+    """An MO message waiting to be pushed (Alibaba's SmsUp) to its account's callback URL."""
+
+    id: int
+    account_id: str
+    url: str
+    message: InboundMessage
+    attempts: int
+
+
+class InboundStore(Protocol):
+    """MO messages: parts until their message is whole, the messages, and their deliveries
+    owed to the owning account (HTTP pushes and SMPP deliver_sm), each until acknowledged."""
+
+    async def add_inbound_part(self, part: InboundPart) -> list[InboundPart] | None:
+        """Keep a part of a long MO message (durable when it returns). When its group then
+        holds every part: all of them, in part order, still kept (:meth:`store_inbound`
+        removes them with the message it stores). A part number the group holds already is
+        not kept again (the first one counts)."""
+        ...
+
+    async def store_inbound(
+        self, message: InboundMessage, *, completes: InboundPart | None = None, smpp: bool = False
+    ) -> InboundMessage | None:
+        """Store an MO message and queue its deliveries, in one transaction: a push to its
+        account's callback URL (as the account has it now) if it has one, and an SMPP
+        deliver_sm to its binds if ``smpp``. Returns it with its ``sequence_id`` (given here,
+        growing; the one ``message`` has is ignored).
+
+        ``completes``: a part of the group the message was put together from. The group's parts
+        are removed in the same transaction, and if they were gone already (the last part was
+        delivered twice and the first delivery stored the message) nothing is stored: None."""
+        ...
+
+    async def due_inbound_pushes(self, now: float, limit: int) -> list[InboundPushJob]:
+        """Pushes whose next attempt is due, oldest first."""
+        ...
+
+    async def next_inbound_push_due(self) -> float | None: ...
+    async def finish_inbound_pushes(self, ids: Sequence[int]) -> None: ...
+    async def retry_inbound_pushes(self, retries: Sequence[CallbackRetry]) -> None: ...
+
+    async def pending_smpp_inbound(
+        self, account_id: str, after_sequence_id: int | None, limit: int
+    ) -> list[InboundMessage]:
+        """An account's MO messages owed to its SMPP binds, in sequence order after
+        ``after_sequence_id``: what a receiver bind reads back when it binds."""
+        ...
+
+    async def finish_smpp_inbound(self, account_id: str, sequence_ids: Sequence[int]) -> None:
+        """A bind acknowledged these (deliver_sm_resp ESME_ROK): never send them again."""
+        ...
+
+    async def list_inbound(self, account_id: str, limit: int) -> list[InboundMessage]:
+        """An account's latest MO messages, newest first."""
+        ...
+
+    async def prune_inbound_parts(self, received_before: float) -> int:
+        """Forget parts received before this time (their message never became whole); how
+        many parts were forgotten."""
+        ...
+
+
 class PolicyStore(Protocol):
     """Operator-edited policy kept as named JSON documents (prices, countries, keywords, limits,
     faults, per-account settings), each with a version that grows on every change so that
@@ -311,7 +399,14 @@ class PolicyStore(Protocol):
 
 
 class Store(
-    AccountStore, TemplateStore, MessageStore, CallbackStore, PolicyStore, NonceStore, Protocol
+    AccountStore,
+    TemplateStore,
+    MessageStore,
+    CallbackStore,
+    InboundStore,
+    PolicyStore,
+    NonceStore,
+    Protocol,
 ):
     """Everything the embedded default keeps in one database."""
 

@@ -26,6 +26,7 @@ from smsgate.adapters.storage.common import (
     parse_id,
 )
 from smsgate.domain.carrier_receipts import carrier_key
+from smsgate.domain.inbound import InboundMessage
 from smsgate.domain.models import (
     FINAL_STATUSES,
     Accepted,
@@ -40,7 +41,14 @@ from smsgate.domain.models import (
 )
 from smsgate.domain.pricing import MAX_AMOUNT_MICROS
 from smsgate.ports.replay import StoredNonce
-from smsgate.ports.store import CallbackJob, CallbackRetry, PendingReceipt, StoreError
+from smsgate.ports.store import (
+    CallbackJob,
+    CallbackRetry,
+    InboundPart,
+    InboundPushJob,
+    PendingReceipt,
+    StoreError,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -51,6 +59,18 @@ class _Callback:
     account_id: str
     url: str
     message_id: int
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None = None
+    dead: bool = False
+
+
+@dataclass(slots=True)
+class _InboundPush:
+    id: int
+    account_id: str
+    url: str
+    sequence_id: int
     attempts: int
     next_attempt_at: float
     last_error: str | None = None
@@ -69,6 +89,11 @@ class MemoryStore:
         self._carrier_ids: dict[tuple[str, str], int] = {}  # (connector, carrier key) -> id
         self._part_states: dict[tuple[str, str], MessageStatus] = {}  # parts' receipts so far
         self._pending_receipts: dict[tuple[str, str], PendingReceipt] = {}
+        self._inbound: dict[int, InboundMessage] = {}
+        self._inbound_parts: dict[tuple[str, str, str, int, int], dict[int, InboundPart]] = {}
+        self._inbound_pushes: dict[int, _InboundPush] = {}
+        self._last_push_id = 0
+        self._smpp_inbound: set[tuple[str, int]] = set()
         self._conversion_data: list[tuple[str, float, float]] = []
         self._callbacks: dict[int, _Callback] = {}
         self._last_callback_id = 0
@@ -560,6 +585,106 @@ class MemoryStore:
             callback.next_attempt_at = retry.next_attempt_at
             callback.last_error = retry.last_error
             callback.dead = retry.dead
+
+    # -- inbound (MO) messages ----------------------------------------------------------------
+
+    async def add_inbound_part(self, part: InboundPart) -> list[InboundPart] | None:
+        self._check_open()
+        group = self._inbound_parts.setdefault(part.group, {})
+        group.setdefault(part.number, part)
+        if len(group) < part.total:
+            return None
+        return [group[number] for number in sorted(group)]
+
+    async def store_inbound(
+        self, message: InboundMessage, *, completes: InboundPart | None = None, smpp: bool = False
+    ) -> InboundMessage | None:
+        self._check_open()
+        if completes is not None and self._inbound_parts.pop(completes.group, None) is None:
+            return None
+        sequence_id = max(self._inbound, default=0) + 1
+        stored = dataclasses.replace(message, sequence_id=sequence_id)
+        self._inbound[sequence_id] = stored
+        account = self._accounts.get(message.account_id)
+        if account is not None and account.callback_url is not None:
+            self._last_push_id += 1
+            self._inbound_pushes[self._last_push_id] = _InboundPush(
+                self._last_push_id,
+                account.id,
+                account.callback_url,
+                sequence_id,
+                attempts=0,
+                next_attempt_at=message.received_at,
+            )
+        if smpp:
+            self._smpp_inbound.add((message.account_id, sequence_id))
+        return stored
+
+    async def due_inbound_pushes(self, now: float, limit: int) -> list[InboundPushJob]:
+        self._check_open()
+        if limit <= 0:
+            return []
+        due = sorted(
+            (p for p in self._inbound_pushes.values() if not p.dead and p.next_attempt_at <= now),
+            key=lambda p: (p.next_attempt_at, p.id),
+        )
+        return [
+            InboundPushJob(p.id, p.account_id, p.url, self._inbound[p.sequence_id], p.attempts)
+            for p in due[:limit]
+        ]
+
+    async def next_inbound_push_due(self) -> float | None:
+        self._check_open()
+        return min(
+            (p.next_attempt_at for p in self._inbound_pushes.values() if not p.dead), default=None
+        )
+
+    async def finish_inbound_pushes(self, ids: Sequence[int]) -> None:
+        self._check_open()
+        for push_id in ids:
+            self._inbound_pushes.pop(push_id, None)
+
+    async def retry_inbound_pushes(self, retries: Sequence[CallbackRetry]) -> None:
+        self._check_open()
+        for retry in retries:
+            push = self._inbound_pushes.get(retry.id)
+            if push is not None:
+                push.attempts = retry.attempts
+                push.next_attempt_at = retry.next_attempt_at
+                push.last_error = retry.last_error
+                push.dead = retry.dead
+
+    async def pending_smpp_inbound(
+        self, account_id: str, after_sequence_id: int | None, limit: int
+    ) -> list[InboundMessage]:
+        self._check_open()
+        after = -1 if after_sequence_id is None else after_sequence_id
+        ids = sorted(i for a, i in self._smpp_inbound if a == account_id and i > after)
+        return [self._inbound[i] for i in ids[: max(limit, 0)]]
+
+    async def finish_smpp_inbound(self, account_id: str, sequence_ids: Sequence[int]) -> None:
+        self._check_open()
+        for sequence_id in sequence_ids:
+            self._smpp_inbound.discard((account_id, sequence_id))
+
+    async def list_inbound(self, account_id: str, limit: int) -> list[InboundMessage]:
+        self._check_open()
+        ids = sorted(
+            (i for i, m in self._inbound.items() if m.account_id == account_id), reverse=True
+        )
+        return [self._inbound[i] for i in ids[: max(limit, 0)]]
+
+    async def prune_inbound_parts(self, received_before: float) -> int:
+        self._check_open()
+        pruned = 0
+        for key, group in list(self._inbound_parts.items()):
+            old = [n for n, part in group.items() if part.received_at < received_before]
+            for number in old:
+                del group[number]
+            pruned += len(old)
+            if not group:
+                del self._inbound_parts[key]
+        return pruned
 
     # -- policy: documents and sign names -----------------------------------------------------
 

@@ -45,6 +45,7 @@ from cryptography.exceptions import InvalidTag
 
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.secret_files import create_private_file, restrict_to_owner
+from smsgate.adapters.storage import sqlite_inbound as mo
 from smsgate.adapters.storage.common import (
     accepting_account,
     balance_refusal,
@@ -55,6 +56,7 @@ from smsgate.adapters.storage.common import (
 )
 from smsgate.adapters.storage.disk import DiskProblem, disk_problem
 from smsgate.domain.carrier_receipts import carrier_key
+from smsgate.domain.inbound import InboundMessage
 from smsgate.domain.models import (
     FINAL_STATUSES,
     Accepted,
@@ -71,7 +73,14 @@ from smsgate.domain.models import (
 )
 from smsgate.domain.pricing import MAX_AMOUNT_MICROS
 from smsgate.ports.replay import StoredNonce
-from smsgate.ports.store import CallbackJob, CallbackRetry, PendingReceipt, StoreError
+from smsgate.ports.store import (
+    CallbackJob,
+    CallbackRetry,
+    InboundPart,
+    InboundPushJob,
+    PendingReceipt,
+    StoreError,
+)
 
 __all__ = ["MIGRATIONS", "Durability", "SqliteStore", "WriterStats"]
 
@@ -297,6 +306,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """CREATE INDEX messages_expiry_default ON messages (created_at)
             WHERE status = 'submitted' AND validity_period IS NULL""",
     ),
+    # MO messages, their parts and their deliveries (see sqlite_inbound).
+    mo.MIGRATION,
 )
 
 _MESSAGE_COLUMNS: Final = (
@@ -839,6 +850,62 @@ class SqliteStore:
                 for r in retries
             ]
             await self._write(_execute_many, (sql, rows))
+
+    # -- inbound (MO) messages ----------------------------------------------------------------
+
+    async def add_inbound_part(self, part: InboundPart) -> list[InboundPart] | None:
+        return await self._write(mo.add_part, mo.part_row(part))
+
+    async def store_inbound(
+        self, message: InboundMessage, *, completes: InboundPart | None = None, smpp: bool = False
+    ) -> InboundMessage | None:
+        group = None if completes is None else completes.group
+        return await self._write(mo.store_message, (message, group, smpp))
+
+    async def due_inbound_pushes(self, now: float, limit: int) -> list[InboundPushJob]:
+        if limit <= 0:
+            return []
+        rows = await self._read(_fetch_all, mo.DUE_PUSHES, (now, limit))
+        return [mo.push_from_row(row) for row in rows]
+
+    async def next_inbound_push_due(self) -> float | None:
+        row = await self._read(_fetch_one, mo.NEXT_PUSH, ())
+        return None if row is None else cast(float, row[0])
+
+    async def finish_inbound_pushes(self, ids: Sequence[int]) -> None:
+        if ids:
+            await self._write(_execute_many, (mo.FINISH_PUSH, [(i,) for i in ids]))
+
+    async def retry_inbound_pushes(self, retries: Sequence[CallbackRetry]) -> None:
+        if retries:
+            rows = [
+                (r.attempts, r.next_attempt_at, r.last_error, "dead" if r.dead else "pending", r.id)
+                for r in retries
+            ]
+            await self._write(_execute_many, (mo.RETRY_PUSH, rows))
+
+    async def pending_smpp_inbound(
+        self, account_id: str, after_sequence_id: int | None, limit: int
+    ) -> list[InboundMessage]:
+        if limit <= 0:
+            return []
+        after = -1 if after_sequence_id is None else after_sequence_id
+        rows = await self._read(_fetch_all, mo.PENDING_SMPP, (account_id, after, limit))
+        return [mo.message_from_row(row) for row in rows]
+
+    async def finish_smpp_inbound(self, account_id: str, sequence_ids: Sequence[int]) -> None:
+        if sequence_ids:
+            rows = [(account_id, i) for i in sequence_ids]
+            await self._write(_execute_many, (mo.FINISH_SMPP, rows))
+
+    async def list_inbound(self, account_id: str, limit: int) -> list[InboundMessage]:
+        if limit <= 0:
+            return []
+        rows = await self._read(_fetch_all, mo.LIST, (account_id, limit))
+        return [mo.message_from_row(row) for row in rows]
+
+    async def prune_inbound_parts(self, received_before: float) -> int:
+        return await self._write(_execute_count, (mo.PRUNE_PARTS, (received_before,)))
 
     # -- replay nonces ------------------------------------------------------------------------
 
