@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from smsgate.adapters.secret_files import SecretFileError
-from smsgate.cli import accounts, init, policy, review, send, serve, smpp
+from smsgate.cli import accounts, inbound, init, policy, review, send, serve, smpp
 from smsgate.cli.common import CliError, example
 from smsgate.config import ConfigError, load_config
 
@@ -74,6 +74,6 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     commands = parser.add_subparsers(title="commands")
-    for module in (init, serve, send, accounts, review, policy, smpp):
+    for module in (init, serve, send, accounts, review, policy, smpp, inbound):
         module.add_commands(commands, common)
     return parser
