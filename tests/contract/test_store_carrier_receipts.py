@@ -15,6 +15,7 @@ import pytest
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage import sqlite as sqlite_module
 from smsgate.adapters.storage.sqlite import MIGRATIONS, SqliteStore
+from smsgate.domain.ids import first_id_at
 from smsgate.domain.models import Accepted, Message, MessageStatus, Receipt
 from smsgate.ports.store import PendingReceipt, Store
 
@@ -360,6 +361,19 @@ async def test_submitted_messages_past_their_validity_are_found_oldest_first(
     assert await store.submitted_past_expiry(T0 + 7200, two_hours, 10) == ["2", "1", "3"]
 
 
+async def test_a_message_whose_id_ran_ahead_of_its_time_still_expires(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    """A generator that ran ahead gives a message an id later than its created_at: the sweep
+    still finds it by created_at."""
+    await open_account(store)
+    ahead = int(first_id_at(int((T0 + 600) * 1000)))
+    await store.insert_messages([make_message(ahead, created_at=T0)])
+    await store.mark_submitted([Accepted(str(ahead), "up", ("x",), T0)])
+
+    assert await store.submitted_past_expiry(T0 + 3600, 3600, 10) == [str(ahead)]
+
+
 # -- SQLite only ------------------------------------------------------------------------------
 
 
@@ -420,12 +434,13 @@ async def test_sqlite_migration_10_keys_recorded_ids_by_their_carrier_key(
 async def test_sqlite_the_expiry_sweep_reads_only_due_messages(
     sqlite_store: SqliteStore,
 ) -> None:
-    """Both queries walk a partial index of SUBMITTED messages in expiry order."""
+    """Both queries walk a partial index in the order they read: SUBMITTED messages with a
+    validity of their own in expiry order, unfinished ones in id order up to a bound."""
     with closing(sqlite3.connect(sqlite_store._path)) as conn:
-        for sql, params in (
-            (sqlite_module._SELECT_EXPIRED_OWN, (T0, 10)),
-            (sqlite_module._SELECT_EXPIRED_DEFAULT, (T0, 10)),
+        for sql, params, index in (
+            (sqlite_module._SELECT_EXPIRED_OWN, (T0, 10), "messages_expiry_own"),
+            (sqlite_module._SELECT_EXPIRED_DEFAULT, (99, T0, 10), "messages_unfinished"),
         ):
             plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
-            assert "USING INDEX messages_expiry_" in plan, plan
+            assert f"USING INDEX {index}" in plan or f"USING COVERING INDEX {index}" in plan, plan
             assert "TEMP B-TREE" not in plan, plan

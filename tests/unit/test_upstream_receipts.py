@@ -27,6 +27,7 @@ from tests import builders
 from tests.unit.upstream_rig import CONNECTOR, T0, Rig, receipt_pdu
 
 OK = CommandStatus.ESME_ROK
+WAIT_S = 5.0  # a safety net only: a step that never comes fails the test instead of hanging
 DELIVERED, FAILED, SUBMITTED = (
     MessageStatus.DELIVERED,
     MessageStatus.FAILED,
@@ -367,8 +368,9 @@ async def test_the_receipt_is_durable_before_it_is_answered() -> None:
         await rig.submitted(1, "5")
         rig.processor.set_wakeup(lambda: None)  # nobody drives the processor now
         answer = asyncio.create_task(rig.deliver(receipt_pdu("5")))
-        while not rig.processor.pending:
-            await asyncio.sleep(0)
+        async with asyncio.timeout(WAIT_S):
+            while not rig.processor.pending:  # loop passes until the receipt is handed over
+                await asyncio.sleep(0)
         assert not answer.done()
 
         await rig.processor.run_once()
@@ -413,3 +415,18 @@ async def test_the_sweep_forgets_receipts_no_submit_ever_claimed(
     assert "upstream.receipts_unmatched" in [r.getMessage() for r in caplog.records]
     await rig.store.insert_messages([builders.message(1)])
     assert await rig.store.mark_submitted([Accepted("1", CONNECTOR, ("lost",), T0)]) == []
+
+
+async def test_an_unexpected_fault_is_answered_so_that_the_smsc_delivers_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken(MemoryStore):
+        async def find_by_carrier_ids(
+            self, connector: str, carrier_message_ids: Sequence[str]
+        ) -> dict[str, Message]:
+            raise RuntimeError("a bug")
+
+    async with Rig(Broken()) as rig:
+        with caplog.at_level(logging.ERROR):
+            assert await rig.deliver(receipt_pdu("5")) == CommandStatus.ESME_RX_T_APPN
+        assert any(r.exc_info for r in caplog.records)

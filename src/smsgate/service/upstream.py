@@ -14,7 +14,9 @@ what it is:
   (:mod:`smsgate.service.inbound`).
 
 A store failure answers ESME_RX_T_APPN (temporary: the SMSC delivers again later), logged once
-per run of failures. Messages that never get a receipt are expired by ``service.expiry``.
+per run of failures; so does an unexpected fault (logged with its traceback), so that nothing
+the SMSC sent is lost to a bug. Messages that never get a receipt are expired by
+``service.expiry``.
 """
 
 from __future__ import annotations
@@ -73,6 +75,11 @@ class UpstreamService:
                 status = await self.inbound.take(connector, pdu)
         except StoreError as exc:
             self._faults.failure(operation, exc)
+            return CommandStatus.ESME_RX_T_APPN
+        except Exception:
+            # A fault of ours: the SMSC keeps the PDU and sends it again, rather than have it
+            # lost; the traceback says what to fix.
+            log.exception("could not %s from %s", operation, connector)
             return CommandStatus.ESME_RX_T_APPN
         self._faults.success(operation)
         return status
