@@ -4,8 +4,9 @@
   default, 72 hours unless configured, for a message sent without one) and still has no receipt
   becomes EXPIRED with the ``EXPIRED`` receipt code, through the :class:`ReceiptProcessor`, so its
   callback, SMPP receipt and refund policy follow as for a receipt from the carrier. The store
-  finds them on partial indexes of SUBMITTED messages in expiry order: a sweep reads only what is
-  due, however long the backlog of messages waiting for receipts.
+  reads only what is due, however long the backlog of messages waiting for receipts (SQLite: a
+  partial index in expiry order for messages with a validity, the unfinished messages in id
+  order up to the default's bound for the others).
 - Receipts kept for an id no submit recorded (``keep_pending_receipts``) and parts of MO
   messages whose siblings never came are dropped after ``keep_s`` (a day by default): a submit
   response or a part that late will not come.
