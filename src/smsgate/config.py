@@ -41,6 +41,7 @@ __all__ = [
     "SimulatorConfig",
     "SimulatorRule",
     "StoreConfig",
+    "UpstreamConfig",
     "access_key_from_environment",
     "default_simulator_rules",
     "load_config",
@@ -204,6 +205,19 @@ class SmppConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    """What upstream SMSCs deliver: receipts and MO messages (service.upstream, service.expiry)."""
+
+    # A message handed to a carrier without a validity_period of its own expires this long
+    # after it was accepted if no receipt came (with one, it expires when that runs out).
+    default_validity_s: float = 72 * 3600.0
+    expiry_sweep_s: float = 60.0  # how often SUBMITTED messages past their validity are expired
+    # Receipts that came before their submit's response, and parts of MO messages, are kept
+    # this long for the rest to come.
+    keep_s: float = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
 class AdminConfig:
     """The operator admin API (``/admin`` on the HTTP port).
 
@@ -224,6 +238,7 @@ class Config:
     callbacks: CallbackConfig = field(default_factory=CallbackConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     smpp: SmppConfig = field(default_factory=SmppConfig)
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
     #: Where ``server.data_dir`` came from, for messages that name it ("--data-dir", ...).
     data_dir_source: str = field(default="the default", compare=False)
 
@@ -275,6 +290,7 @@ def load_config(
         callbacks=_callbacks(_table(raw.pop("callbacks", {}), "callbacks")),
         admin=_admin(_table(raw.pop("admin", {}), "admin")),
         smpp=_smpp(_table(raw.pop("smpp", {}), "smpp")),
+        upstream=_section(UpstreamConfig, _table(raw.pop("upstream", {}), "upstream"), "upstream"),
         data_dir_source=source,
     )
     if raw:

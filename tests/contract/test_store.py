@@ -984,7 +984,7 @@ async def test_sqlite_migrates_a_database_of_schema_2(
     finally:
         await store.close()
     with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 9
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 11
 
 
 async def test_sqlite_migrates_a_carrier_message_id_to_the_carrier_ids_of_the_simulator(
@@ -997,9 +997,9 @@ async def test_sqlite_migrates_a_carrier_message_id_to_the_carrier_ids_of_the_si
                 conn.execute(statement)
         conn.execute("PRAGMA user_version = 7")
         columns = sqlite_module._MESSAGE_COLUMNS.replace("carrier_ids", "carrier_message_id")
-        columns = columns.removesuffix(", connector")
+        columns = columns.removesuffix(", connector, carrier_status")
         for message_id, carrier_id in ((1, "sim-1"), (2, None)):
-            row = list(sqlite_module._message_row(make_message(message_id))[:-1])
+            row = list(sqlite_module._message_row(make_message(message_id))[:-2])
             row[23] = carrier_id
             conn.execute(f"INSERT INTO messages ({columns}) VALUES ({', '.join('?' * 31)})", row)
         conn.commit()

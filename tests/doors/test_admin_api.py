@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -597,12 +597,18 @@ async def test_lists_an_accounts_latest_messages(admin: Admin) -> None:
         "from": "Acme",
         "status": "delivered",
         "error_code": "success",
+        "carrier_status": None,
         "segments": 1,
         "price": "0",
         "message": "hello 3",
         "created_at": T0 + 3,
     }
     assert len(await admin.call("GET", path)) == 3
+    raw = "stat:UNDELIV err:999"
+    failed = replace(_message(4, account_id), error_code="UNKNOWN_ERR", carrier_status=raw)
+    await admin.store.insert_messages([failed])
+    [shown] = await admin.call("GET", f"{path}?limit=1")
+    assert (shown["error_code"], shown["carrier_status"]) == ("UNKNOWN_ERR", raw)
     for limit in ("0", "-1", "x", "1001", "%C2%B2"):
         await admin.call("GET", f"{path}?limit={limit}", expect=400)
 

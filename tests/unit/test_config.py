@@ -17,6 +17,7 @@ from smsgate.config import (
     SimulatorConfig,
     SimulatorRule,
     StoreConfig,
+    UpstreamConfig,
     default_simulator_rules,
     load_config,
     load_simulator_config,
@@ -62,6 +63,9 @@ def test_defaults_without_a_file() -> None:
     assert config.pipeline == PipelineConfig(queue_size=100_000, max_segments=15, submit_batch=256)
     assert config.simulator == SimulatorConfig(delay_ms=100, rules=default_simulator_rules())
     assert config.callbacks == CallbackConfig()
+    assert config.upstream == UpstreamConfig(
+        default_validity_s=72 * 3600, expiry_sweep_s=60, keep_s=24 * 3600
+    )
     assert config.db_path == Path("smsgate-data") / "smsgate.db"
     assert config.master_key_path == Path("smsgate-data") / "master.key"
 
@@ -111,6 +115,11 @@ def test_every_section_is_read(toml: WriteToml, tmp_path: Path) -> None:
             backoff_max_s = 60
             timeout_s = 2.5
             batch_size = 7
+
+            [upstream]
+            default_validity_s = 3600
+            expiry_sweep_s = 5
+            keep_s = 600
             """
         )
     )
@@ -131,6 +140,9 @@ def test_every_section_is_read(toml: WriteToml, tmp_path: Path) -> None:
     assert config.simulator == SimulatorConfig(delay_ms=0, rules=default_simulator_rules())
     assert config.callbacks == CallbackConfig(
         max_attempts=3, backoff_initial_s=0.5, backoff_max_s=60, timeout_s=2.5, batch_size=7
+    )
+    assert config.upstream == UpstreamConfig(
+        default_validity_s=3600.0, expiry_sweep_s=5.0, keep_s=600.0
     )
 
 

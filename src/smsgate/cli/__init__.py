@@ -14,7 +14,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from smsgate.adapters.secret_files import SecretFileError
-from smsgate.cli import accounts, connectors, init, policy, review, send, serve, simulator, smpp
+from smsgate.cli import (
+    accounts,
+    connectors,
+    inbound,
+    init,
+    policy,
+    review,
+    send,
+    serve,
+    simulator,
+    smpp,
+)
 from smsgate.cli.common import CliError, example
 from smsgate.config import ConfigError, load_config
 
@@ -74,6 +85,17 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     commands = parser.add_subparsers(title="commands")
-    for module in (init, serve, simulator, send, accounts, review, policy, smpp, connectors):
+    for module in (
+        init,
+        serve,
+        simulator,
+        send,
+        accounts,
+        review,
+        policy,
+        smpp,
+        connectors,
+        inbound,
+    ):
         module.add_commands(commands, common)
     return parser

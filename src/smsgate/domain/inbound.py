@@ -12,7 +12,7 @@ An account receives its MO messages as Alibaba's ``SmsUp`` push (an HTTP POST of
 of ``{phone_number, send_time, content, sign_name, dest_code, sequence_id}``, answered
 ``{"code": 0}``) and as deliver_sm to its SMPP binds.
 
-Pure: lookup and rendering, no I/O.
+Pure: lookup, decoding and rendering, no I/O.
 """
 
 from __future__ import annotations
@@ -22,10 +22,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["DOCUMENT", "InboundMessage", "InboundNumbers", "parse_inbound_document"]
+from smsgate.domain.text import decode_gsm7_unpacked
+
+__all__ = [
+    "DOCUMENT",
+    "InboundMessage",
+    "InboundNumbers",
+    "decode_mo_text",
+    "parse_inbound_document",
+]
 
 DOCUMENT: Final = "inbound"
 _MAX_DIGITS: Final = 15  # E.164
+#: SMPP data_coding (§5.2.19) of MO text: the SMSC default alphabet (GSM-7, one septet per
+#: octet), IA5 (ASCII), Latin-1, UCS-2; 2 and 4 are octets, not text.
+#: Every other coding (1, 3 and the rest) is read as Latin-1, of which ASCII is a part.
+_GSM7: Final = 0
+_UCS2: Final = 8
+_BINARY_CODING: Final = 4
+_BINARY: Final = frozenset({2, _BINARY_CODING})
+#: GSM 03.38 coding group 1111 (data_coding 0xF0-0xFF): bit 2 says 8-bit data, else GSM-7.
+_GROUP_F: Final = 0xF0
+_GROUP_F_8BIT: Final = 0x04
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +72,27 @@ class InboundMessage:
             "dest_code": self.dest_code,
             "sequence_id": self.sequence_id,
         }
+
+
+def decode_mo_text(data: bytes, data_coding: int) -> str:
+    """The text of an MO message's user data, as the SMPP door reads submitted text: GSM-7
+    unpacked (0, or GSM 03.38's 0xF0 group), IA5/ASCII (1), Latin-1 (3), UCS-2 (8).
+
+    Nothing is refused: an SMSC told "no" delivers the same message again, for ever. Octets
+    that do not decode in their coding are read as Latin-1 (a UCS-2 text cut mid-character gets
+    replacement characters), and binary user data (2, 4, 8-bit 0xF4...) becomes hexadecimal."""
+    if data_coding & _GROUP_F == _GROUP_F:
+        data_coding = _BINARY_CODING if data_coding & _GROUP_F_8BIT else _GSM7
+    if data_coding in _BINARY:
+        return data.hex().upper()
+    if data_coding == _UCS2:
+        return data.decode("utf-16-be", errors="replace")
+    if data_coding == _GSM7:
+        try:
+            return decode_gsm7_unpacked(data)
+        except UnicodeDecodeError:
+            pass  # Latin-1 sent as the "default alphabet", as some SMSCs do
+    return data.decode("latin-1")
 
 
 class InboundNumbers:

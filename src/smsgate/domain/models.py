@@ -149,6 +149,9 @@ class Message:
     receive_date: float | None = None  # receipt received
     connector: str | None = None  # the carrier connection that took it, e.g. "simulator"
     carrier_ids: tuple[str, ...] = ()  # the carrier's id for each part, in part order
+    # What the carrier's receipt said, raw ("stat:UNDELIV err:001"), for the operator: a value
+    # its connector's table does not map shows here beside error_code UNKNOWN_ERR.
+    carrier_status: str | None = None
     price_micros: int = 0  # what accepting it cost; refunded on some failures
     registered_delivery: int = 0  # SMPP submits: which receipts go back as deliver_sm
     # SMPP submits: who sent it, so that its receipt goes back to that bind (bind_id, unique per
@@ -194,6 +197,12 @@ class Receipt:
     # who took the message and its ids for the parts, saving a store write per message.
     connector: str | None = None
     carrier_ids: tuple[str, ...] = ()
+    # An upstream carrier's receipt: its stat/err as sent (kept on the message), and which part
+    # it reports (the carrier key of that part's id, see domain.carrier_receipts.carrier_key).
+    # A message sent in several parts is DELIVERED only once every part's receipt says so; the
+    # first receipt of a part that failed makes it final.
+    carrier_status: str | None = None
+    part: str | None = None
 
 
 # What a carrier says of each message handed to it: it took it, it refused it for good, or it

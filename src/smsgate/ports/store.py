@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from smsgate.domain.inbound import InboundMessage
 from smsgate.domain.models import (
     Accepted,
     AccessKey,
     Account,
     AccountState,
     Message,
+    MessageStatus,
     Receipt,
     SignName,
     Template,
@@ -32,7 +34,11 @@ __all__ = [
     "CallbackJob",
     "CallbackRetry",
     "CallbackStore",
+    "InboundPart",
+    "InboundPushJob",
+    "InboundStore",
     "MessageStore",
+    "PendingReceipt",
     "PolicyStore",
     "Store",
     "StoreError",
@@ -80,6 +86,35 @@ class TemplateStore(Protocol):
     async def delete_template(self, account_id: str, code: str) -> bool: ...
 
 
+@dataclass(frozen=True, slots=True)
+class PendingReceipt:
+    """A carrier's receipt that named an id no message had yet: its submit_sm_resp is still on
+    its way (or being recorded). Kept under each key its id may have been stored as
+    (``domain.carrier_receipts.id_candidates``) until a message records one of them."""
+
+    connector: str
+    keys: tuple[str, ...]  # carrier keys, most likely first
+    reported_id: str  # the id as the receipt gave it
+    status: MessageStatus
+    error_code: str
+    carrier_status: str | None
+    done_at: float
+    refund: bool
+    received_at: float
+
+    def receipt(self, message_id: str, part: str) -> Receipt:
+        """The receipt for the message that recorded ``part`` (one of :attr:`keys`)."""
+        return Receipt(
+            message_id,
+            self.status,
+            self.error_code,
+            self.done_at,
+            refund=self.refund,
+            carrier_status=self.carrier_status,
+            part=part,
+        )
+
+
 class MessageStore(Protocol):
     async def insert_messages(self, messages: Sequence[Message]) -> None:
         """Store newly accepted messages without charging; durable when it returns."""
@@ -117,25 +152,64 @@ class MessageStore(Protocol):
         """A message of this account; None if it does not exist or belongs to another account."""
         ...
 
-    async def mark_submitted(self, outcomes: Sequence[Accepted]) -> None:
+    async def mark_submitted(self, outcomes: Sequence[Accepted]) -> list[Message]:
         """Record that carriers took these messages: status SUBMITTED, send_date, connector and
         carrier ids (kept as they were when an outcome has none). Final messages are left
-        alone: a fast carrier's receipt may arrive before its submit is recorded."""
+        alone: a fast carrier's receipt may arrive before its submit is recorded.
+
+        Receipts kept by :meth:`keep_pending_receipts` under one of the recorded ids are applied
+        in the same transaction, as :meth:`apply_receipts` applies them, and forgotten; returns
+        the messages they made final (for the receipt listeners)."""
         ...
 
     async def find_by_carrier_id(self, connector: str, carrier_message_id: str) -> Message | None:
         """The message a carrier connection knows by this id (that of any of its parts), as
         :meth:`mark_submitted` or a receipt recorded it: how a carrier's receipt, which names only
         its own id, finds our message. None if there is none. A carrier that reuses an id finds
-        the message it was last recorded for."""
+        the message it was last recorded for. Ids are recorded and looked up by their carrier
+        key (``domain.carrier_receipts.carrier_key``: ``00A1`` finds ``a1``)."""
+        ...
+
+    async def find_by_carrier_ids(
+        self, connector: str, carrier_message_ids: Sequence[str]
+    ) -> dict[str, Message]:
+        """:meth:`find_by_carrier_id` for many ids in one query: each id given that finds a
+        message, with it."""
+        ...
+
+    async def keep_pending_receipts(self, receipts: Sequence[PendingReceipt]) -> list[Message]:
+        """Keep receipts whose id no message had when they were looked up, until
+        :meth:`mark_submitted` records one of their keys (a newer receipt under the same
+        (connector, key) replaces an older one).
+
+        In the same transaction, a receipt whose key a message recorded meanwhile (between the
+        caller's look-up and this write) is applied to it instead of being kept: the look-up and
+        the recording of ids cannot miss each other. Returns the messages so made final."""
+        ...
+
+    async def prune_pending_receipts(self, received_before: float) -> int:
+        """Forget kept receipts received before this time (their messages never showed up);
+        how many were forgotten (one per receipt, whatever its number of keys)."""
+        ...
+
+    async def submitted_past_expiry(
+        self, now: float, default_validity_s: float, limit: int
+    ) -> list[str]:
+        """Ids of up to ``limit`` SUBMITTED messages whose validity ran out at or before
+        ``now`` (created_at + validity_period, or + ``default_validity_s`` without one), oldest
+        expiry first: a carrier that never sent their receipt will not send it now."""
         ...
 
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
         """Move messages to their final status.
 
         Idempotent: a receipt for a message already final is ignored. Returns the messages that
-        changed. A receipt's connector and carrier ids, when it has them, are recorded as
-        :meth:`mark_submitted` records them. A changed message whose receipt says ``refund``
+        changed. A receipt with a ``part`` for a message sent in several parts records that
+        part's outcome (durably, with the carrier id): a DELIVERED part leaves the message
+        SUBMITTED until every part has been delivered; any other outcome makes it final at once
+        (the first failure wins). ``carrier_status`` is kept on the message. A receipt's
+        connector and carrier ids, when it has them, are recorded as :meth:`mark_submitted`
+        records them. A changed message whose receipt says ``refund``
         gets its ``price_micros`` back on its account's balance, in the same transaction (so at
         most once). The same transaction queues an HTTP callback for every changed message
         whose account has a callback URL, and an SMPP receipt for every one that
@@ -216,6 +290,90 @@ class CallbackStore(Protocol):
     async def retry_callbacks(self, retries: Sequence[CallbackRetry]) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class InboundPart:
+    """One part of a long MO message, as an SMSC delivered it (UDH or SAR numbering)."""
+
+    connector: str
+    source: str
+    destination: str
+    reference: int
+    total: int
+    number: int
+    data_coding: int
+    body: bytes  # the part's user data, less any header
+    received_at: float
+
+    @property
+    def group(self) -> tuple[str, str, str, int, int]:
+        """The message it is part of: one sender's reference to one number, on one link."""
+        return (self.connector, self.source, self.destination, self.reference, self.total)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundPushJob:
+    """An MO message waiting to be pushed (Alibaba's SmsUp) to its account's callback URL."""
+
+    id: int
+    account_id: str
+    url: str
+    message: InboundMessage
+    attempts: int
+
+
+class InboundStore(Protocol):
+    """MO messages: parts until their message is whole, the messages, and their deliveries
+    owed to the owning account (HTTP pushes and SMPP deliver_sm), each until acknowledged."""
+
+    async def add_inbound_part(self, part: InboundPart) -> list[InboundPart] | None:
+        """Keep a part of a long MO message (durable when it returns). When its group then
+        holds every part: all of them, in part order, still kept (:meth:`store_inbound`
+        removes them with the message it stores). A part number the group holds already is
+        not kept again (the first one counts)."""
+        ...
+
+    async def store_inbound(
+        self, message: InboundMessage, *, completes: InboundPart | None = None, smpp: bool = False
+    ) -> InboundMessage | None:
+        """Store an MO message and queue its deliveries, in one transaction: a push to its
+        account's callback URL (as the account has it now) if it has one, and an SMPP
+        deliver_sm to its binds if ``smpp``. Returns it with its ``sequence_id`` (given here,
+        growing; the one ``message`` has is ignored).
+
+        ``completes``: a part of the group the message was put together from. The group's parts
+        are removed in the same transaction, and if they were gone already (the last part was
+        delivered twice and the first delivery stored the message) nothing is stored: None."""
+        ...
+
+    async def due_inbound_pushes(self, now: float, limit: int) -> list[InboundPushJob]:
+        """Pushes whose next attempt is due, oldest first."""
+        ...
+
+    async def next_inbound_push_due(self) -> float | None: ...
+    async def finish_inbound_pushes(self, ids: Sequence[int]) -> None: ...
+    async def retry_inbound_pushes(self, retries: Sequence[CallbackRetry]) -> None: ...
+
+    async def pending_smpp_inbound(
+        self, account_id: str, after_sequence_id: int | None, limit: int
+    ) -> list[InboundMessage]:
+        """An account's MO messages owed to its SMPP binds, in sequence order after
+        ``after_sequence_id``: what a receiver bind reads back when it binds."""
+        ...
+
+    async def finish_smpp_inbound(self, account_id: str, sequence_ids: Sequence[int]) -> None:
+        """A bind acknowledged these (deliver_sm_resp ESME_ROK): never send them again."""
+        ...
+
+    async def list_inbound(self, account_id: str, limit: int) -> list[InboundMessage]:
+        """An account's latest MO messages, newest first."""
+        ...
+
+    async def prune_inbound_parts(self, received_before: float) -> int:
+        """Forget parts received before this time (their message never became whole); how
+        many parts were forgotten."""
+        ...
+
+
 class PolicyStore(Protocol):
     """Operator-edited policy kept as named JSON documents (prices, countries, keywords, limits,
     faults, per-account settings), each with a version that grows on every change so that
@@ -241,7 +399,14 @@ class PolicyStore(Protocol):
 
 
 class Store(
-    AccountStore, TemplateStore, MessageStore, CallbackStore, PolicyStore, NonceStore, Protocol
+    AccountStore,
+    TemplateStore,
+    MessageStore,
+    CallbackStore,
+    InboundStore,
+    PolicyStore,
+    NonceStore,
+    Protocol,
 ):
     """Everything the embedded default keeps in one database."""
 

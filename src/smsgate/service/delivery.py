@@ -129,7 +129,8 @@ class DeliveryWorker:
         for delay_s, messages in later.items():
             self._queue.put_later(messages, delay_s)
         if accepted and self._carrier.records_submission:
-            await self._store.mark_submitted(accepted)
+            # Receipts that came before these hand-overs were recorded are applied with them.
+            self._receipts.announce(await self._store.mark_submitted(accepted))
         return taken
 
 

@@ -1,4 +1,5 @@
-"""Receipt pushes to customers' HTTP callback URLs.
+"""Receipt pushes (and, through the same :class:`Pusher`, MO pushes) to customers' HTTP
+callback URLs.
 
 Receipts to push are rows in the store, written in the same transaction that made the message
 final, so a crash cannot lose one. This pusher takes due rows, POSTs them grouped per URL as one
@@ -15,6 +16,7 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from typing import Generic, Protocol, TypeVar
 
 import aiohttp
 
@@ -25,11 +27,34 @@ from smsgate.domain.models import Message
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import CallbackJob, CallbackRetry, CallbackStore
 
-__all__ = ["CallbackPusher", "backoff_delay"]
+__all__ = ["CallbackPusher", "PushJob", "PushQueue", "Pusher", "backoff_delay"]
 
 log = logging.getLogger(__name__)
 
 RenderBatch = Callable[[Sequence[Message]], bytes]
+
+
+class PushJob(Protocol):
+    """One row to push: where, and how many times it was tried."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def attempts(self) -> int: ...
+
+
+J = TypeVar("J", bound=PushJob)
+
+
+class PushQueue(Protocol[J]):
+    """The store's rows of one kind of push."""
+
+    async def due(self, now: float, limit: int) -> list[J]: ...
+    async def next_due(self) -> float | None: ...
+    async def finish(self, ids: Sequence[int]) -> None: ...
+    async def retry(self, retries: Sequence[CallbackRetry]) -> None: ...
 
 
 def backoff_delay(attempts: int, config: CallbackConfig, jitter: float = 1.0) -> float:
@@ -40,20 +65,33 @@ def backoff_delay(attempts: int, config: CallbackConfig, jitter: float = 1.0) ->
     return float(min(config.backoff_max_s, base * jitter))
 
 
-class CallbackPusher:
+def _any_answer(_body: bytes) -> str | None:
+    return None
+
+
+class Pusher(Generic[J]):
+    """Pushes due rows of a :class:`PushQueue`: grouped per URL, one JSON array per POST
+    (``render``), retried with back-off. A 2xx answer is a success unless ``refusal`` reads a
+    refusal in its body (a short reason, or None)."""
+
     def __init__(
         self,
-        store: CallbackStore,
-        render: RenderBatch,
+        queue: PushQueue[J],
+        render: Callable[[Sequence[J]], bytes],
         clock: Clock,
         config: CallbackConfig,
+        *,
+        what: str,
+        refusal: Callable[[bytes], str | None] = _any_answer,
         max_concurrent_posts: int = 16,
         coalesce_s: float = 0.05,
     ) -> None:
-        self._store = store
+        self._queue = queue
         self._render = render
         self._clock = clock
         self._config = config
+        self._what = what
+        self._refusal = refusal
         self._wakeup = asyncio.Event()
         self._limit = asyncio.Semaphore(max_concurrent_posts)
         self._session: aiohttp.ClientSession | None = None
@@ -74,7 +112,7 @@ class CallbackPusher:
             handled = await self.push_due()
             if handled:
                 continue
-            due = await self._store.next_callback_due()
+            due = await self._queue.next_due()
             timeout = None if due is None else max(0.0, due - self._clock.now())
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
@@ -85,11 +123,11 @@ class CallbackPusher:
             await asyncio.sleep(self._coalesce_s)
 
     async def push_due(self) -> int:
-        """Push every callback due now; returns how many were attempted."""
-        jobs = await self._store.due_callbacks(self._clock.now(), self._config.batch_size * 10)
+        """Push every row due now; returns how many were attempted."""
+        jobs = await self._queue.due(self._clock.now(), self._config.batch_size * 10)
         if not jobs:
             return 0
-        by_url: dict[str, list[CallbackJob]] = defaultdict(list)
+        by_url: dict[str, list[J]] = defaultdict(list)
         for job in jobs:
             by_url[job.url].append(job)
         chunks = [
@@ -111,16 +149,19 @@ class CallbackPusher:
                 delay = backoff_delay(attempts, self._config, random.uniform(0.9, 1.1))  # noqa: S311
                 retries.append(CallbackRetry(job.id, attempts, now + delay, error, dead))
                 if dead:
-                    log.warning("giving up on receipt callback for message %s", job.message.id)
+                    log.warning("giving up on %s %s", self._what, self._describe(job))
         if done:
-            await self._store.finish_callbacks(done)
+            await self._queue.finish(done)
         if retries:
-            await self._store.retry_callbacks(retries)
+            await self._queue.retry(retries)
         return len(jobs)
 
-    async def _post(self, chunk: Sequence[CallbackJob]) -> str | None:
+    def _describe(self, job: J) -> str:
+        return f"#{job.id}"
+
+    async def _post(self, chunk: Sequence[J]) -> str | None:
         """POST one chunk; None on success, else a short reason (never the body or secrets)."""
-        body = self._render([job.message for job in chunk])
+        body = self._render(chunk)
         async with self._limit:
             try:
                 self._destinations.check_url(chunk[0].url)
@@ -131,9 +172,9 @@ class CallbackPusher:
                     headers={"Content-Type": "application/json; charset=utf-8"},
                     allow_redirects=False,  # a redirect could lead anywhere, past the checks
                 ) as response:
-                    await response.read()
+                    answer = await response.read()
                     if 200 <= response.status < 300:
-                        return None
+                        return self._refusal(answer)
                     return f"HTTP {response.status}"
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 return f"{type(exc).__name__}: {exc}"[:200]
@@ -145,3 +186,48 @@ class CallbackPusher:
                 connector=aiohttp.TCPConnector(resolver=GuardedResolver(self._destinations)),
             )
         return self._session
+
+
+class _Receipts:
+    """The ``callbacks`` rows of a :class:`CallbackStore` as a :class:`PushQueue`."""
+
+    def __init__(self, store: CallbackStore) -> None:
+        self._store = store
+
+    async def due(self, now: float, limit: int) -> list[CallbackJob]:
+        return await self._store.due_callbacks(now, limit)
+
+    async def next_due(self) -> float | None:
+        return await self._store.next_callback_due()
+
+    async def finish(self, ids: Sequence[int]) -> None:
+        await self._store.finish_callbacks(ids)
+
+    async def retry(self, retries: Sequence[CallbackRetry]) -> None:
+        await self._store.retry_callbacks(retries)
+
+
+class CallbackPusher(Pusher[CallbackJob]):
+    """Receipt pushes: any 2xx answer counts as received."""
+
+    def __init__(
+        self,
+        store: CallbackStore,
+        render: RenderBatch,
+        clock: Clock,
+        config: CallbackConfig,
+        max_concurrent_posts: int = 16,
+        coalesce_s: float = 0.05,
+    ) -> None:
+        super().__init__(
+            _Receipts(store),
+            lambda jobs: render([job.message for job in jobs]),
+            clock,
+            config,
+            what="receipt callback for message",
+            max_concurrent_posts=max_concurrent_posts,
+            coalesce_s=coalesce_s,
+        )
+
+    def _describe(self, job: CallbackJob) -> str:
+        return job.message.id

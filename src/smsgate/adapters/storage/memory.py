@@ -25,6 +25,8 @@ from smsgate.adapters.storage.common import (
     parse_after_id,
     parse_id,
 )
+from smsgate.domain.carrier_receipts import carrier_key
+from smsgate.domain.inbound import InboundMessage
 from smsgate.domain.models import (
     FINAL_STATUSES,
     Accepted,
@@ -39,7 +41,14 @@ from smsgate.domain.models import (
 )
 from smsgate.domain.pricing import MAX_AMOUNT_MICROS
 from smsgate.ports.replay import StoredNonce
-from smsgate.ports.store import CallbackJob, CallbackRetry, StoreError
+from smsgate.ports.store import (
+    CallbackJob,
+    CallbackRetry,
+    InboundPart,
+    InboundPushJob,
+    PendingReceipt,
+    StoreError,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -56,6 +65,18 @@ class _Callback:
     dead: bool = False
 
 
+@dataclass(slots=True)
+class _InboundPush:
+    id: int
+    account_id: str
+    url: str
+    sequence_id: int
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None = None
+    dead: bool = False
+
+
 class MemoryStore:
     """The :class:`smsgate.ports.store.Store` port in memory."""
 
@@ -65,7 +86,14 @@ class MemoryStore:
         self._keys: dict[str, AccessKey] = {}
         self._templates: dict[tuple[str, str], Template] = {}
         self._messages: dict[int, Message] = {}
-        self._carrier_ids: dict[tuple[str, str], int] = {}  # (connector, carrier id) -> id
+        self._carrier_ids: dict[tuple[str, str], int] = {}  # (connector, carrier key) -> id
+        self._part_states: dict[tuple[str, str], MessageStatus] = {}  # parts' receipts so far
+        self._pending_receipts: dict[tuple[str, str], PendingReceipt] = {}
+        self._inbound: dict[int, InboundMessage] = {}
+        self._inbound_parts: dict[tuple[str, str, str, int, int], dict[int, InboundPart]] = {}
+        self._inbound_pushes: dict[int, _InboundPush] = {}
+        self._last_push_id = 0
+        self._smpp_inbound: set[tuple[str, int]] = set()
         self._conversion_data: list[tuple[str, float, float]] = []
         self._callbacks: dict[int, _Callback] = {}
         self._last_callback_id = 0
@@ -279,8 +307,9 @@ class MemoryStore:
         mid = parse_id(message_id)
         return None if mid is None else self._messages.get(mid)
 
-    async def mark_submitted(self, outcomes: Sequence[Accepted]) -> None:
+    async def mark_submitted(self, outcomes: Sequence[Accepted]) -> list[Message]:
         self._check_open()
+        recorded: list[Message] = []
         for outcome in outcomes:
             message = self._message(outcome.message_id)
             if message is None or message.is_final:
@@ -291,28 +320,102 @@ class MemoryStore:
             if outcome.carrier_ids:
                 message.carrier_ids = outcome.carrier_ids
                 self._index_carrier_ids(message)
+                recorded.append(message)
+        return self._apply_pending(recorded)
+
+    def _apply_pending(self, messages: Sequence[Message]) -> list[Message]:
+        """Apply the kept receipts filed under the carrier keys these messages just recorded."""
+        receipts: list[Receipt] = []
+        for message in messages:
+            for key in _keys(message.carrier_ids):
+                pending = self._pending_receipts.get((message.connector or "", key))
+                if pending is not None:  # once only, even if two of its keys are recorded
+                    receipts.append(pending.receipt(message.id, key))
+                    self._forget_pending(pending)
+        return self._apply(receipts)
+
+    def _forget_pending(self, pending: PendingReceipt) -> None:
+        for key in pending.keys:
+            if self._pending_receipts.get((pending.connector, key)) is pending:
+                del self._pending_receipts[pending.connector, key]
 
     def _index_carrier_ids(self, message: Message) -> None:
-        """Later wins: a carrier that reuses an id means its newest message by it."""
+        """Later wins: a carrier that reuses an id means its newest message by it (and that
+        part has had no receipt yet)."""
         if message.connector is not None:
             mid = int(message.id)
-            for carrier_id in message.carrier_ids:
-                self._carrier_ids[(message.connector, carrier_id)] = mid
+            for key in _keys(message.carrier_ids):
+                self._carrier_ids[(message.connector, key)] = mid
+                self._part_states.pop((message.connector, key), None)
 
     async def find_by_carrier_id(self, connector: str, carrier_message_id: str) -> Message | None:
         self._check_open()
-        mid = self._carrier_ids.get((connector, carrier_message_id))
+        mid = self._carrier_ids.get((connector, carrier_key(carrier_message_id)))
         return None if mid is None else _copy(self._messages[mid])
+
+    async def find_by_carrier_ids(
+        self, connector: str, carrier_message_ids: Sequence[str]
+    ) -> dict[str, Message]:
+        self._check_open()
+        found: dict[str, Message] = {}
+        for carrier_id in carrier_message_ids:
+            mid = self._carrier_ids.get((connector, carrier_key(carrier_id)))
+            if mid is not None:
+                found[carrier_id] = _copy(self._messages[mid])
+        return found
+
+    async def keep_pending_receipts(self, receipts: Sequence[PendingReceipt]) -> list[Message]:
+        self._check_open()
+        matched: list[Receipt] = []
+        for pending in receipts:
+            if not pending.keys:
+                raise ValueError("a pending receipt needs at least one key")
+            found = next(
+                (
+                    (key, mid)
+                    for key in pending.keys
+                    if (mid := self._carrier_ids.get((pending.connector, key))) is not None
+                ),
+                None,
+            )
+            if found is not None:
+                matched.append(pending.receipt(str(found[1]), found[0]))
+                continue
+            for key in pending.keys:
+                self._pending_receipts[pending.connector, key] = pending
+        return self._apply(matched)
+
+    async def prune_pending_receipts(self, received_before: float) -> int:
+        self._check_open()
+        old = {id(p): p for p in self._pending_receipts.values() if p.received_at < received_before}
+        for pending in old.values():
+            self._forget_pending(pending)
+        return len(old)
+
+    async def submitted_past_expiry(
+        self, now: float, default_validity_s: float, limit: int
+    ) -> list[str]:
+        self._check_open()
+        due = sorted(
+            (expiry, mid)
+            for mid, m in self._messages.items()
+            if m.status is MessageStatus.SUBMITTED
+            and (expiry := _expiry(m, default_validity_s)) <= now
+        )
+        return [str(mid) for _, mid in due[: max(limit, 0)]]
 
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
         self._check_open()
         for receipt in receipts:
             if receipt.status not in FINAL_STATUSES:
                 raise ValueError(f"a receipt must carry a final status, not {receipt.status}")
+        return self._apply(receipts)
+
+    def _apply(self, receipts: Sequence[Receipt]) -> list[Message]:
         changed: list[Message] = []
         for receipt in receipts:
             message = self._message(receipt.message_id)
-            if message is None or message.is_final:
+            if message is None or message.is_final or self._part_pending(message, receipt):
                 continue
             message.status = receipt.status
             message.error_code = receipt.error_code
@@ -321,6 +424,8 @@ class MemoryStore:
                 message.send_date = receipt.send_date
             if receipt.connector is not None:
                 message.connector = receipt.connector
+            if receipt.carrier_status is not None:
+                message.carrier_status = receipt.carrier_status
             if receipt.carrier_ids:
                 message.carrier_ids = receipt.carrier_ids
                 self._index_carrier_ids(message)
@@ -331,6 +436,24 @@ class MemoryStore:
             if receipt.refund and message.price_micros:
                 self._refund(message.account_id, message.price_micros)
         return changed
+
+    def _part_pending(self, message: Message, receipt: Receipt) -> bool:
+        """Record a part's receipt; True while the message must wait for its other parts."""
+        keys = _keys(message.carrier_ids)
+        connector = message.connector
+        if receipt.part is None or connector is None or len(keys) < 2 or receipt.part not in keys:
+            return False
+        mid = int(message.id)
+        if self._carrier_ids.get((connector, receipt.part)) != mid:
+            return False  # the id went to a newer message: this one's parts are not known
+        self._part_states[connector, receipt.part] = receipt.status
+        if receipt.status is not MessageStatus.DELIVERED:
+            return False
+        return any(
+            self._carrier_ids.get((connector, key)) == mid
+            and self._part_states.get((connector, key)) is not MessageStatus.DELIVERED
+            for key in keys
+        )
 
     def _refund(self, account_id: str, amount: int) -> None:
         """A message of an account that is not there refunds nothing, as in SQLite."""
@@ -463,6 +586,106 @@ class MemoryStore:
             callback.last_error = retry.last_error
             callback.dead = retry.dead
 
+    # -- inbound (MO) messages ----------------------------------------------------------------
+
+    async def add_inbound_part(self, part: InboundPart) -> list[InboundPart] | None:
+        self._check_open()
+        group = self._inbound_parts.setdefault(part.group, {})
+        group.setdefault(part.number, part)
+        if len(group) < part.total:
+            return None
+        return [group[number] for number in sorted(group)]
+
+    async def store_inbound(
+        self, message: InboundMessage, *, completes: InboundPart | None = None, smpp: bool = False
+    ) -> InboundMessage | None:
+        self._check_open()
+        if completes is not None and self._inbound_parts.pop(completes.group, None) is None:
+            return None
+        sequence_id = max(self._inbound, default=0) + 1
+        stored = dataclasses.replace(message, sequence_id=sequence_id)
+        self._inbound[sequence_id] = stored
+        account = self._accounts.get(message.account_id)
+        if account is not None and account.callback_url is not None:
+            self._last_push_id += 1
+            self._inbound_pushes[self._last_push_id] = _InboundPush(
+                self._last_push_id,
+                account.id,
+                account.callback_url,
+                sequence_id,
+                attempts=0,
+                next_attempt_at=message.received_at,
+            )
+        if smpp:
+            self._smpp_inbound.add((message.account_id, sequence_id))
+        return stored
+
+    async def due_inbound_pushes(self, now: float, limit: int) -> list[InboundPushJob]:
+        self._check_open()
+        if limit <= 0:
+            return []
+        due = sorted(
+            (p for p in self._inbound_pushes.values() if not p.dead and p.next_attempt_at <= now),
+            key=lambda p: (p.next_attempt_at, p.id),
+        )
+        return [
+            InboundPushJob(p.id, p.account_id, p.url, self._inbound[p.sequence_id], p.attempts)
+            for p in due[:limit]
+        ]
+
+    async def next_inbound_push_due(self) -> float | None:
+        self._check_open()
+        return min(
+            (p.next_attempt_at for p in self._inbound_pushes.values() if not p.dead), default=None
+        )
+
+    async def finish_inbound_pushes(self, ids: Sequence[int]) -> None:
+        self._check_open()
+        for push_id in ids:
+            self._inbound_pushes.pop(push_id, None)
+
+    async def retry_inbound_pushes(self, retries: Sequence[CallbackRetry]) -> None:
+        self._check_open()
+        for retry in retries:
+            push = self._inbound_pushes.get(retry.id)
+            if push is not None:
+                push.attempts = retry.attempts
+                push.next_attempt_at = retry.next_attempt_at
+                push.last_error = retry.last_error
+                push.dead = retry.dead
+
+    async def pending_smpp_inbound(
+        self, account_id: str, after_sequence_id: int | None, limit: int
+    ) -> list[InboundMessage]:
+        self._check_open()
+        after = -1 if after_sequence_id is None else after_sequence_id
+        ids = sorted(i for a, i in self._smpp_inbound if a == account_id and i > after)
+        return [self._inbound[i] for i in ids[: max(limit, 0)]]
+
+    async def finish_smpp_inbound(self, account_id: str, sequence_ids: Sequence[int]) -> None:
+        self._check_open()
+        for sequence_id in sequence_ids:
+            self._smpp_inbound.discard((account_id, sequence_id))
+
+    async def list_inbound(self, account_id: str, limit: int) -> list[InboundMessage]:
+        self._check_open()
+        ids = sorted(
+            (i for i, m in self._inbound.items() if m.account_id == account_id), reverse=True
+        )
+        return [self._inbound[i] for i in ids[: max(limit, 0)]]
+
+    async def prune_inbound_parts(self, received_before: float) -> int:
+        self._check_open()
+        pruned = 0
+        for key, group in list(self._inbound_parts.items()):
+            old = [n for n, part in group.items() if part.received_at < received_before]
+            for number in old:
+                del group[number]
+            pruned += len(old)
+            if not group:
+                del self._inbound_parts[key]
+        return pruned
+
     # -- policy: documents and sign names -----------------------------------------------------
 
     async def get_document(self, name: str) -> tuple[int, str] | None:
@@ -543,6 +766,16 @@ def _parse_ids(messages: Sequence[Message]) -> list[int]:
             raise ValueError(f"message id {message.id!r} is not a canonical decimal below 2**63")
         ids.append(mid)
     return ids
+
+
+def _keys(carrier_ids: Sequence[str]) -> list[str]:
+    """The carrier keys of a message's part ids, in part order, without repeats."""
+    return list(dict.fromkeys(carrier_key(c) for c in carrier_ids))
+
+
+def _expiry(message: Message, default_validity_s: float) -> float:
+    validity = message.validity_period
+    return message.created_at + (default_validity_s if validity is None else validity)
 
 
 def _copy(message: Message) -> Message:

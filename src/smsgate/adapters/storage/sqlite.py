@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import itertools
 import json
 import math
@@ -44,6 +45,7 @@ from cryptography.exceptions import InvalidTag
 
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.secret_files import create_private_file, restrict_to_owner
+from smsgate.adapters.storage import sqlite_inbound as mo
 from smsgate.adapters.storage.common import (
     accepting_account,
     balance_refusal,
@@ -53,6 +55,9 @@ from smsgate.adapters.storage.common import (
     parse_id,
 )
 from smsgate.adapters.storage.disk import DiskProblem, disk_problem
+from smsgate.domain.carrier_receipts import carrier_key
+from smsgate.domain.ids import first_id_at
+from smsgate.domain.inbound import InboundMessage
 from smsgate.domain.models import (
     FINAL_STATUSES,
     Accepted,
@@ -69,7 +74,14 @@ from smsgate.domain.models import (
 )
 from smsgate.domain.pricing import MAX_AMOUNT_MICROS
 from smsgate.ports.replay import StoredNonce
-from smsgate.ports.store import CallbackJob, CallbackRetry, StoreError
+from smsgate.ports.store import (
+    CallbackJob,
+    CallbackRetry,
+    InboundPart,
+    InboundPushJob,
+    PendingReceipt,
+    StoreError,
+)
 
 __all__ = ["MIGRATIONS", "Durability", "SqliteStore", "WriterStats"]
 
@@ -254,6 +266,49 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "SELECT m.connector, j.value, m.id FROM messages m, json_each(m.carrier_ids) j "
         "WHERE m.carrier_ids IS NOT NULL AND m.connector IS NOT NULL ORDER BY m.id",
     ),
+    (
+        # What an upstream carrier's receipt said, raw, beside the receipt code it mapped to.
+        "ALTER TABLE messages ADD COLUMN carrier_status TEXT",
+        # Carrier ids are kept by their carrier key (carriers write one id as 00A1 and a1), and
+        # each part's receipt so far (NULL: none yet) is kept with its id: a long message is
+        # delivered once every part is.
+        """CREATE TABLE message_carrier_ids_v10 (
+            connector TEXT NOT NULL,
+            carrier_id TEXT NOT NULL,
+            message_id INTEGER NOT NULL,
+            state TEXT,
+            PRIMARY KEY (connector, carrier_id)
+        ) WITHOUT ROWID""",
+        "INSERT OR REPLACE INTO message_carrier_ids_v10 (connector, carrier_id, message_id) "
+        "SELECT connector, carrier_key(carrier_id), message_id FROM message_carrier_ids "
+        "ORDER BY message_id",
+        "DROP TABLE message_carrier_ids",
+        "ALTER TABLE message_carrier_ids_v10 RENAME TO message_carrier_ids",
+        # Receipts that came before their submit's response was recorded, under each key their
+        # id may have been stored as, until mark_submitted records it (or they grow too old).
+        """CREATE TABLE pending_receipts (
+            connector TEXT NOT NULL,
+            carrier_key TEXT NOT NULL,
+            reported_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error_code TEXT NOT NULL,
+            carrier_status TEXT,
+            done_at REAL NOT NULL,
+            refund INTEGER NOT NULL,
+            received_at REAL NOT NULL,
+            PRIMARY KEY (connector, carrier_key)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX pending_receipts_reported ON pending_receipts (connector, reported_id)",
+        "CREATE INDEX pending_receipts_age ON pending_receipts (received_at)",
+        # SUBMITTED messages with a validity of their own by when it runs out, for the expiry
+        # sweep: only those waiting for a receipt are indexed, so the index stays as small as
+        # that backlog. Those without one expire in id order (messages_unfinished), which
+        # costs the hot path nothing (this index costs mark_submitted 2 us a message).
+        """CREATE INDEX messages_expiry_own ON messages (created_at + validity_period)
+            WHERE status = 'submitted' AND validity_period IS NOT NULL""",
+    ),
+    # MO messages, their parts and their deliveries (see sqlite_inbound).
+    mo.MIGRATION,
 )
 
 _MESSAGE_COLUMNS: Final = (
@@ -261,7 +316,7 @@ _MESSAGE_COLUMNS: Final = (
     "network, msg_type, created_at, status, task_id, channel_id, template_code, "
     "sms_up_extend_code, validity_period, door, error_code, send_date, receive_date, "
     "carrier_ids, converted, conversion_time, extra, price_micros, registered_delivery, "
-    "system_id, bind_id, connector"
+    "system_id, bind_id, connector, carrier_status"
 )
 _M_COLUMNS: Final = ", ".join("m." + c.strip() for c in _MESSAGE_COLUMNS.split(","))
 _ACCOUNT_COLUMNS: Final = "id, name, state, balance_micros, callback_url, created_at"
@@ -331,10 +386,57 @@ _SELECT_BY_CARRIER_ID: Final = (
     f"SELECT {_M_COLUMNS} FROM message_carrier_ids c JOIN messages m ON m.id = c.message_id "
     "WHERE c.connector = ? AND c.carrier_id = ?"
 )
+# The same for a JSON array of keys: one seek per key.
+_SELECT_BY_CARRIER_IDS: Final = (
+    f"SELECT c.carrier_id, {_M_COLUMNS} FROM message_carrier_ids c "
+    "JOIN messages m ON m.id = c.message_id "
+    "WHERE c.connector = ? AND c.carrier_id IN (SELECT value FROM json_each(?))"
+)
+# A (re)recorded id has had no receipt yet: REPLACE resets its state.
 _INSERT_CARRIER_ID: Final = (
     "INSERT OR REPLACE INTO message_carrier_ids (connector, carrier_id, message_id) "
     "VALUES (?, ?, ?)"
 )
+# The receipts each part of a message has had (keys in a JSON array).
+_SELECT_PART_STATES: Final = (
+    "SELECT carrier_id, state FROM message_carrier_ids WHERE connector = ? "
+    "AND carrier_id IN (SELECT value FROM json_each(?)) AND message_id = ?"
+)
+_PENDING_COLUMNS: Final = (
+    "connector, carrier_key, reported_id, status, error_code, carrier_status, done_at, refund, "
+    "received_at"
+)
+_INSERT_PENDING: Final = (
+    f"INSERT OR REPLACE INTO pending_receipts ({_PENDING_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# Receipts kept under the keys of a JSON array of [connector, key, message id] that now name
+# that message.
+_SELECT_PENDING_FOR: Final = (
+    f"SELECT c.message_id, {', '.join('p.' + c.strip() for c in _PENDING_COLUMNS.split(','))} "
+    "FROM json_each(?) j JOIN pending_receipts p "
+    "ON p.connector = json_extract(j.value, '$[0]') "
+    "AND p.carrier_key = json_extract(j.value, '$[1]') "
+    "JOIN message_carrier_ids c ON c.connector = p.connector AND c.carrier_id = p.carrier_key "
+    "AND c.message_id = json_extract(j.value, '$[2]')"
+)
+# SUBMITTED messages past their own validity, on the partial index messages_expiry_own in
+# expiry order: only the due ones are read.
+_SELECT_EXPIRED_OWN: Final = (
+    "SELECT created_at + validity_period, id FROM messages WHERE status = 'submitted' "
+    "AND validity_period IS NOT NULL AND created_at + validity_period <= ? "
+    "ORDER BY created_at + validity_period LIMIT ?"
+)
+# SUBMITTED messages without one, made before the default validity: ids embed the millisecond
+# they were made at, so the oldest unfinished messages (messages_unfinished, in id order) up to
+# an id bound are the only ones read.
+_SELECT_EXPIRED_DEFAULT: Final = (
+    f"SELECT created_at, id FROM messages WHERE status IN {_UNFINISHED} AND id < ? "
+    "AND status = 'submitted' AND validity_period IS NULL AND created_at <= ? ORDER BY id LIMIT ?"
+)
+#: A message's id may be a little later than its created_at (an id generator that ran ahead):
+#: the id bound of the default expiry reaches this far past it.
+_ID_AHEAD_S: Final = 3600.0
 # Walks the smpp_receipts primary key (account, id) and joins each message by its id.
 _SELECT_SMPP_RECEIPTS: Final = (
     f"SELECT {_M_COLUMNS} FROM smpp_receipts r JOIN messages m ON m.id = r.message_id "
@@ -618,20 +720,56 @@ class SqliteStore:
             return None
         return await self._read(_get_message, mid, account_id)
 
-    async def mark_submitted(self, outcomes: Sequence[Accepted]) -> None:
+    async def mark_submitted(self, outcomes: Sequence[Accepted]) -> list[Message]:
         rows: list[_Row] = []
         ids: list[_Row] = []
         for o in outcomes:
             mid = parse_id(o.message_id)
             if mid is not None:
                 rows.append((o.submitted_at, o.connector, _ids_json(o.carrier_ids), mid))
-                ids.extend((o.connector, carrier_id, mid) for carrier_id in o.carrier_ids)
-        if rows:
-            await self._write(_mark_submitted, (rows, ids))
+                ids.extend((o.connector, key, mid) for key in _keys(o.carrier_ids))
+        if not rows:
+            return []
+        return await self._write(_mark_submitted, (rows, ids))
 
     async def find_by_carrier_id(self, connector: str, carrier_message_id: str) -> Message | None:
-        row = await self._read(_fetch_one, _SELECT_BY_CARRIER_ID, (connector, carrier_message_id))
+        key = carrier_key(carrier_message_id)
+        row = await self._read(_fetch_one, _SELECT_BY_CARRIER_ID, (connector, key))
         return None if row is None else _message_from_row(row)
+
+    async def find_by_carrier_ids(
+        self, connector: str, carrier_message_ids: Sequence[str]
+    ) -> dict[str, Message]:
+        if not carrier_message_ids:
+            return {}
+        keys = {carrier_id: carrier_key(carrier_id) for carrier_id in carrier_message_ids}
+        params = (connector, json.dumps(sorted(set(keys.values()))))
+        rows = await self._read(_fetch_all, _SELECT_BY_CARRIER_IDS, params)
+        by_key = {row[0]: _message_from_row(row[1:]) for row in rows}
+        return {cid: by_key[key] for cid, key in keys.items() if key in by_key}
+
+    async def keep_pending_receipts(self, receipts: Sequence[PendingReceipt]) -> list[Message]:
+        if any(not r.keys for r in receipts):
+            raise ValueError("a pending receipt needs at least one key")
+        if not receipts:
+            return []
+        return await self._write(_keep_pending_receipts, list(receipts))
+
+    async def prune_pending_receipts(self, received_before: float) -> int:
+        return await self._write(_prune_pending_receipts, received_before)
+
+    async def submitted_past_expiry(
+        self, now: float, default_validity_s: float, limit: int
+    ) -> list[str]:
+        if limit <= 0:
+            return []
+        own = await self._read(_fetch_all, _SELECT_EXPIRED_OWN, (now, limit))
+        made_before = now - default_validity_s
+        below = int(first_id_at(max(0, math.ceil((made_before + _ID_AHEAD_S) * 1000))))
+        default = await self._read(_fetch_all, _SELECT_EXPIRED_DEFAULT, (below, made_before, limit))
+        expiring = sorted((at + default_validity_s, mid) for at, mid in default)
+        merged = heapq.merge(own, expiring)
+        return [str(mid) for _, mid in itertools.islice(merged, limit)]
 
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
         for receipt in receipts:
@@ -720,6 +858,62 @@ class SqliteStore:
                 for r in retries
             ]
             await self._write(_execute_many, (sql, rows))
+
+    # -- inbound (MO) messages ----------------------------------------------------------------
+
+    async def add_inbound_part(self, part: InboundPart) -> list[InboundPart] | None:
+        return await self._write(mo.add_part, mo.part_row(part))
+
+    async def store_inbound(
+        self, message: InboundMessage, *, completes: InboundPart | None = None, smpp: bool = False
+    ) -> InboundMessage | None:
+        group = None if completes is None else completes.group
+        return await self._write(mo.store_message, (message, group, smpp))
+
+    async def due_inbound_pushes(self, now: float, limit: int) -> list[InboundPushJob]:
+        if limit <= 0:
+            return []
+        rows = await self._read(_fetch_all, mo.DUE_PUSHES, (now, limit))
+        return [mo.push_from_row(row) for row in rows]
+
+    async def next_inbound_push_due(self) -> float | None:
+        row = await self._read(_fetch_one, mo.NEXT_PUSH, ())
+        return None if row is None else cast(float, row[0])
+
+    async def finish_inbound_pushes(self, ids: Sequence[int]) -> None:
+        if ids:
+            await self._write(_execute_many, (mo.FINISH_PUSH, [(i,) for i in ids]))
+
+    async def retry_inbound_pushes(self, retries: Sequence[CallbackRetry]) -> None:
+        if retries:
+            rows = [
+                (r.attempts, r.next_attempt_at, r.last_error, "dead" if r.dead else "pending", r.id)
+                for r in retries
+            ]
+            await self._write(_execute_many, (mo.RETRY_PUSH, rows))
+
+    async def pending_smpp_inbound(
+        self, account_id: str, after_sequence_id: int | None, limit: int
+    ) -> list[InboundMessage]:
+        if limit <= 0:
+            return []
+        after = -1 if after_sequence_id is None else after_sequence_id
+        rows = await self._read(_fetch_all, mo.PENDING_SMPP, (account_id, after, limit))
+        return [mo.message_from_row(row) for row in rows]
+
+    async def finish_smpp_inbound(self, account_id: str, sequence_ids: Sequence[int]) -> None:
+        if sequence_ids:
+            rows = [(account_id, i) for i in sequence_ids]
+            await self._write(_execute_many, (mo.FINISH_SMPP, rows))
+
+    async def list_inbound(self, account_id: str, limit: int) -> list[InboundMessage]:
+        if limit <= 0:
+            return []
+        rows = await self._read(_fetch_all, mo.LIST, (account_id, limit))
+        return [mo.message_from_row(row) for row in rows]
+
+    async def prune_inbound_parts(self, received_before: float) -> int:
+        return await self._write(_execute_count, (mo.PRUNE_PARTS, (received_before,)))
 
     # -- replay nonces ------------------------------------------------------------------------
 
@@ -1107,6 +1301,8 @@ def _connect_writer(path: Path, synchronous: str) -> sqlite3.Connection:
         # leave a large file behind. Trim it back to this size instead.
         conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Migration 10 re-keys carrier ids with the one normalisation the code uses.
+        conn.create_function("carrier_key", 1, carrier_key, deterministic=True)
         _migrate(conn, path)
     except BaseException:
         conn.close()
@@ -1253,9 +1449,10 @@ def _balance(conn: sqlite3.Connection, account_id: str) -> int | None:
     return cast(int, rows[0][0]) if rows else None
 
 
-def _mark_submitted(conn: sqlite3.Connection, arg: tuple[list[_Row], list[_Row]]) -> None:
+def _mark_submitted(conn: sqlite3.Connection, arg: tuple[list[_Row], list[_Row]]) -> list[Message]:
     """Final messages are left alone: a fast carrier's receipt may arrive before its submit.
-    Their carrier ids are not recorded either (the SELECT finds no unfinished message)."""
+    Their carrier ids are not recorded either (the SELECT finds no unfinished message). Then
+    the receipts kept for the ids just recorded are applied and forgotten."""
     rows, ids = arg
     conn.executemany(
         "UPDATE messages SET status = 'submitted', send_date = ?, connector = ?, "
@@ -1268,13 +1465,64 @@ def _mark_submitted(conn: sqlite3.Connection, arg: tuple[list[_Row], list[_Row]]
         f"SELECT ?, ?, id FROM messages WHERE id = ? AND status IN {_UNFINISHED}",
         ids,
     )
+    # The usual case costs one probe of an empty table.
+    if not ids or not conn.execute("SELECT 1 FROM pending_receipts LIMIT 1").fetchall():
+        return []
+    receipts: dict[tuple[str, str], tuple[int, Receipt]] = {}
+    for row in conn.execute(_SELECT_PENDING_FOR, (json.dumps(ids),)).fetchall():
+        # One receipt applies once, even if two of its keys found two messages.
+        receipts.setdefault(
+            (row[1], row[3]), (row[0], _pending_from_row(row[1:]).receipt(str(row[0]), row[2]))
+        )
+    conn.executemany(
+        "DELETE FROM pending_receipts WHERE connector = ? AND reported_id = ?", list(receipts)
+    )
+    return _apply_receipts(conn, list(receipts.values())) if receipts else []
+
+
+def _keep_pending_receipts(
+    conn: sqlite3.Connection, receipts: list[PendingReceipt]
+) -> list[Message]:
+    """Apply the receipts whose message recorded one of their keys since the caller looked;
+    keep the others under each of their keys."""
+    matched: list[tuple[int, Receipt]] = []
+    rows: list[_Row] = []
+    for pending in receipts:
+        for key in pending.keys:
+            found = conn.execute(
+                "SELECT message_id FROM message_carrier_ids WHERE connector = ? AND carrier_id = ?",
+                (pending.connector, key),
+            ).fetchall()
+            if found:
+                mid = found[0][0]
+                matched.append((mid, pending.receipt(str(mid), key)))
+                break
+        else:
+            rows.extend(_pending_rows(pending))
+    conn.executemany(_INSERT_PENDING, rows)
+    return _apply_receipts(conn, matched) if matched else []
+
+
+def _prune_pending_receipts(conn: sqlite3.Connection, received_before: float) -> int:
+    """One receipt is one (connector, reported id, received_at), whatever its number of keys."""
+    count: int = conn.execute(
+        "SELECT COUNT(*) FROM (SELECT DISTINCT connector, reported_id, received_at "
+        "FROM pending_receipts WHERE received_at < ?)",
+        (received_before,),
+    ).fetchall()[0][0]
+    conn.execute("DELETE FROM pending_receipts WHERE received_at < ?", (received_before,))
+    return count
 
 
 def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]]) -> list[Message]:
     """One SELECT finds the messages still unfinished (and their account's callback URL); one
     executemany updates them, one queues their callbacks and one records the carrier ids the
-    receipts carry. The first receipt for a message wins; the others, like receipts for final or
-    unknown messages, are ignored.
+    receipts carry. The first receipt that makes a message final wins; the others, like receipts
+    for final or unknown messages, are ignored.
+
+    A receipt for one part of a message sent in several parts records that part's state on its
+    carrier id row; a DELIVERED part leaves the message waiting until every part has been
+    delivered (the parts' states are read only for such messages, one query each).
 
     A callback is first due at the receipt's ``done_at``: the store has no clock of its own.
     """
@@ -1286,6 +1534,7 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
         (ids,),
     ).fetchall()
     pending = {row[0]: row for row in found}
+    parts = _Parts(conn)
     changed: list[Message] = []
     updates: list[_Row] = []
     callbacks: list[_Row] = []
@@ -1293,10 +1542,13 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
     carrier_ids: list[_Row] = []
     refunds: dict[str, int] = {}
     for mid, receipt in receipts:
-        row = pending.pop(mid, None)
+        row = pending.get(mid)
         if row is None:
             continue
         message = _message_from_row(row[:-1])
+        if receipt.part is not None and parts.waiting(message, receipt):
+            continue
+        del pending[mid]
         message.status = receipt.status
         message.error_code = receipt.error_code
         message.receive_date = receipt.done_at
@@ -1304,11 +1556,13 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
             message.send_date = receipt.send_date
         if receipt.connector is not None:
             message.connector = receipt.connector
+        if receipt.carrier_status is not None:
+            message.carrier_status = receipt.carrier_status
         if receipt.carrier_ids:
             message.carrier_ids = receipt.carrier_ids
             connector = message.connector
             if connector is not None:
-                carrier_ids.extend((connector, cid, mid) for cid in receipt.carrier_ids)
+                carrier_ids.extend((connector, key, mid) for key in _keys(receipt.carrier_ids))
         changed.append(message)
         updates.append(
             (
@@ -1318,6 +1572,7 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
                 _or_null(receipt.send_date),
                 _or_null(receipt.connector),
                 _ids_json(receipt.carrier_ids),
+                _or_null(receipt.carrier_status),
                 mid,
             )
         )
@@ -1328,10 +1583,12 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
         if receipt.refund and message.price_micros:
             account_id = message.account_id
             refunds[account_id] = refunds.get(account_id, 0) + message.price_micros
+    parts.save()
     conn.executemany(
         "UPDATE messages SET status = ?, error_code = ?, receive_date = ?, "
         "send_date = COALESCE(?, send_date), connector = COALESCE(?, connector), "
-        f"carrier_ids = COALESCE(?, carrier_ids) WHERE id = ? AND status IN {_UNFINISHED}",
+        "carrier_ids = COALESCE(?, carrier_ids), carrier_status = COALESCE(?, carrier_status) "
+        f"WHERE id = ? AND status IN {_UNFINISHED}",
         updates,
     )
     conn.executemany(
@@ -1351,6 +1608,45 @@ def _apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[int, Receipt]
         [(amount, account_id) for account_id, amount in sorted(refunds.items())],
     )
     return changed
+
+
+class _Parts:
+    """The parts' receipts of the messages sent in several parts that one batch of receipts
+    touches: read once per message, written back together (writer thread)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._states: dict[int, dict[str, str | None]] = {}
+        self._writes: list[_Row] = []
+
+    def waiting(self, message: Message, receipt: Receipt) -> bool:
+        """Record ``receipt`` for its part; True while the message must wait for other parts."""
+        keys = _keys(message.carrier_ids)
+        connector = message.connector
+        if connector is None or len(keys) < 2 or receipt.part not in keys:
+            return False
+        mid = int(message.id)
+        states = self._states.get(mid)
+        if states is None:
+            rows = self._conn.execute(
+                _SELECT_PART_STATES, (connector, json.dumps(keys), mid)
+            ).fetchall()
+            states = self._states[mid] = dict(rows)
+        if receipt.part not in states:
+            return False  # the id went to a newer message: this one's parts are not known
+        states[receipt.part] = receipt.status.value
+        self._writes.append((receipt.status.value, connector, receipt.part, mid))
+        if receipt.status is not MessageStatus.DELIVERED:
+            return False
+        return any(state != MessageStatus.DELIVERED.value for state in states.values())
+
+    def save(self) -> None:
+        if self._writes:
+            self._conn.executemany(
+                "UPDATE message_carrier_ids SET state = ? "
+                "WHERE connector = ? AND carrier_id = ? AND message_id = ?",
+                self._writes,
+            )
 
 
 def _cancel_message(conn: sqlite3.Connection, arg: tuple[str, int, float]) -> Message | None:
@@ -1480,6 +1776,45 @@ def _message_row(m: Message) -> _Row:
         n if m.system_id is None else m.system_id,
         n if m.bind_id is None else m.bind_id,
         n if m.connector is None else m.connector,
+        n if m.carrier_status is None else m.carrier_status,
+    )
+
+
+def _keys(carrier_ids: Sequence[str]) -> list[str]:
+    """The carrier keys of a message's part ids, in part order, without repeats."""
+    return list(dict.fromkeys(carrier_key(c) for c in carrier_ids))
+
+
+def _pending_rows(p: PendingReceipt) -> list[_Row]:
+    status, carrier_status = p.status.value, _or_null(p.carrier_status)
+    return [
+        (
+            p.connector,
+            key,
+            p.reported_id,
+            status,
+            p.error_code,
+            carrier_status,
+            p.done_at,
+            int(p.refund),
+            p.received_at,
+        )
+        for key in p.keys
+    ]
+
+
+def _pending_from_row(row: _Row) -> PendingReceipt:
+    """A kept receipt as one of its rows holds it (``keys`` is only the row's key)."""
+    return PendingReceipt(
+        connector=row[0],
+        keys=(row[1],),
+        reported_id=row[2],
+        status=MessageStatus(row[3]),
+        error_code=row[4],
+        carrier_status=row[5],
+        done_at=row[6],
+        refund=bool(row[7]),
+        received_at=row[8],
     )
 
 
@@ -1531,6 +1866,7 @@ def _message_from_row(row: _Row) -> Message:
         system_id=row[29],
         bind_id=row[30],
         connector=row[31],
+        carrier_status=row[32],
     )
 
 
