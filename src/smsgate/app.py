@@ -20,8 +20,10 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from smsgate.adapters.carriers.simulator import CarrierSimulator
+from smsgate.adapters.carriers.smpp import SmppCarrier, SmppConnector
 from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.notify.http_callbacks import CallbackPusher
+from smsgate.adapters.notify.sms_up import SmsUpPusher
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.replay.memory import MemoryNonceGuard
 from smsgate.adapters.secret_box import SecretBox
@@ -51,12 +53,14 @@ from smsgate.service.connector_admin import ConnectorAdmin
 from smsgate.service.connector_manager import ConnectorManager
 from smsgate.service.connectors import ConnectorSet
 from smsgate.service.delivery import DeliveryWorker, recover_unfinished
+from smsgate.service.expiry import ExpirySweeper
 from smsgate.service.health import Readiness
 from smsgate.service.keyring import KeyRing
 from smsgate.service.policy import PolicyCache
 from smsgate.service.receipts import ReceiptProcessor
 from smsgate.service.routing import Router
 from smsgate.service.submit import SubmitService
+from smsgate.service.upstream import UpstreamService
 
 __all__ = ["Gateway", "Listening"]
 
@@ -102,6 +106,20 @@ class Gateway:
         self.receipts = ReceiptProcessor(self.store, self.policy)
         self.pusher = CallbackPusher(
             self.store, render.receipt_push_body, self.clock, config.callbacks
+        )
+        # What upstream SMSCs deliver: receipts (matched by carrier id) and MO messages.
+        self.upstream = UpstreamService(
+            self.store, self.store, self.receipts, self.policy, self.clock
+        )
+        self.mo_pusher = SmsUpPusher(self.store, self.clock, config.callbacks)
+        self.upstream.inbound.add_listener(lambda _stored: self.mo_pusher.wake())
+        self.expiry = ExpirySweeper(
+            self.store,
+            self.receipts,
+            self.clock,
+            default_validity_s=config.upstream.default_validity_s,
+            keep_s=config.upstream.keep_s,
+            parts=self.store,
         )
         self.skew = skew = timedelta(seconds=config.server.timestamp_skew_s)
         self.keyring = KeyRing(self.store, self.clock, config.server.refresh_s)
@@ -171,6 +189,8 @@ class Gateway:
         self._spawn(self._deliver_forever, "delivery")
         self._spawn(self._apply_receipts_forever, "receipts")
         self._spawn(self.pusher.run, "callbacks")
+        self._spawn(self.mo_pusher.run, "mo-callbacks")
+        self._spawn(lambda: self.expiry.run(self.config.upstream.expiry_sweep_s), "expiry")
         self._spawn(self._prune_nonces_forever, "nonces")
         self._spawn(self.connectors.run, "connectors")
         app = self.door.application()
@@ -244,14 +264,15 @@ class Gateway:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.connectors.stop()
         await self.carrier.close()
+        await self.upstream.close()
         await self.pusher.close()
+        await self.mo_pusher.close()
         await self.store.close()
 
     def _build_connector(self, spec: ConnectorSpec, password: str) -> Carrier:
-        """An upstream SMPP connector (not started) for the connector manager."""
-        raise NotImplementedError(
-            f"upstream SMPP connectors are not in this build yet ({spec.address} not bound)"
-        )
+        """An upstream SMPP connector (not started) for the connector manager: what its SMSC
+        delivers goes to the upstream service, receipts and MO messages alike."""
+        return SmppCarrier(SmppConnector(spec, password, wall=self.clock), self.upstream)
 
     async def _start_connectors(self) -> None:
         """Start the configured connectors before delivery starts, so that the first messages
