@@ -139,3 +139,13 @@ def test_ids_in_either_base() -> None:
     assert id_candidates("6699", "same") == ["6699"]
     # An id that is no number in the base named is still looked up as given.
     assert id_candidates("msg-42", "dec") == ["msg-42"]
+
+
+def test_the_text_field_is_the_rest_whatever_it_says() -> None:
+    fields = parse_receipt_text("id:1 stat:DELIVRD err:000 text:reply stat:STOP id:2")
+
+    assert fields == {"id": "1", "stat": "DELIVRD", "err": "000", "text": "reply stat:STOP id:2"}
+
+
+def test_a_key_inside_another_word_is_not_a_field() -> None:
+    assert parse_receipt_text("xid:5 id:6 stat:UNDELIV")["id"] == "6"
