@@ -131,6 +131,24 @@ async def test_the_throttle_pause_grows_while_the_smsc_keeps_throttling(
     assert round(again.after_s, 2) == 0.05  # an accepted submit reset it
 
 
+async def test_a_window_throttled_at_once_pauses_the_bind_once(
+    smsc: ForeignSmsc, connect: Connect
+) -> None:
+    """The refusals of one window answer submits sent before the first of them paused the bind:
+    one push-back, one pause of the initial length, not one doubling per submit."""
+    connector = await connect(
+        window=8, options={"throttle_initial_s": 0.05, "random": lambda: 0.999}
+    )
+    smsc.behaviour = Behaviour(status=ESME_RTHROTTLED)
+    outcomes = await connector.submit([message(n, to=NUMBERS[n]) for n in range(8)])
+    assert len(smsc.submits) == 8  # all sent before the first refusal came back
+    assert all(isinstance(o, Retry) for o in outcomes)
+    assert max(o.after_s for o in outcomes if isinstance(o, Retry)) <= 0.05
+    smsc.behaviour = Behaviour()
+    [accepted] = await connector.submit([message(9)])
+    assert isinstance(accepted, Accepted)
+
+
 @pytest.mark.parametrize("binds", [1, 2])
 async def test_never_more_than_the_window_in_flight_per_bind(
     smsc: ForeignSmsc, connect: Connect, binds: int

@@ -597,6 +597,7 @@ async def test_lists_an_accounts_latest_messages(admin: Admin) -> None:
         "from": "Acme",
         "status": "delivered",
         "error_code": "success",
+        "connector": None,
         "carrier_status": None,
         "segments": 1,
         "price": "0",
@@ -605,10 +606,16 @@ async def test_lists_an_accounts_latest_messages(admin: Admin) -> None:
     }
     assert len(await admin.call("GET", path)) == 3
     raw = "stat:UNDELIV err:999"
-    failed = replace(_message(4, account_id), error_code="UNKNOWN_ERR", carrier_status=raw)
+    failed = replace(
+        _message(4, account_id), error_code="UNKNOWN_ERR", connector="uplink", carrier_status=raw
+    )
     await admin.store.insert_messages([failed])
     [shown] = await admin.call("GET", f"{path}?limit=1")
-    assert (shown["error_code"], shown["carrier_status"]) == ("UNKNOWN_ERR", raw)
+    assert (shown["error_code"], shown["connector"], shown["carrier_status"]) == (
+        "UNKNOWN_ERR",
+        "uplink",
+        raw,
+    )
     for limit in ("0", "-1", "x", "1001", "%C2%B2"):
         await admin.call("GET", f"{path}?limit={limit}", expect=400)
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -303,6 +303,16 @@ class CallbackReceiver:
     def wait_requests(self, count: int, timeout_s: float = 20.0) -> None:
         with self._cond:
             assert self._cond.wait_for(lambda: len(self.requests) >= count, timeout_s)
+
+
+@pytest.fixture
+def cleanups() -> Iterator[list[Callable[[], object]]]:
+    """How to end what a test starts (processes, clients), run in reverse order at its end
+    whatever happens."""
+    ends: list[Callable[[], object]] = []
+    yield ends
+    for end in reversed(ends):
+        end()
 
 
 @pytest.fixture(scope="session")

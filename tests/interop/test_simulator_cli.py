@@ -88,6 +88,10 @@ def test_the_command_listens_binds_and_sends_receipts_by_its_rules_file(
     out, err = proc.communicate(timeout=TIMEOUT_S)
     assert proc.returncode == 0, err
     assert "stopping" in out
+    assert (  # what it answered and owed, to check a client against
+        "answered 2 submitted messages (ESME_ROK 1, ESME_RINVDSTADR 1); 1 receipts due, "
+        "0 MO messages sent, 0 deliver_sm never acknowledged"
+    ) in out
     assert "simulator.bind system_id=acme bind=transceiver" in err  # one log line per bind
 
 

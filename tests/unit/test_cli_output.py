@@ -162,6 +162,7 @@ def test_messages_list_prints_iso_times_in_utc_and_in_the_chosen_zone(
         "from",
         "status",
         "error_code",
+        "connector",
         "carrier_status",
         "segments",
         "price",

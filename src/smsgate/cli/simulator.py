@@ -23,7 +23,7 @@ from smsgate.config import Config, SimulatorConfig, load_simulator_config
 from smsgate.logs import configure_logging
 
 if TYPE_CHECKING:
-    from smsgate.adapters.carriers.simulator_smsc import SmscSettings
+    from smsgate.adapters.carriers.simulator_smsc import SimulatorSmsc, SmscSettings
 
 __all__ = ["add_commands"]
 
@@ -90,6 +90,7 @@ async def _run(settings: SmscSettings, args: argparse.Namespace, host: str) -> N
     await stop.wait()
     print("smsgate simulator: stopping", flush=True)
     await smsc.stop()
+    print(_summary(smsc), flush=True)
 
 
 def _banner(settings: SmscSettings, args: argparse.Namespace, host: str, port: int) -> str:
@@ -114,6 +115,29 @@ def _banner(settings: SmscSettings, args: argparse.Namespace, host: str, port: i
             f"{args.mo_every:g} s to each system_id with a receiver bound"
         )
     return "\n".join(lines)
+
+
+def _summary(smsc: SimulatorSmsc) -> str:
+    """What the run answered and owed, for whoever checks that a client lost nothing and sent
+    nothing twice (submits taken, by status; receipts that came due; what was never answered)."""
+    core = smsc.core
+    answers = ", ".join(
+        f"{_status_name(status)} {count}" for status, count in sorted(core.answers.items())
+    )
+    return (
+        f"smsgate simulator: answered {core.answers.total()} submitted messages "
+        f"({answers or 'none'}); {core.receipts_due} receipts due, {core.mo_sent} MO messages "
+        f"sent, {core.outbox.owed()} deliver_sm never acknowledged"
+    )
+
+
+def _status_name(status: int) -> str:
+    from smsgate.smpp.constants import CommandStatus  # noqa: PLC0415 - as SmscSettings
+
+    try:
+        return CommandStatus(status).name
+    except ValueError:
+        return f"0x{status:08x}"
 
 
 def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:

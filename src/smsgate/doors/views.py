@@ -57,6 +57,7 @@ def message_view(m: Message) -> dict[str, Any]:
         "from": m.sender,
         "status": m.status.value,
         "error_code": m.error_code,
+        "connector": m.connector,
         "carrier_status": m.carrier_status,
         "segments": m.segments,
         "price": format_micros(m.price_micros),

@@ -73,6 +73,10 @@ class Outbox:
         box = self._boxes.get(system_id)
         return 0 if box is None else box.pending
 
+    def owed(self) -> int:
+        """Promised to any system_id and not yet acknowledged."""
+        return sum(box.pending for box in self._boxes.values())
+
     def waiting(self, system_id: str) -> int:
         """Due and not yet sent (no receiver bound, or its window is full)."""
         box = self._boxes.get(system_id)

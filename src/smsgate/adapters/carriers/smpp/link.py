@@ -195,11 +195,17 @@ class Link(SessionHandler, Generic[T]):
 
     def throttle(self) -> float:
         """The SMSC said ESME_RTHROTTLED or ESME_RMSGQFUL: pause this bind's submits; the
-        pause in seconds (a message refused so may be tried again after it)."""
-        delay = self._throttle.next_delay()
+        pause in seconds (a message refused so may be tried again after it).
+
+        A paused bind sends nothing, so the refusals that arrive while it is paused answer
+        submits sent before the pause began: the same push-back, which must not grow the
+        pause again (a full window refused at once would otherwise double it once per
+        submit, to ``throttle_max_s``, and hold every message that long)."""
+        loop = asyncio.get_running_loop()
         if self._throttled is not None:
-            self._throttled.cancel()
-        self._throttled = asyncio.get_running_loop().call_later(delay, self._throttle_over)
+            return max(0.0, self._throttled.when() - loop.time())
+        delay = self._throttle.next_delay()
+        self._throttled = loop.call_later(delay, self._throttle_over)
         return delay
 
     @property
