@@ -180,6 +180,29 @@ async def test_what_a_bind_did_not_answer_goes_to_the_next_receiver() -> None:
         writer.close()
 
 
+async def test_a_bind_gone_in_the_middle_of_a_long_message_leaves_it_whole_to_the_next() -> None:
+    store = AckStore()
+    config = replace(SmppConfig(), window=1, shutdown_s=0.5)
+    async with open_smpp_door(store, config=config) as door:
+        reader, writer = await bound(door.port, "receiver")
+        await _received(door, store, LONG)
+        first = await _next(reader)
+        _answer(writer, first)
+        await _next(reader)  # the second part, never answered
+        writer.close()
+
+        reader, writer = await bound(door.port, "receiver")
+        again = []
+        for _ in range(2):  # a window of one: each part after the answer to the one before
+            again.append(await _next(reader))
+            _answer(writer, again[-1])
+        async with asyncio.timeout(WAIT_S):
+            await store.finished.wait()
+
+        assert decode_parts([g.short_message for g in again], 0) == LONG
+        writer.close()
+
+
 async def test_receipts_wait_while_the_parts_of_an_mo_message_go_out() -> None:
     store = AckStore()
     config = replace(SmppConfig(), window=1, shutdown_s=0.5)
