@@ -218,6 +218,7 @@ class Gateway:
             submit=self.submit,
             accounts=self.store,
             messages=self.store,
+            inbound=self.store,
             policy=self.policy,
             guard=self.guard,
             keyring=self.keyring,
@@ -226,6 +227,7 @@ class Gateway:
             config=self.config.smpp,
         )
         self.receipts.add_listener(self._smpp.outbox.on_final)
+        self.upstream.inbound.add_listener(self._smpp.on_inbound)
         smpp_port = await self._smpp.start(self.config.server.host, self.config.server.smpp_port)
         return Listening(self.config.server.host, port, smpp_port, self._smpp.tls_port)
 

@@ -177,7 +177,7 @@ class SmppConfig:
     enquire_link_s: float = 30.0  # silence before we probe the link
     inactivity_s: float = 300.0  # silence before we close it
     response_timeout_s: float = 30.0  # wait for a deliver_sm_resp before retrying
-    receipt_retry_s: float = 10.0  # a refused or unanswered receipt is sent again after this
+    receipt_retry_s: float = 10.0  # a refused or unanswered receipt or MO is sent again after this
     concat_timeout_s: float = 60.0  # parts of a long message must all arrive within this
     tls_port: int = 2776  # used only when tls_cert and tls_key are set
     tls_cert: str = ""  # PEM certificate chain; with tls_key, enables SMPP over TLS

@@ -58,6 +58,7 @@ PASSWORD = "s3cret"
 class SmppDoor:
     port: int
     queue: MemoryDeliveryQueue
+    server: SmppServer
 
 
 @contextlib.asynccontextmanager
@@ -97,6 +98,7 @@ async def open_smpp_door(
         submit=submit,
         accounts=store,
         messages=store,
+        inbound=store,
         policy=policy,
         guard=AccessGuard(policy, store, FaultInjector(lambda: 0.5)),
         keyring=KeyRing(store, clock),
@@ -108,7 +110,7 @@ async def open_smpp_door(
     )
     port = await server.start("127.0.0.1", 0)
     try:
-        yield SmppDoor(port, queue)
+        yield SmppDoor(port, queue, server)
     finally:
         await server.stop()
         await store.close()
@@ -131,11 +133,22 @@ def cancel_sm(sequence: int, message_id: str, source_addr: str = "Acme") -> byte
     return struct.pack(">IIII", 16 + len(body), 0x00000008, 0, sequence) + body
 
 
+class _Parsing:
+    """smpplib asks a client for a sequence number whenever it builds a request, even one it
+    parses (a deliver_sm from the door): this one gives 0, and parse sets the real one."""
+
+    sequence = 0
+
+    def next_sequence(self) -> int:
+        return 0
+
+
 async def read_pdu(reader: asyncio.StreamReader) -> smpplib.command.Command:
     """The next PDU, decoded by smpplib."""
     header = await reader.readexactly(4)
     (length,) = struct.unpack(">L", header)
-    return smpplib.smpp.parse_pdu(header + await reader.readexactly(length - 4))
+    data = header + await reader.readexactly(length - 4)
+    return smpplib.smpp.parse_pdu(data, client=_Parsing())
 
 
 async def read_header(reader: asyncio.StreamReader) -> tuple[int, int, int]:
@@ -146,10 +159,12 @@ async def read_header(reader: asyncio.StreamReader) -> tuple[int, int, int]:
     return command_id, status, sequence
 
 
-async def bound(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A connection bound as a transceiver."""
+async def bound(
+    port: int, mode: str = "transceiver"
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection bound as a transceiver (or ``mode``: transmitter, receiver)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(pdu("bind_transceiver", 1, system_id=SYSTEM_ID, password=PASSWORD))
+    writer.write(pdu(f"bind_{mode}", 1, system_id=SYSTEM_ID, password=PASSWORD))
     resp = await read_pdu(reader)
-    assert (resp.command, resp.status) == ("bind_transceiver_resp", smpplib.consts.SMPP_ESME_ROK)
+    assert (resp.command, resp.status) == (f"bind_{mode}_resp", smpplib.consts.SMPP_ESME_ROK)
     return reader, writer

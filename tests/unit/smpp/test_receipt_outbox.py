@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from smsgate.domain.models import (
 from smsgate.doors.smpp.outbox import ReceiptOutbox, ReceiverLink
 from smsgate.ports.store import StoreError
 from tests import builders
+from tests.unit.smpp.outbox_kit import ManualTimers, spin, until
 
 T0 = 1_700_000_000.0
 A, B = "acc-a", "acc-b"
@@ -198,43 +199,6 @@ def _best_links(attached: Sequence[FakeLink], message: Message) -> list[FakeLink
     return mine
 
 
-class ManualTimers:
-    """Catches the loop's call_later so that retry timers fire only when the test says."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._real = loop.call_later
-        self.pending: list[tuple[float, asyncio.TimerHandle, Callable[..., Any], tuple[Any, ...]]]
-        self.pending = []
-
-    def call_later(
-        self, delay: float, callback: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> asyncio.TimerHandle:
-        handle = self._real(3600, lambda: None)  # a real handle the outbox can cancel
-        self.pending.append((delay, handle, callback, args))
-        return handle
-
-    def fire(self) -> int:
-        due, self.pending = self.pending, []
-        fired = 0
-        for _, handle, callback, args in due:
-            if not handle.cancelled():
-                handle.cancel()
-                callback(*args)
-                fired += 1
-        return fired
-
-
-@pytest.fixture
-async def timers(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ManualTimers]:
-    loop = asyncio.get_running_loop()
-    manual = ManualTimers(loop)
-    monkeypatch.setattr(loop, "call_later", manual.call_later)
-    yield manual
-    for _, handle, _, _ in manual.pending:
-        handle.cancel()
-
-
 # -- helpers -----------------------------------------------------------------------------------
 
 
@@ -264,20 +228,6 @@ async def _finalize(store: MemoryStore, *messages: Message) -> list[Message]:
 
 async def _owed(store: MemoryStore, account_id: str = A) -> list[str]:
     return [m.id for m in await store.pending_smpp_receipts(account_id, None, 10_000)]
-
-
-async def until(condition: Callable[[], bool], passes: int = 200) -> None:
-    """Let the loop run until ``condition`` holds; fail after ``passes`` loop passes."""
-    for _ in range(passes):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    assert condition()
-
-
-async def spin(passes: int = 20) -> None:
-    for _ in range(passes):
-        await asyncio.sleep(0)
 
 
 @pytest.fixture

@@ -5,7 +5,11 @@ A :class:`Connection` is the :class:`~smsgate.drivers.smpp.SessionHandler` of on
 backpressure). It checks credentials on bind (:mod:`.binds`), hands each request to its handler
 in :data:`~.commands.COMMANDS` as the commands' :class:`~.commands.Context`, passes the submits of
 each read to the :class:`~.submitter.SmppSubmitter` as one batch, answers with the bind's status
-profile, and carries receipts back as deliver_sm for the :class:`~.outbox.ReceiptOutbox`.
+profile, and carries deliver_sm to a receiver: receipts for the :class:`~.outbox.ReceiptOutbox`
+and MO messages for the :class:`~.outbox.MoOutbox`, asking the two in turn for what fills its
+window. The parts of a long MO message go one after the other on this bind, as its window
+allows, before anything else; the message is acknowledged once every part is, and refused (sent
+again later, whole) as soon as one part is.
 
 Every bind, refused bind, unbind and closed connection is one log line (``smpp.bind``,
 ``smpp.bind_refused``, ``smpp.unbind``, ``smpp.close``) with the system_id, the account, the bind
@@ -16,11 +20,12 @@ A connection that never tried to bind (a port probe) closes at debug level.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+from smsgate.domain.inbound import InboundMessage
 from smsgate.domain.models import Message
 from smsgate.domain.rate import TokenBucket
 from smsgate.drivers.smpp import SessionHandler, SmppDriver
@@ -42,7 +47,8 @@ from smsgate.tasks import BackgroundTasks
 
 from .binds import BindChecker, BindVerdict, bind_type, status_name
 from .commands import COMMANDS, Services
-from .outbox import ReceiptOutbox
+from .mo import MoPart, deliver_sm_of, mo_parts
+from .outbox import MoOutbox, ReceiptOutbox
 from .receipts import deliver_sm_for
 from .statuses import PROFILES, SEED, StatusProfile, log_unexpected, status_of
 from .submitter import SmppSubmitter
@@ -64,6 +70,7 @@ class Shared:
     services: Services
     submitter: SmppSubmitter
     outbox: ReceiptOutbox
+    mo_outbox: MoOutbox
     bind_checker: BindChecker
     binds: Counter[str]  # bound sessions per account
     bind_ids: Iterator[int]  # names each bind in the messages it submits
@@ -82,10 +89,19 @@ def _peer_of(peer: object) -> tuple[str, str]:
     return str(peer or ""), str(peer or "")
 
 
+@dataclass(slots=True)
+class _MoInFlight:
+    """An MO message on its way to this bind, part by part."""
+
+    message: InboundMessage
+    unanswered: int  # parts not yet answered ESME_ROK
+    settled: bool = False  # acknowledged or refused: answers of its other parts change nothing
+
+
 class Connection(SessionHandler):
     """The door's side of one connection; also the :class:`~.commands.Context` of its
     requests, the :class:`~.submitter.Responder` of its submits and the
-    :class:`~.outbox.ReceiverLink` of its receipts."""
+    :class:`~.outbox.ReceiverLink` and :class:`~.outbox.InboundLink` of what it is sent."""
 
     def __init__(self, shared: Shared) -> None:
         self._shared = shared
@@ -102,6 +118,9 @@ class Connection(SessionHandler):
         self._bind_type: str | None = None  # once a bind was tried
         self._receiver = False
         self._receipts: dict[int, Message] = {}  # deliver_sm sequence number -> its message
+        self._mo_sent: dict[int, _MoInFlight] = {}  # deliver_sm sequence number -> its MO
+        self._mo_waiting: deque[tuple[_MoInFlight, MoPart]] = deque()  # parts not sent yet
+        self._mo_first = False  # which outbox fills the window first, in turn
         self._bucket: TokenBucket | None = None
         self._submits: list[SubmitSm | DataSm] = []  # read in this drain, sent together
         self._statuses: StatusProfile = SEED  # the credential's choice, once bound
@@ -119,10 +138,10 @@ class Connection(SessionHandler):
         COMMANDS[pdu.command_id](self, pdu)
 
     def response_received(self, event: ResponseReceived) -> None:
-        self._on_receipt_answer(event.request.sequence_number, event.pdu.command_status)
+        self._on_answer(event.request.sequence_number, event.pdu.command_status)
 
     def request_timed_out(self, event: RequestTimedOut) -> None:
-        self._on_receipt_answer(event.pdu.sequence_number, None)
+        self._on_answer(event.pdu.sequence_number, None)
 
     def bind_requested(self, event: BindRequested) -> None:
         self._shared.tasks.spawn(self._bind(event.pdu))
@@ -150,11 +169,11 @@ class Connection(SessionHandler):
                 self._shared.submitter.queue(self, self._account_id, self._submits)
             self._submits = []
         if self._receiver and self._account_id is not None:
-            self._shared.outbox.pump(self._account_id)
+            self._deliver_more(self._account_id)
 
     def writing_resumed(self) -> None:
         if self._receiver and self._account_id is not None:
-            self._shared.outbox.pump(self._account_id)
+            self._deliver_more(self._account_id)
 
     def finished(self, reason: str) -> None:
         """Release the bind and log the connection's end."""
@@ -185,6 +204,7 @@ class Connection(SessionHandler):
             unanswered = list(self._receipts.values())
             self._receipts.clear()
             self._shared.outbox.detach(self, unanswered)
+            self._shared.mo_outbox.detach(self, self._mo_unanswered())
         binds[account_id] -= 1
         if binds[account_id] <= 0:
             del binds[account_id]
@@ -218,6 +238,7 @@ class Connection(SessionHandler):
             if session.state in _RECEIVER_STATES:
                 self._receiver = True
                 shared.outbox.attach(self)
+                shared.mo_outbox.attach(self)
             self._log_bind("smpp.bind", pdu, verdict)
         else:
             session.reject_bind(pdu, verdict.status)
@@ -292,20 +313,75 @@ class Connection(SessionHandler):
         self.answer(request, status_of(exc, self._statuses))
         self._driver.flush_soon()
 
-    # --- outbox.ReceiverLink (receipts out) ---------------------------------------------------
+    # --- outbox.ReceiverLink and outbox.InboundLink (deliver_sm out) ---------------------------
 
     def can_send_receipt(self) -> bool:
-        return self._driver.can_send()
+        # The parts of an MO message already started go first.
+        return not self._mo_waiting and self._driver.can_send()
 
     def send_receipt(self, message: Message) -> None:
         pdu = deliver_sm_for(message, self._session.next_sequence_number)
         self._receipts[self._driver.send_request(pdu)] = message
 
-    def _on_receipt_answer(self, seq: int, status: int | None) -> None:
+    def can_send_inbound(self) -> bool:
+        return not self._mo_waiting and self._driver.can_send()
+
+    def send_inbound(self, message: InboundMessage) -> None:
+        parts = mo_parts(message)
+        flight = _MoInFlight(message, len(parts))
+        self._mo_waiting.extend((flight, part) for part in parts)
+        self._send_mo_parts()
+
+    def _send_mo_parts(self) -> None:
+        """Send the waiting parts of MO messages while the window has room."""
+        waiting, driver = self._mo_waiting, self._driver
+        while waiting and driver.can_send():
+            flight, part = waiting.popleft()
+            pdu = deliver_sm_of(flight.message, part, self._session.next_sequence_number)
+            self._mo_sent[driver.send_request(pdu)] = flight
+
+    def _deliver_more(self, account_id: str) -> None:
+        """Room may have come: the parts of an MO message started first, then both outboxes,
+        each first in turn."""
+        if self._mo_waiting:
+            self._send_mo_parts()
+        shared = self._shared
+        self._mo_first = not self._mo_first
+        if self._mo_first:
+            shared.mo_outbox.pump(account_id)
+            shared.outbox.pump(account_id)
+        else:
+            shared.outbox.pump(account_id)
+            shared.mo_outbox.pump(account_id)
+
+    def _on_answer(self, seq: int, status: int | None) -> None:
         message = self._receipts.pop(seq, None)
         if message is None:
-            return
-        if status == CommandStatus.ESME_ROK:
+            self._on_mo_answer(seq, status)
+        elif status == CommandStatus.ESME_ROK:
             self._shared.outbox.acknowledged(self, message)
         else:
             self._shared.outbox.refused(self, message)
+
+    def _on_mo_answer(self, seq: int, status: int | None) -> None:
+        flight = self._mo_sent.pop(seq, None)
+        if flight is None or flight.settled:
+            return
+        if status == CommandStatus.ESME_ROK:
+            flight.unanswered -= 1
+            if flight.unanswered == 0:
+                flight.settled = True
+                self._shared.mo_outbox.acknowledged(self, flight.message)
+            return
+        flight.settled = True
+        # Its parts not sent yet are dropped: the whole message goes again after retry_s.
+        self._mo_waiting = deque(entry for entry in self._mo_waiting if entry[0] is not flight)
+        self._shared.mo_outbox.refused(self, flight.message)
+
+    def _mo_unanswered(self) -> list[InboundMessage]:
+        """The MO messages this bind took and did not settle (on its way out)."""
+        flights = {id(f): f for f in self._mo_sent.values()}
+        flights.update((id(f), f) for f, _ in self._mo_waiting)
+        self._mo_sent.clear()
+        self._mo_waiting.clear()
+        return [f.message for f in flights.values() if not f.settled]

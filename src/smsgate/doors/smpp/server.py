@@ -5,7 +5,9 @@ the timers, the backpressure) with a :class:`~.connection.Connection` as its han
 receipts, log lines), which hands each request to :data:`~.commands.COMMANDS` (submit_sm,
 data_sm, submit_multi, query_sm, cancel_sm, replace_sm). Commands run through the same core as the
 HTTP door (:class:`SubmitService`, :class:`AccessGuard`, the store) and are answered with the
-bind's status profile; receipts go back as deliver_sm through the :class:`ReceiptOutbox`.
+bind's status profile; receipts go back as deliver_sm through the :class:`ReceiptOutbox`, and
+MO messages from upstream SMSCs reach the receiver binds of their account through the
+:class:`MoOutbox` (:meth:`SmppServer.on_inbound` is the inbound desk's listener).
 
 A long message in UDH or SAR parts is put together first (:class:`SmppSubmitter`). Every part is
 answered when it arrives: the earlier ones with ESME_ROK and the id the whole message will have,
@@ -22,13 +24,14 @@ import secrets
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from smsgate.config import SmppConfig
+from smsgate.domain.inbound import InboundMessage
 from smsgate.drivers.smpp import SmppDriver
 from smsgate.ports.clock import Clock
-from smsgate.ports.store import AccountStore, MessageStore
+from smsgate.ports.store import AccountStore, InboundStore, MessageStore
 from smsgate.service.access import AccessGuard
 from smsgate.service.cancel import CancelService
 from smsgate.service.keyring import KeyRing
@@ -43,7 +46,7 @@ from .binds import BindChecker
 from .commands import Services
 from .connection import SYSTEM_ID, Connection, Shared
 from .lockout import BindLockout
-from .outbox import ReceiptOutbox
+from .outbox import MoOutbox, ReceiptOutbox
 from .submitter import SmppSubmitter
 from .translate import Translator
 
@@ -53,7 +56,7 @@ _BOUND_STATES = frozenset({SessionState.BOUND_TX, SessionState.BOUND_RX, Session
 
 
 class SmppServer:
-    """Owns the listening sockets, the connections, the receipt outbox and the submitter;
+    """Owns the listening sockets, the connections, the outboxes and the submitter;
     ``stop`` closes connections and waits for commands in flight (they
     run to completion, as the HTTP door's do)."""
 
@@ -63,6 +66,7 @@ class SmppServer:
         submit: SubmitService,
         accounts: AccountStore,
         messages: MessageStore,
+        inbound: InboundStore,
         policy: PolicyCache,
         guard: AccessGuard,
         keyring: KeyRing,
@@ -76,6 +80,7 @@ class SmppServer:
         self.config = config
         self.monotonic = monotonic
         self.outbox = ReceiptOutbox(messages, retry_s=config.receipt_retry_s)
+        self.mo_outbox = MoOutbox(inbound, retry_s=config.receipt_retry_s)
         translator = Translator(
             clock=clock,
             monotonic=monotonic,
@@ -111,6 +116,7 @@ class SmppServer:
             ),
             submitter=self.submitter,
             outbox=self.outbox,
+            mo_outbox=self.mo_outbox,
             bind_checker=self.bind_checker,
             binds=binds,
             # Bind ids name the submitting bind in stored messages. They start at a random point
@@ -185,6 +191,7 @@ class SmppServer:
             conn.close("smsgate is stopping")
         await self._in_flight()
         await self.outbox.close()
+        await self.mo_outbox.close()
         await asyncio.to_thread(self.bind_checker.close)
         for server in self._servers:
             await server.wait_closed()
@@ -194,6 +201,11 @@ class SmppServer:
         """Until the commands and submit batches already taken have run (shielded: giving up
         the wait never cancels them)."""
         await asyncio.shield(asyncio.gather(self.tasks.wait(), self.submitter.close()))
+
+    def on_inbound(self, messages: Sequence[InboundMessage]) -> None:
+        """MO messages just stored (the inbound desk's listener): to a bound receiver of their
+        account at once, else from the store when one binds."""
+        self.mo_outbox.on_inbound(messages)
 
     def forget(self, conn: SmppDriver) -> None:
         """``conn`` is gone."""
