@@ -120,7 +120,7 @@ def test_an_accounts_mo_messages_are_listed_newest_first(
             "to": "6591230077",
             "dest_code": "77",
             "text": "second",
-            "received_at": 1.0,
+            "received_at": "1970-01-01T00:00:01Z",
             "connector": "up",
         }
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,6 +17,7 @@ from smsgate.cli.common import (
     must_account,
     with_store,
 )
+from smsgate.cli.output import iso_time
 from smsgate.domain.models import AccountState
 from smsgate.doors.views import account_view, key_view, message_view
 
@@ -97,16 +98,10 @@ async def _messages(tools: Tools, args: argparse.Namespace) -> list[dict[str, An
     rows = []
     for message in await tools.store.list_messages(args.account_id, args.limit):
         row = message_view(message)
-        row["created_at"] = _iso(message.created_at, UTC)
-        row["created_local"] = _iso(message.created_at, args.tz)
+        row["created_at"] = iso_time(message.created_at, UTC)
+        row["created_local"] = iso_time(message.created_at, args.tz)
         rows.append(row)
     return rows
-
-
-def _iso(timestamp: float, zone: tzinfo) -> str:
-    """ISO 8601 to the second, ``Z`` for UTC, else the zone's offset at that moment."""
-    text = datetime.fromtimestamp(timestamp, zone).isoformat(timespec="seconds")
-    return text.removesuffix("+00:00") + "Z" if zone is UTC else text
 
 
 def _zone(name: str) -> tzinfo:

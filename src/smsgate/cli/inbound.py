@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from smsgate.cli.common import CliError, Commands, Tools, example, must_account, with_store
+from smsgate.cli.output import iso_time
 from smsgate.domain.inbound import DOCUMENT, InboundMessage
 
 __all__ = ["add_commands"]
@@ -62,7 +63,7 @@ def _view(message: InboundMessage) -> dict[str, Any]:
         "to": message.destination,
         "dest_code": message.dest_code,
         "text": message.text,
-        "received_at": message.received_at,
+        "received_at": iso_time(message.received_at),
         "connector": message.connector,
     }
 

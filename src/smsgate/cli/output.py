@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 __all__ = ["print_output", "render"]
@@ -77,3 +78,9 @@ def _cell(value: Any) -> str:
     if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
         return ", ".join(v if isinstance(v, str) else json.dumps(v) for v in value)
     return json.dumps(value, ensure_ascii=False)
+
+
+def iso_time(timestamp: float, zone: tzinfo = UTC) -> str:
+    """ISO 8601 to the second, ``Z`` for UTC, else the zone's offset at that moment."""
+    text = datetime.fromtimestamp(timestamp, zone).isoformat(timespec="seconds")
+    return text.removesuffix("+00:00") + "Z" if zone is UTC else text
