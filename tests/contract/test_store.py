@@ -984,7 +984,7 @@ async def test_sqlite_migrates_a_database_of_schema_2(
     finally:
         await store.close()
     with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 11
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 12
 
 
 async def test_sqlite_migrates_a_carrier_message_id_to_the_carrier_ids_of_the_simulator(

@@ -374,6 +374,38 @@ async def test_a_message_whose_id_ran_ahead_of_its_time_still_expires(
     assert await store.submitted_past_expiry(T0 + 3600, 3600, 10) == [str(ahead)]
 
 
+# -- receipts a drained connector still owes --------------------------------------------------
+
+
+async def test_messages_awaiting_their_receipt_are_counted_by_connector_and_send_date(
+    store: Store, make_message: MakeMessage, open_account: OpenAccount
+) -> None:
+    """Only SUBMITTED messages handed over through that connector by then: not those of
+    another connector, not those handed over later (a successor sharing the name), not
+    those not yet handed over, not final ones."""
+    await open_account(store)
+    await store.insert_messages([make_message(i) for i in range(1, 7)])
+    await store.mark_submitted(
+        [
+            Accepted("1", "up", ("c1",), T0),
+            Accepted("2", "up", ("c2",), T0 + 10),
+            Accepted("3", "up", ("c3",), T0 + 20),  # after the bound asked below
+            Accepted("4", "other", ("c4",), T0),
+            Accepted("5", "up", ("c5",), T0),  # delivered
+        ]
+    )  # 6: never handed over
+    await store.apply_receipts([Receipt("5", MessageStatus.DELIVERED, "success", T0 + 5)])
+
+    assert await store.count_awaiting_receipt("up", T0 + 10) == 2
+    assert await store.count_awaiting_receipt("up", T0 + 20) == 3
+    assert await store.count_awaiting_receipt("up", T0 - 1) == 0
+    assert await store.count_awaiting_receipt("other", T0 + 20) == 1
+    assert await store.count_awaiting_receipt("gone", T0 + 20) == 0
+
+    await store.apply_receipts([Receipt("1", MessageStatus.FAILED, "x", T0 + 30)])
+    assert await store.count_awaiting_receipt("up", T0 + 10) == 1
+
+
 # -- SQLite only ------------------------------------------------------------------------------
 
 
@@ -444,3 +476,13 @@ async def test_sqlite_the_expiry_sweep_reads_only_due_messages(
             plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
             assert f"USING INDEX {index}" in plan or f"USING COVERING INDEX {index}" in plan, plan
             assert "TEMP B-TREE" not in plan, plan
+
+
+async def test_sqlite_the_count_of_receipts_owed_reads_only_that_connectors_entries(
+    sqlite_store: SqliteStore,
+) -> None:
+    """A range of the partial index of SUBMITTED messages, not a walk of the backlog."""
+    with closing(sqlite3.connect(sqlite_store._path)) as conn:
+        sql = f"EXPLAIN QUERY PLAN {sqlite_module._COUNT_AWAITING_RECEIPT}"
+        plan = " ".join(row[-1] for row in conn.execute(sql, ("up", T0)))
+    assert "INDEX messages_awaiting_receipt (connector=? AND send_date<?)" in plan, plan

@@ -200,6 +200,13 @@ class MessageStore(Protocol):
         expiry first: a carrier that never sent their receipt will not send it now."""
         ...
 
+    async def count_awaiting_receipt(self, connector: str, sent_until: float) -> int:
+        """How many messages handed over through ``connector`` at or before ``sent_until``
+        (their ``send_date``) are still SUBMITTED, awaiting their receipt: what a connector
+        being drained still owes. The time bound leaves out a successor's messages, which
+        share the connector's name. Cheap enough to ask every half second."""
+        ...
+
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
         """Move messages to their final status.
 

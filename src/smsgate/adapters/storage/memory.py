@@ -404,6 +404,17 @@ class MemoryStore:
         )
         return [str(mid) for _, mid in due[: max(limit, 0)]]
 
+    async def count_awaiting_receipt(self, connector: str, sent_until: float) -> int:
+        self._check_open()
+        return sum(
+            1
+            for m in self._messages.values()
+            if m.status is MessageStatus.SUBMITTED
+            and m.connector == connector
+            and m.send_date is not None
+            and m.send_date <= sent_until
+        )
+
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
         self._check_open()
         for receipt in receipts:

@@ -309,6 +309,15 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     # MO messages, their parts and their deliveries (see sqlite_inbound).
     mo.MIGRATION,
+    (
+        # SUBMITTED messages by connector and send date, for a drained connector's count of
+        # the receipts it still owes (_COUNT_AWAITING_RECEIPT): only those waiting for a
+        # receipt are indexed, so the count reads just that connector's entries. It costs the
+        # hot path an index entry per message handed over (mark_submitted) and its removal
+        # when the receipt comes, as messages_expiry_own does.
+        """CREATE INDEX messages_awaiting_receipt ON messages (connector, send_date)
+            WHERE status = 'submitted'""",
+    ),
 )
 
 _MESSAGE_COLUMNS: Final = (
@@ -426,6 +435,10 @@ _SELECT_EXPIRED_OWN: Final = (
     "SELECT created_at + validity_period, id FROM messages WHERE status = 'submitted' "
     "AND validity_period IS NOT NULL AND created_at + validity_period <= ? "
     "ORDER BY created_at + validity_period LIMIT ?"
+)
+# A range of the partial index messages_awaiting_receipt: its WHERE must match the index's.
+_COUNT_AWAITING_RECEIPT: Final = (
+    "SELECT COUNT(*) FROM messages WHERE status = 'submitted' AND connector = ? AND send_date <= ?"
 )
 # SUBMITTED messages without one, made before the default validity: ids embed the millisecond
 # they were made at, so the oldest unfinished messages (messages_unfinished, in id order) up to
@@ -770,6 +783,10 @@ class SqliteStore:
         expiring = sorted((at + default_validity_s, mid) for at, mid in default)
         merged = heapq.merge(own, expiring)
         return [str(mid) for _, mid in itertools.islice(merged, limit)]
+
+    async def count_awaiting_receipt(self, connector: str, sent_until: float) -> int:
+        row = await self._read(_fetch_one, _COUNT_AWAITING_RECEIPT, (connector, sent_until))
+        return 0 if row is None else int(row[0])
 
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
         for receipt in receipts:
