@@ -94,13 +94,17 @@ class Gateway:
         self.queue = MemoryDeliveryQueue(config.pipeline.queue_size)
         self.policy = PolicyCache(self.store, self.clock, config.server.refresh_s)
         self.simulator = CarrierSimulator(config.simulator, self.clock)
-        self.carrier = ConnectorSet(Router(self.policy), self.simulator, self.clock)
+        # The store tells a draining connector which receipts it still owes.
+        self.carrier = ConnectorSet(
+            Router(self.policy), self.simulator, self.clock, messages=self.store
+        )
         self.connectors = ConnectorManager(
             self.policy,
             self.carrier,
             self._build_connector,
             self.box.open,
             interval_s=max(config.server.refresh_s, _MIN_RECONCILE_S),
+            receipt_drain_s=config.upstream.receipt_drain_s,
         )
         self.limiter = MemoryLimiter()
         self.receipts = ReceiptProcessor(self.store, self.policy)

@@ -215,6 +215,10 @@ class UpstreamConfig:
     # Receipts that came before their submit's response, and parts of MO messages, are kept
     # this long for the rest to come.
     keep_s: float = 24 * 3600.0
+    # A removed or replaced connector stays bound, after its submits are answered, until no
+    # message handed over through it awaits its receipt, or this long at most: closed sooner,
+    # those messages would expire although delivered.
+    receipt_drain_s: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)

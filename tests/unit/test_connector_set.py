@@ -25,10 +25,12 @@ from smsgate.domain.models import (
     Account,
     AccountState,
     MessageStatus,
+    Receipt,
     Rejected,
     Retry,
     SubmitOutcome,
 )
+from smsgate.logs import FIELDS_ATTR
 from smsgate.service.cancel import CancelDesk
 from smsgate.service.connectors import NO_ROUTE, ConnectorSet
 from smsgate.service.delivery import DeliveryWorker
@@ -440,3 +442,99 @@ async def test_a_message_without_a_route_fails_with_its_receipt(rig: Rig) -> Non
         errors.OPERATOR_NOT_SUPPORT.code,
         None,
     )
+
+
+# -- draining: the receipts owed --------------------------------------------------------------
+
+
+@pytest.fixture
+async def owing() -> AsyncIterator[Rig]:
+    """A connector set that asks its store what a drained connector still owes."""
+    store = MemoryStore()
+    await store.start()
+    clock = FixedClock()
+    policy = PolicyCache(store, clock, ttl_s=0)
+    simulator = ScriptedConnector("simulator", records_submission=False, resubmit_on_recovery=True)
+    router = Router(policy, random.Random(5).random)
+    carriers = ConnectorSet(router, simulator, clock, messages=store, poll_s=0.01)
+    fed: list[object] = []
+    await carriers.start(fed.extend)
+    yield Rig(store, clock, policy, simulator, carriers, fed)
+    await carriers.close()
+    await store.close()
+
+
+def events(caplog: pytest.LogCaptureFixture, event: str) -> list[dict[str, object]]:
+    """The fields of each ``event`` logged."""
+    return [getattr(r, FIELDS_ATTR) for r in caplog.records if r.getMessage() == event]
+
+
+async def handed_over(rig: Rig, connector: str, *message_ids: str, at: float = T0) -> None:
+    """Messages stored and recorded as handed over through ``connector`` (as the worker does)."""
+    await rig.store.insert_messages([sg_message(mid) for mid in message_ids])
+    handed = [Accepted(mid, connector, (f"c{mid}",), at) for mid in message_ids]
+    await rig.store.mark_submitted(handed)
+
+
+async def test_a_drain_stays_bound_until_the_receipts_owed_have_come(
+    owing: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    old = ScriptedConnector("upstream")
+    await owing.connectors(old)
+    await handed_over(owing, "upstream", "1", "2")
+    await handed_over(owing, "other", "3")  # another connector's: not waited for
+    retired = owing.carriers.retire("upstream")
+    assert retired is not None
+    owing.clock.t = T0 + 10
+
+    drain = asyncio.create_task(owing.carriers.drain(retired, WAIT_S, 60.0))
+    await handed_over(owing, "upstream", "4", at=T0 + 20)  # a successor's, handed over later
+    await owing.store.apply_receipts([Receipt("1", MessageStatus.DELIVERED, "success", T0 + 11)])
+    async with asyncio.timeout(WAIT_S):
+        while not events(caplog, "connector.drain_receipts"):
+            await asyncio.sleep(0.01)
+    # "1" was delivered before the first count; "3" and "4" are not upstream's to wait for.
+    assert events(caplog, "connector.drain_receipts") == [{"connector": "upstream", "owed": 1}]
+    assert not old.closed
+    assert owing.carriers.status()["upstream"]["state"] == "draining"
+
+    await owing.store.apply_receipts([Receipt("2", MessageStatus.DELIVERED, "success", T0 + 12)])
+    async with asyncio.timeout(WAIT_S):
+        await drain
+    assert old.closed
+    assert events(caplog, "connector.drain_timeout") == []
+
+
+async def test_a_drain_closes_at_its_bound_with_receipts_still_owed(
+    owing: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    old = ScriptedConnector("upstream")
+    await owing.connectors(old)
+    await handed_over(owing, "upstream", "1")
+    retired = owing.carriers.retire("upstream")
+    assert retired is not None
+
+    async with asyncio.timeout(WAIT_S):
+        await owing.carriers.drain(retired, WAIT_S, 0.2)
+
+    assert old.closed
+    assert events(caplog, "connector.drain_receipts") == [{"connector": "upstream", "owed": 1}]
+    assert events(caplog, "connector.drain_timeout") == [{"connector": "upstream", "owed": 1}]
+    message = await owing.store.get_message(ACCOUNT_ID, "1")
+    assert message is not None
+    assert message.status is MessageStatus.SUBMITTED
+
+
+async def test_a_drain_with_no_receipts_owed_closes_after_one_poll(owing: Rig) -> None:
+    old = ScriptedConnector("upstream")
+    await owing.connectors(old)
+    await handed_over(owing, "upstream", "1")
+    await owing.store.apply_receipts([Receipt("1", MessageStatus.DELIVERED, "success", T0 + 1)])
+    retired = owing.carriers.retire("upstream")
+    assert retired is not None
+
+    async with asyncio.timeout(WAIT_S):
+        await owing.carriers.drain(retired, WAIT_S, 60.0)
+    assert old.closed

@@ -7,8 +7,10 @@ document; :class:`~smsgate.service.policy.PolicyCache` re-reads it within ``refr
 - an added connector is built by the factory, started, and routed to at once;
 - a changed one (any setting, its password included) is built and started anew, takes the
   old one's place in routing, and the old one drains;
-- a removed one drains: nothing more is routed to it, the submits it was handed are answered,
-  then it is closed (within ``drain_s``, after which its close answers what is left).
+- a removed one drains: nothing more is routed to it, the submits it was handed are answered
+  (within ``drain_s``, after which its close answers what is left), the receipts its SMSC owes
+  for the messages it took come in (within ``receipt_drain_s``, ``[upstream]``), then it is
+  closed.
 
 The password is stored sealed with the data directory's master key; it is unsealed here, only
 to be handed to the factory, and never logged: a failure to build a connector is logged with
@@ -49,6 +51,7 @@ class ConnectorManager:
         *,
         interval_s: float = 1.0,
         drain_s: float = 60.0,
+        receipt_drain_s: float = 0.0,
     ) -> None:
         self._policy = policy
         self._carriers = carriers
@@ -56,6 +59,7 @@ class ConnectorManager:
         self._unseal = unseal
         self._interval_s = interval_s
         self._drain_s = drain_s
+        self._receipt_drain_s = receipt_drain_s
         self._running: dict[str, ConnectorSpec] = {}
         self._failed: dict[str, tuple[ConnectorSpec, str]] = {}  # name -> (spec, why)
         self._drains: set[asyncio.Task[None]] = set()
@@ -146,7 +150,8 @@ class ConnectorManager:
         if retired is None:
             return
         task = asyncio.create_task(
-            self._carriers.drain(retired, self._drain_s), name=f"drain {retired.name}"
+            self._carriers.drain(retired, self._drain_s, self._receipt_drain_s),
+            name=f"drain {retired.name}",
         )
         self._drains.add(task)
         task.add_done_callback(self._drains.discard)

@@ -22,8 +22,13 @@ logged: it cannot leave, and waiting would only hold it on the queue until it ex
 Connectors come and go while messages flow (:class:`~smsgate.service.connector_manager.
 ConnectorManager`): :meth:`ConnectorSet.put` starts one and routes to it at once (replacing one
 of the same name), :meth:`ConnectorSet.drain` closes a retired one once every submit it was
-handed has been answered. Each submit in flight counts against its connector until it returns,
-counted before the first await, so a connector retired meanwhile is never closed under it.
+handed has been answered and the receipts its SMSC owes have come. Each submit in flight counts
+against its connector until it returns, counted before the first await, so a connector retired
+meanwhile is never closed under it. The receipts owed are the messages handed over through it
+still SUBMITTED in the store, asked every ``poll_s``: closing it before they come would leave
+them SUBMITTED until their validity runs out, to be shown EXPIRED although delivered. While it
+drains it stays bound, its receiver side taking them. The store is asked only from one poll
+after its last submit was answered, when the worker has recorded those hand-overs.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from smsgate.domain.routing import SIMULATOR
 from smsgate.logs import log_event
 from smsgate.ports.carrier import BindReport, Carrier, ConnectorHealth, ReceiptSink
 from smsgate.ports.clock import Clock
+from smsgate.ports.store import MessageStore
 from smsgate.service.routing import Router
 
 __all__ = ["NO_ROUTE", "ConnectorSet", "RunningConnector"]
@@ -126,11 +132,22 @@ class ConnectorSet:
     records_submission: bool
 
     def __init__(
-        self, router: Router, simulator: Carrier, clock: Clock, *, down_retry_s: float = 1.0
+        self,
+        router: Router,
+        simulator: Carrier,
+        clock: Clock,
+        *,
+        down_retry_s: float = 1.0,
+        messages: MessageStore | None = None,
+        poll_s: float = 0.5,
     ) -> None:
+        """``messages``, when given, is asked what a drained connector still owes (receipts);
+        without it a drain closes once the submits are answered."""
         self._router = router
         self._clock = clock
         self._down_retry_s = down_retry_s
+        self._messages = messages
+        self._poll_s = poll_s
         self._sink: ReceiptSink | None = None
         self._live: dict[str, RunningConnector] = {
             SIMULATOR: RunningConnector(SIMULATOR, simulator)
@@ -308,22 +325,64 @@ class ConnectorSet:
         self._settle_flags()
         return member
 
-    async def drain(self, retired: RunningConnector, timeout_s: float) -> None:
+    async def drain(
+        self, retired: RunningConnector, timeout_s: float, receipts_s: float = 0.0
+    ) -> None:
         """Close a connector returned by :meth:`put` or :meth:`retire` once every submit it was
-        handed has been answered, or after ``timeout_s`` (its close answers what is left)."""
+        handed has been answered, or after ``timeout_s`` (its close answers what is left); then,
+        for up to ``receipts_s`` more, once no message handed over through it awaits its
+        receipt (module docstring)."""
         try:
-            async with asyncio.timeout(timeout_s):
-                await retired.idle.wait()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await retired.idle.wait()
+            except TimeoutError:
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "connector.drain_timeout",
+                    connector=retired.name,
+                    in_flight=retired.in_flight,
+                )
+                return
+            if self._messages is not None and receipts_s > 0:
+                await self._await_receipts(retired, self._messages, receipts_s)
+        finally:
+            await self._close(retired)
+
+    async def _await_receipts(
+        self, retired: RunningConnector, messages: MessageStore, bound_s: float
+    ) -> None:
+        """Poll the store until no message handed over through ``retired`` is SUBMITTED, or
+        ``bound_s`` has passed. Messages handed over later through a successor of the same
+        name are left out by their send date: all of ``retired``'s were answered by now."""
+        sent_until = self._clock.now()
+        owed = 0
+        try:
+            async with asyncio.timeout(bound_s):
+                await asyncio.sleep(self._poll_s)  # the worker records the last hand-overs
+                owed = await messages.count_awaiting_receipt(retired.name, sent_until)
+                if owed:
+                    log_event(
+                        log,
+                        logging.INFO,
+                        "connector.drain_receipts",
+                        connector=retired.name,
+                        owed=owed,
+                    )
+                while owed:
+                    await asyncio.sleep(self._poll_s)
+                    owed = await messages.count_awaiting_receipt(retired.name, sent_until)
         except TimeoutError:
             log_event(
                 log,
                 logging.WARNING,
                 "connector.drain_timeout",
                 connector=retired.name,
-                in_flight=retired.in_flight,
+                owed=owed,
             )
-        finally:
-            await self._close(retired)
+        except Exception:
+            log.exception("connector %s: the receipts it owes cannot be counted", retired.name)
 
     async def _close(self, member: RunningConnector) -> None:
         if member.closed:
