@@ -50,10 +50,6 @@ def pdu(command: str, sequence: int, **fields: object) -> bytes:
     return data
 
 
-def renumbered(data: bytes, sequence: int) -> bytes:
-    return data[:12] + struct.pack(">L", sequence) + data[16:]
-
-
 def read_pdu(sock: socket.socket) -> smpplib.command.Command:
     def exactly(n: int) -> bytes:
         data = b""
@@ -135,7 +131,7 @@ def non_reader_phase(port: int, pid: int, seconds: float) -> None:
             while True:
                 sock.sendall(
                     b"".join(
-                        renumbered(submit if seq % 20 == 0 else enquire, seq)
+                        smpp_load._with_seq(submit if seq % 20 == 0 else enquire, seq)
                         for seq in range(sequence, sequence + 1000)
                     )
                 )

@@ -26,6 +26,7 @@ import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
 
+from tests.doors.smpp_wire import pdu
 from tests.interop.conftest import SIMULATOR_CONFIG
 from tests.interop.test_smpp_door import PASSWORD, SG, connect, new_account
 from tests.interop.test_smpp_logs import WRONG_PASSWORD, JsonLogServer
@@ -62,17 +63,8 @@ def stop_server(tmp_path: Path) -> Iterator[JsonLogServer]:
     yield from _server(tmp_path, "shutdown_s = 1.0\n")
 
 
-def _pdu(command: str, sequence: int, **fields: object) -> bytes:
-    # Without a client to number it, make_pdu needs the sequence passed (or it asks the
-    # client for one) and then set (it does not keep what it was passed).
-    pdu = smpplib.smpp.make_pdu(command, sequence=sequence, **fields)
-    pdu.sequence = sequence
-    data: bytes = pdu.generate()
-    return data
-
-
-def _renumbered(pdu: bytes, sequence: int) -> bytes:
-    return pdu[:12] + struct.pack(">L", sequence) + pdu[16:]
+def _renumbered(data: bytes, sequence: int) -> bytes:
+    return data[:12] + struct.pack(">L", sequence) + data[16:]
 
 
 def _read_pdu(sock: socket.socket) -> smpplib.command.Command:
@@ -102,7 +94,7 @@ def _non_reader(server: JsonLogServer, system_id: str) -> socket.socket:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", server.smpp_port))
-    sock.sendall(_pdu("bind_transceiver", 1, system_id=system_id, password=PASSWORD))
+    sock.sendall(pdu("bind_transceiver", 1, system_id=system_id, password=PASSWORD))
     resp = _read_pdu(sock)
     assert (resp.command, resp.status) == ("bind_transceiver_resp", smpplib.consts.SMPP_ESME_ROK)
     return sock
@@ -125,10 +117,10 @@ def test_a_client_that_reads_nothing_is_cut_off_and_memory_stays_flat(
     def blast() -> None:
         # As fast as the socket takes them, submits (one in 20, accepted and delivered) and
         # enquire_links (cheap to answer, so the answers pile up quickly); no answer is read.
-        submit = _pdu(
+        submit = pdu(
             "submit_sm", 1, source_addr="Acme", destination_addr=SG, short_message=b"never read"
         )
-        enquire = _pdu("enquire_link", 1)
+        enquire = pdu("enquire_link", 1)
         sequence = 2
         try:
             while True:
