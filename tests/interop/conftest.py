@@ -236,18 +236,14 @@ def v1_call(
     return json.loads(raw)  # type: ignore[no-any-return]
 
 
-class CallbackReceiver:
-    """An HTTP server in a thread that records receipt pushes, answering with ``status``.
+class PushReceiver:
+    """An HTTP server in a thread taking POSTs to ``path`` with :meth:`_handle`; subclasses
+    record what was pushed under ``_cond`` and notify it, so tests wait on the push itself."""
 
-    Tests wait on it for the receipts they expect: the push is the event that says a message is
-    final, so no test polls or sleeps.
-    """
+    path = "/"
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.requests: list[list[dict[str, object]]] = []
-        self.receipts: dict[str, dict[str, object]] = {}
-        self.fail_next = 0  # answer HTTP 500 to this many requests first
         self._cond = threading.Condition()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -255,7 +251,7 @@ class CallbackReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/receipts"
+        return f"http://127.0.0.1:{self.port}{self.path}"
 
     def start(self) -> None:
         self._thread.start()
@@ -268,7 +264,7 @@ class CallbackReceiver:
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
-        app.router.add_post("/receipts", self._handle)
+        app.router.add_post(self.path, self._handle)
         runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(runner.setup())
         self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
@@ -276,6 +272,25 @@ class CallbackReceiver:
         self._loop.run_forever()
         self._loop.run_until_complete(runner.cleanup())
         self._loop.close()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        raise NotImplementedError
+
+
+class CallbackReceiver(PushReceiver):
+    """Records receipt pushes, answering HTTP 500 to the first ``fail_next`` requests.
+
+    Tests wait on it for the receipts they expect: the push is the event that says a message is
+    final, so no test polls or sleeps.
+    """
+
+    path = "/receipts"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[list[dict[str, object]]] = []
+        self.receipts: dict[str, dict[str, object]] = {}
+        self.fail_next = 0  # answer HTTP 500 to this many requests first
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.json()

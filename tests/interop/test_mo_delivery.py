@@ -11,11 +11,9 @@ as the README shows it. smpplib decodes every PDU the client side sees.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from aiohttp import web
 
 from smsgate.adapters.carriers.simulator_smsc import SimulatorSmsc, SmscSettings
 
-from .conftest import SIMULATOR_CONFIG, ServerProcess, free_port
+from .conftest import SIMULATOR_CONFIG, PushReceiver, ServerProcess
 from .smsc_harness import TIMEOUT_S, Harness, answer, expect, text_of
 
 pytestmark = pytest.mark.slow
@@ -39,41 +37,15 @@ LONG_UCS2 = "明天早上九点在会议室见，请带上合同和发票。" * 
 UDHI = 0x40
 
 
-class SmsUpReceiver:
-    """An HTTP server in a thread that takes SmsUp pushes (a JSON array of MO messages) and
-    answers ``{"code": 0}``; the test waits on it for the sequence ids it expects."""
+class SmsUpReceiver(PushReceiver):
+    """Takes SmsUp pushes (a JSON array of MO messages) and answers ``{"code": 0}``; the test
+    waits on it for the messages it expects."""
+
+    path = "/mo"
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__()
         self.messages: dict[int, dict[str, object]] = {}
-        self._cond = threading.Condition()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._started = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mo"
-
-    def start(self) -> None:
-        self._thread.start()
-        assert self._started.wait(10)
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_post("/mo", self._handle)
-        runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._started.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
-        self._loop.close()
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.json()
