@@ -160,6 +160,7 @@ class Gateway:
             self.clock,
             config.pipeline.submit_batch,
             self.cancels,
+            on_recorded=self.upstream.receipts.recent.remember,
         )
         self.guard = AccessGuard(self.policy, self.store, FaultInjector(random.random))
         self.door = AliyunDoor(

@@ -9,7 +9,7 @@ waits; nothing sleeps for a result: tests await the peer's ``wait_*`` or the con
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,14 +35,14 @@ class RecordingSink:
     error: Exception | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def deliver(self, connector: str, pdu: DeliverSm | DataSm) -> int:
-        self.delivered.append((connector, pdu))
+    async def deliver_all(self, connector: str, pdus: Sequence[DeliverSm | DataSm]) -> list[int]:
+        self.delivered.extend((connector, pdu) for pdu in pdus)
         self._arrived.set()
         if self.gate is not None:
             await self.gate.wait()
         if self.error is not None:
             raise self.error
-        return self.status
+        return [self.status] * len(pdus)
 
     async def wait(self, count: int, timeout: float = 5.0) -> list[DeliverSm | DataSm]:
         async with asyncio.timeout(timeout):

@@ -17,14 +17,14 @@ import pytest
 from smsgate import errors
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.storage.memory import MemoryStore
-from smsgate.domain.models import Accepted, Message, MessageStatus, SubmitOutcome
+from smsgate.domain.models import Accepted, Message, MessageStatus, Receipt, SubmitOutcome
 from smsgate.ports.carrier import ReceiptSink
 from smsgate.ports.store import StoreError
 from smsgate.service.delivery import DeliveryWorker
 from smsgate.service.expiry import ExpirySweeper
 from smsgate.smpp.constants import CommandStatus, MessageState
 from tests import builders
-from tests.unit.upstream_rig import CONNECTOR, T0, Rig, receipt_pdu
+from tests.unit.upstream_rig import CONNECTOR, T0, Rig, mo_pdus, receipt_pdu
 
 OK = CommandStatus.ESME_ROK
 WAIT_S = 5.0  # a safety net only: a step that never comes fails the test instead of hanging
@@ -377,6 +377,108 @@ async def test_the_receipt_is_durable_before_it_is_answered() -> None:
 
         assert await answer == OK
         assert (await rig.message(1)).status is DELIVERED
+
+
+# -- recent hand-overs ---------------------------------------------------------------------------
+
+
+class _WritingStore(_CountingStore):
+    """Counts receipt writes too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.receipt_writes: list[int] = []
+
+    async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
+        if self.down:
+            raise StoreError("disk on fire")
+        self.receipt_writes.append(len(receipts))
+        return await super().apply_receipts(receipts)
+
+
+async def _hand_over(rig: Rig, ids: dict[str, tuple[str, ...]]) -> None:
+    """What the app does: the delivery worker hands messages to a carrier and, once the
+    hand-overs are recorded, tells the receipts' memory."""
+    queue = MemoryDeliveryQueue(len(ids))
+    worker = DeliveryWorker(
+        queue,
+        _Carrier(ids),
+        rig.store,
+        rig.processor,
+        rig.clock,
+        on_recorded=rig.service.receipts.recent.remember,
+    )
+    messages = [builders.message(int(mid), segments=len(cids)) for mid, cids in ids.items()]
+    await rig.store.insert_messages(messages)
+    await queue.put_when_room(messages)
+    await worker.run_once()
+
+
+async def test_receipts_for_recorded_hand_overs_need_no_look_up_and_one_write() -> None:
+    store = _WritingStore()
+    async with Rig(store) as rig:
+        await _hand_over(rig, {str(mid): (f"{mid:X}",) for mid in range(1, 31)})
+
+        statuses = await rig.deliver_all([receipt_pdu(f"{mid:x}") for mid in range(1, 31)])
+
+        assert statuses == [OK] * 30
+        assert (store.lookups, store.receipt_writes) == ([], [30])
+        assert {m.status for m in await rig.store.list_messages("acc-1", 50)} == {DELIVERED}
+        assert len(rig.heard) == 30
+
+
+async def test_a_remembered_long_message_waits_for_all_its_parts() -> None:
+    async with Rig(_WritingStore()) as rig:
+        await _hand_over(rig, {"1": ("p1", "p2", "p3")})
+
+        await rig.deliver_all([receipt_pdu("p1"), receipt_pdu("p3")])
+        assert (await rig.message(1)).status is SUBMITTED
+        await rig.deliver(receipt_pdu("p2", "UNDELIV", "002"))
+
+        failed = await rig.message(1)
+        assert (failed.status, failed.error_code) == (FAILED, errors.INVALID_NUM.code)
+
+
+async def test_a_receipt_sent_again_is_ignored_by_the_store() -> None:
+    store = _WritingStore()
+    async with Rig(store) as rig:
+        await _hand_over(rig, {"1": ("77",)})
+        assert await rig.deliver(receipt_pdu("77")) == OK
+
+        assert await rig.deliver(receipt_pdu("77", "UNDELIV", "002")) == OK
+
+        assert len(store.lookups) == 1  # the memory gave the first; the store knew the second
+        assert (await rig.message(1)).status is DELIVERED
+        assert [m.id for m in rig.heard] == ["1"]
+
+
+async def test_a_failed_write_answers_the_whole_read_and_the_resent_receipts_still_apply() -> None:
+    store = _WritingStore()
+    async with Rig(store) as rig:
+        await _hand_over(rig, {"1": ("a1",), "2": ("a2",)})
+        store.down = True
+
+        assert (
+            await rig.deliver_all([receipt_pdu("a1"), receipt_pdu("a2")])
+            == [CommandStatus.ESME_RX_T_APPN] * 2
+        )
+
+        store.down = False  # the SMSC delivers them again; the memory gave them up: the store
+        assert await rig.deliver_all([receipt_pdu("a1"), receipt_pdu("a2")]) == [OK, OK]
+        assert {(await rig.message(m)).status for m in (1, 2)} == {DELIVERED}
+
+
+async def test_receipts_and_mo_messages_of_one_read_get_their_own_answers(rig: Rig) -> None:
+    await rig.document("inbound", {"659123": "acc-1"})
+    await _hand_over(rig, {"1": ("r1",)})
+
+    statuses = await rig.deliver_all(
+        [receipt_pdu("r1"), *mo_pdus("hi", "6591230077"), receipt_pdu("unknown")]
+    )
+
+    assert statuses == [OK, OK, OK]
+    assert (await rig.message(1)).status is DELIVERED
+    assert [m.text for m in rig.inbound] == ["hi"]
 
 
 # -- expiry -------------------------------------------------------------------------------------

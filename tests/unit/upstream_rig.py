@@ -219,8 +219,8 @@ class Rig:
         return await self.service.deliver(connector, pdu)
 
     async def deliver_all(self, pdus: Sequence[DeliverSm | DataSm]) -> list[int]:
-        """As a connector does: each PDU of a read handled at once, answered as it is done."""
-        return list(await asyncio.gather(*(self.deliver(pdu) for pdu in pdus)))
+        """As a connector does: the PDUs of one read handed over together."""
+        return await self.service.deliver_all(CONNECTOR, pdus)
 
     async def document(self, name: str, doc: object) -> None:
         await self.store.put_document(name, json.dumps(doc))

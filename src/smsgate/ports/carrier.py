@@ -47,14 +47,16 @@ class Carrier(Protocol):
 class UpstreamSink(Protocol):
     """Where an upstream SMPP connector hands what its SMSC delivers: receipts and MO messages.
 
-    The connector answers the deliver_sm (or data_sm) with the status this returns, and only
-    after it returns, so that what the SMSC is told was taken (ESME_ROK) is durably taken: a
-    receipt applied or kept until its message's id is known, an MO message stored. A temporary
-    failure (the store is down) returns ESME_RX_T_APPNACK and the SMSC delivers it again later.
+    The connector hands over what one read brought, together (a burst of receipts is then one
+    store write), and answers each deliver_sm (or data_sm) with its status in the list this
+    returns, only after it returns, so that what the SMSC is told was taken (ESME_ROK) is
+    durably taken: a receipt applied or kept until its message's id is known, an MO message
+    stored. A temporary failure (the store is down) returns ESME_RX_T_APPNACK and the SMSC
+    delivers it again later.
     """
 
-    async def deliver(self, connector: str, pdu: DeliverSm | DataSm) -> int:
-        """Take ``pdu`` from ``connector``; the command_status to answer it with."""
+    async def deliver_all(self, connector: str, pdus: Sequence[DeliverSm | DataSm]) -> list[int]:
+        """Take ``pdus`` from ``connector``; the command_status to answer each with."""
         ...
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 from smsgate import errors
 from smsgate.domain.models import (
@@ -44,6 +45,7 @@ class DeliveryWorker:
         clock: Clock,
         batch_size: int = 256,
         cancels: CancelDesk | None = None,
+        on_recorded: Callable[[Sequence[Accepted]], None] | None = None,
     ) -> None:
         self._queue = queue
         self._carrier = carrier
@@ -52,6 +54,8 @@ class DeliveryWorker:
         self._clock = clock
         self._batch_size = batch_size
         self._cancels = cancels or CancelDesk()
+        # Told of hand-overs once they are durable (the receipts' memory of carrier ids).
+        self._on_recorded = on_recorded
 
     async def run_once(self) -> int:
         """Deliver one batch (waits for work); returns the number of messages handled."""
@@ -131,6 +135,8 @@ class DeliveryWorker:
         if accepted and self._carrier.records_submission:
             # Receipts that came before these hand-overs were recorded are applied with them.
             self._receipts.announce(await self._store.mark_submitted(accepted))
+            if self._on_recorded is not None:
+                self._on_recorded(accepted)
         return taken
 
 

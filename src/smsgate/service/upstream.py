@@ -1,8 +1,8 @@
 """What upstream SMSCs deliver: the :class:`~smsgate.ports.carrier.UpstreamSink` of every
 connector.
 
-A connector hands each deliver_sm or data_sm its SMSC sends to :meth:`UpstreamService.deliver`
-and answers it with the status returned, only once it returns: ESME_ROK means what the PDU
+A connector hands the deliver_sm and data_sm of one read to :meth:`UpstreamService.deliver_all`
+and answers each with its status returned, only once it returns: ESME_ROK means what the PDU
 carried is durably taken. The PDU's message type (esm_class bits 2-5, SMPP 3.4 §5.2.12) says
 what it is:
 
@@ -13,7 +13,8 @@ what it is:
 - a plain message (0): an MO message for the account that owns its destination number
   (:mod:`smsgate.service.inbound`).
 
-A store failure answers ESME_RX_T_APPN (temporary: the SMSC delivers again later), logged once
+The receipts of one call are applied in one store write, so a store failure answers all of them
+ESME_RX_T_APPN (temporary: the SMSC delivers again later), logged once
 per run of failures; so does an unexpected fault (logged with its traceback), so that nothing
 the SMSC sent is lost to a bug. Messages that never get a receipt are expired by
 ``service.expiry``.
@@ -21,7 +22,9 @@ the SMSC sent is lost to a bug. Messages that never get a receipt are expired by
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Sequence
 from typing import Final
 
 from smsgate.ports.clock import Clock
@@ -61,18 +64,47 @@ class UpstreamService:
         self.inbound = InboundDesk(inbound, policy, clock)
         self._faults = StoreFaults(log)
 
-    async def deliver(self, connector: str, pdu: DeliverSm | DataSm) -> int:
-        """Take ``pdu`` from ``connector``; the command_status to answer it with."""
-        kind = pdu.esm_class & MESSAGE_TYPE
-        operation = "take a receipt" if kind else "take an MO message"
-        try:
+    async def deliver_all(self, connector: str, pdus: Sequence[DeliverSm | DataSm]) -> list[int]:
+        """Take ``pdus`` from ``connector``; the command_status to answer each with."""
+        statuses = [int(CommandStatus.ESME_ROK)] * len(pdus)
+        receipts: list[int] = []  # indexes
+        inbound: list[int] = []
+        for index, pdu in enumerate(pdus):
+            kind = pdu.esm_class & MESSAGE_TYPE
             if kind in RECEIPT_TYPES:
-                await self.receipts.take(connector, pdu)
-                status: int = CommandStatus.ESME_ROK
-            elif kind:
-                status = CommandStatus.ESME_ROK  # intermediate, or an acknowledgement by a user
-            else:
-                status = await self.inbound.take(connector, pdu)
+                receipts.append(index)
+            elif not kind:
+                inbound.append(index)
+            # else: intermediate, or an acknowledgement by a user: taken and ignored
+        work = [self._take_receipts(connector, [pdus[i] for i in receipts])] if receipts else []
+        work.extend(self._take_inbound(connector, pdus[i]) for i in inbound)
+        done = await asyncio.gather(*work)
+        if receipts:
+            receipt_status = done[0]
+            for index in receipts:
+                statuses[index] = receipt_status
+        for index, status in zip(inbound, done[1 if receipts else 0 :], strict=True):
+            statuses[index] = status
+        return statuses
+
+    async def deliver(self, connector: str, pdu: DeliverSm | DataSm) -> int:
+        """:meth:`deliver_all` of one PDU."""
+        return (await self.deliver_all(connector, [pdu]))[0]
+
+    async def _take_receipts(self, connector: str, pdus: list[DeliverSm | DataSm]) -> int:
+        return await self._guarded(
+            "take receipts", connector, self.receipts.take_all(connector, pdus)
+        )
+
+    async def _take_inbound(self, connector: str, pdu: DeliverSm | DataSm) -> int:
+        return await self._guarded(
+            "take an MO message", connector, self.inbound.take(connector, pdu)
+        )
+
+    async def _guarded(self, operation: str, connector: str, work: Awaitable[int | None]) -> int:
+        """``work``'s status (ESME_ROK for None); ESME_RX_T_APPN when it failed."""
+        try:
+            status = await work
         except StoreError as exc:
             self._faults.failure(operation, exc)
             return CommandStatus.ESME_RX_T_APPN
@@ -82,7 +114,7 @@ class UpstreamService:
             log.exception("could not %s from %s", operation, connector)
             return CommandStatus.ESME_RX_T_APPN
         self._faults.success(operation)
-        return status
+        return CommandStatus.ESME_ROK if status is None else status
 
     async def close(self) -> None:
         """Stop the look-ups in flight (their deliver_sm go unanswered: the SMSC sends again)."""

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from smsgate.domain.carrier_receipts import (
     DEFAULT_RECEIPT_MAP,
+    CarrierReceipt,
     IdFormat,
     ReceiptMap,
     id_candidates,
@@ -37,6 +38,7 @@ from smsgate.domain.models import Message, Receipt
 from smsgate.logs import log_event
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import MessageStore, PendingReceipt
+from smsgate.service.hand_overs import RecentHandOvers
 from smsgate.service.policy import PolicyCache
 from smsgate.service.receipts import ReceiptProcessor, refunds
 from smsgate.smpp.constants import MessageState, TlvTag
@@ -113,30 +115,69 @@ class UpstreamReceipts:
         processor: ReceiptProcessor,
         policy: PolicyCache,
         clock: Clock,
+        recent: RecentHandOvers | None = None,
     ) -> None:
         self._store = store
         self._processor = processor
         self._policy = policy
         self._clock = clock
+        self.recent = RecentHandOvers() if recent is None else recent
         self._lookups = _Lookups(store)
         # connector -> (the spec it was built from, its table): rebuilt when the spec changes.
         self._maps: dict[str, tuple[ConnectorSpec | None, ReceiptMap]] = {}
 
     async def take(self, connector: str, pdu: DeliverSm | DataSm) -> None:
-        """Apply or keep the receipt ``pdu`` carries; returns once that is durable. Raises
-        StoreError when it could not be made so (the SMSC must send it again)."""
+        """:meth:`take_all` of one receipt."""
+        await self.take_all(connector, [pdu])
+
+    async def take_all(self, connector: str, pdus: Sequence[DeliverSm | DataSm]) -> None:
+        """Apply or keep the receipts ``pdus`` carry; returns once that is durable. Raises
+        StoreError when it could not be made so (the SMSC must send them again).
+
+        Receipts for recent hand-overs (:class:`~smsgate.service.hand_overs.RecentHandOvers`)
+        go to the processor together, in one store write; the others are looked up in the
+        store, and kept there when their message's id is not recorded yet."""
         spec = await self._spec(connector)
-        fields, network_error = receipt_fields(pdu)
-        read = self._receipt_map(connector, spec).read(fields, network_error)
-        if read is None:
-            stat = fields.get("stat", "")
-            log_event(
-                log, logging.DEBUG, "upstream.receipt_ignored", connector=connector, stat=stat
-            )
-            return
+        receipt_map = self._receipt_map(connector, spec)
         id_format: IdFormat = "auto" if spec is None else spec.receipt_ids
-        keys = id_candidates(read.carrier_id, id_format)
         now = self._clock.now()
+        known: list[Receipt] = []
+        unknown: list[tuple[CarrierReceipt, list[str]]] = []
+        for pdu in pdus:
+            fields, network_error = receipt_fields(pdu)
+            read = receipt_map.read(fields, network_error)
+            if read is None:
+                stat = fields.get("stat", "")
+                log_event(
+                    log, logging.DEBUG, "upstream.receipt_ignored", connector=connector, stat=stat
+                )
+                continue
+            keys = id_candidates(read.carrier_id, id_format)
+            recent = self.recent.take(connector, keys)
+            if recent is None:
+                unknown.append((read, keys))
+                continue
+            # The store ignores it if the message became final meanwhile (it expired).
+            message_id, key = recent
+            known.append(
+                Receipt(
+                    message_id,
+                    read.status,
+                    read.error_code,
+                    now,
+                    carrier_status=read.raw,
+                    part=key,
+                )
+            )
+        work = [self._look_up(connector, read, keys, now) for read, keys in unknown]
+        if known:
+            work.append(self._processor.take(known))
+        await asyncio.gather(*work)
+
+    async def _look_up(
+        self, connector: str, read: CarrierReceipt, keys: list[str], now: float
+    ) -> None:
+        """Apply a receipt whose message the store knows; keep it when it does not yet."""
         found = await self._lookups.find(connector, keys)
         if found is not None:
             message, key = found

@@ -151,7 +151,9 @@ class Link(SessionHandler, Generic[T]):
         self._throttled: asyncio.TimerHandle | None = None
         self._tags: dict[int, T] = {}  # sequence number -> owner's tag, in flight
         self._timeouts = 0  # in this read, for one log line
-        self._deliveries: set[asyncio.Future[int]] = set()
+        # What the SMSC delivered in this read, handed to the sink together at its end.
+        self._arrived: list[DeliverSm | DataSm] = []
+        self._deliveries: set[asyncio.Future[list[int]]] = set()
         self._closing = False
         self._unbinding = False
         self._ended: asyncio.Future[None] | None = None
@@ -166,8 +168,8 @@ class Link(SessionHandler, Generic[T]):
 
     @property
     def delivering(self) -> int:
-        """deliver_sm / data_sm with the sink, not yet answered."""
-        return len(self._deliveries)
+        """Batches of deliver_sm / data_sm with the sink (or read), not yet answered."""
+        return len(self._deliveries) + bool(self._arrived)
 
     @property
     def up(self) -> bool:
@@ -380,30 +382,39 @@ class Link(SessionHandler, Generic[T]):
 
     def request_received(self, event: Request) -> None:
         pdu = event.pdu
-        assert self._driver is not None
-        if not isinstance(pdu, DeliverSm | DataSm):  # the session lets no other request in
-            return
-        sink = self._owner.sink
+        if isinstance(pdu, DeliverSm | DataSm):  # the session lets no other request in
+            self._arrived.append(pdu)  # handed to the sink at the end of this read
+
+    def _deliver_arrived(self) -> None:
+        """Hand the sink what this read brought, in one call: a burst of receipts is applied in
+        one store write, and answered when that is durable."""
+        pdus, self._arrived = self._arrived, []
+        sink, driver = self._owner.sink, self._driver
+        if driver is None:
+            return  # the connection went: the SMSC delivers these again
         if sink is None:
-            self._driver.session.respond(_answer(pdu, CommandStatus.ESME_RX_T_APPN))
+            for pdu in pdus:
+                driver.session.respond(_answer(pdu, CommandStatus.ESME_RX_T_APPN))
             return
-        delivery = asyncio.ensure_future(sink.deliver(self._owner.name, pdu))
+        delivery = asyncio.ensure_future(sink.deliver_all(self._owner.name, pdus))
         self._deliveries.add(delivery)
-        delivery.add_done_callback(partial(self._delivered, self._driver, pdu))
+        delivery.add_done_callback(partial(self._delivered, driver, pdus))
 
     def _delivered(
-        self, driver: SmppDriver, pdu: DeliverSm | DataSm, done: asyncio.Future[int]
+        self, driver: SmppDriver, pdus: list[DeliverSm | DataSm], done: asyncio.Future[list[int]]
     ) -> None:
         self._deliveries.discard(done)
+        statuses: list[int]
         if done.cancelled():
-            status = int(CommandStatus.ESME_RX_T_APPN)
+            statuses = [CommandStatus.ESME_RX_T_APPN] * len(pdus)
         elif (error := done.exception()) is not None:
-            log.error("the upstream sink failed on a %s from %s", type(pdu).__name__,
-                      self.name, exc_info=error)  # fmt: skip
-            status = int(CommandStatus.ESME_RSYSERR)
+            log.error("the upstream sink failed on %d PDUs from %s", len(pdus), self.name,
+                      exc_info=error)  # fmt: skip
+            statuses = [CommandStatus.ESME_RSYSERR] * len(pdus)
         else:
-            status = done.result()
-        driver.session.respond(_answer(pdu, status))
+            statuses = done.result()
+        for pdu, status in zip(pdus, statuses, strict=True):
+            driver.session.respond(_answer(pdu, status))
         driver.flush_soon()
         if not self._deliveries:
             self._owner.link_ready(self)
@@ -414,6 +425,8 @@ class Link(SessionHandler, Generic[T]):
         log_event(log, logging.INFO, "connector.unbind", **self._fields(), by=by)
 
     def events_handled(self) -> None:
+        if self._arrived:
+            self._deliver_arrived()
         if self._timeouts:
             log_event(log, logging.WARNING, "connector.timeout", **self._fields(),
                       submits=self._timeouts, after_s=self._spec.response_timeout_s)  # fmt: skip
