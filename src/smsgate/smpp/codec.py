@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Sequence
+from operator import attrgetter
 from struct import Struct
 from struct import error as StructError  # noqa: N812
 from typing import Any, Final
@@ -299,18 +300,27 @@ def encode(pdu: Pdu) -> bytes:
     maximum, an integer out of range, a short_message over 254 octets, more than 255 entries)."""
     try:
         parts: list[bytes] = [b""]
-        if not _omit_body(pdu):
-            for kind, name, arg in _LAYOUTS[pdu.command_id]:
+        if not pdu.command_status or not _omit_body(pdu):
+            values, steps = _ENCODE[pdu.command_id]
+            fields = values(pdu)
+            i = 0
+            for kind, name, arg in steps:
                 if kind is _K_CSTRING:
-                    parts.append(_cstring(getattr(pdu, name), arg, name))
+                    parts.append(_cstring(fields[i], arg, name))
+                    i += 1
                 elif kind is _K_INTS:
-                    parts.append(arg.pack(*[getattr(pdu, n) for n in name]))
+                    count = len(name)
+                    parts.append(arg.pack(*fields[i : i + count]))
+                    i += count
                 elif kind is _K_SM:
-                    parts.append(_short_message(getattr(pdu, name)))
+                    parts.append(_short_message(fields[i]))
+                    i += 1
                 elif kind is _K_DESTS:
-                    parts.append(_dest_addresses(getattr(pdu, name)))
+                    parts.append(_dest_addresses(fields[i]))
+                    i += 1
                 else:
-                    parts.append(_unsuccess_smes(getattr(pdu, name)))
+                    parts.append(_unsuccess_smes(fields[i]))
+                    i += 1
         for tlv in pdu.tlvs:
             parts.append(_TLV_HEADER.pack(tlv.tag, len(tlv.value)))
             parts.append(tlv.value)
@@ -321,6 +331,22 @@ def encode(pdu: Pdu) -> bytes:
     except StructError as exc:
         raise SmppEncodeError(f"{type(pdu).__name__}: {exc}") from exc
     return b"".join(parts)
+
+
+def _field_values(names: tuple[str, ...]) -> Any:
+    """One C call that reads a PDU's mandatory fields, in layout order, as a tuple."""
+    if not names:
+        return lambda _pdu: ()
+    if len(names) == 1:
+        (name,) = names
+        return lambda pdu: (getattr(pdu, name),)
+    return attrgetter(*names)
+
+
+# command_id -> (its fields' getter, its layout)
+_ENCODE: dict[int, tuple[Any, tuple[_Step, ...]]] = {
+    cid: (_field_values(_field_names(layout)), layout) for cid, layout in _LAYOUTS.items()
+}
 
 
 # --- Decoding ------------------------------------------------------------------------------------
