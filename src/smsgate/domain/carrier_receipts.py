@@ -209,5 +209,8 @@ def id_candidates(reported: str, id_format: IdFormat) -> list[str]:
     return list(dict.fromkeys(candidates))
 
 
+_HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
+
+
 def _is_hex(text: str) -> bool:
-    return bool(text) and all(c in "0123456789abcdefABCDEF" for c in text)
+    return bool(text) and _HEX_DIGITS.issuperset(text)

@@ -28,7 +28,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from smsgate.domain.connectors import parse_connectors_document
 from smsgate.domain.countries import CountryRules
@@ -46,6 +46,9 @@ from smsgate.service.smpp_accounts import parse_smpp_document
 __all__ = ["DEFAULT_PRICES", "DOCUMENT_PARSERS", "Policy", "PolicyCache", "parse_document"]
 
 log = logging.getLogger(__name__)
+
+#: What an account without settings of its own gets (frozen: one instance serves them all).
+_NO_SETTINGS: Final = AccountSettings()
 
 T = TypeVar("T")
 
@@ -133,7 +136,7 @@ class PolicyCache:
 
     async def account(self, account_id: str) -> AccountSettings:
         await self._refresh()
-        settings: AccountSettings = self._parsed.get(f"account:{account_id}", AccountSettings())
+        settings: AccountSettings = self._parsed.get(f"account:{account_id}", _NO_SETTINGS)
         return settings
 
     async def account_limits(self, account_id: str) -> LimitPolicy:
