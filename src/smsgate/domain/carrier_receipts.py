@@ -157,10 +157,10 @@ def parse_receipt_text(text: str) -> dict[str, str]:
     # str.find over a lower-case copy rather than a regex: this runs once per receipt, and
     # carriers send thousands a second.
     low = text.lower()
-    end = _find_key(low, "text", len(low))
+    end = _find_key(low, "text:", len(low))
     found = [(end, "text")] if end < len(low) else []
-    for name in _KEYS:
-        at = _find_key(low, name, end)
+    for name, needle in _NEEDLES:
+        at = _find_key(low, needle, end)
         if at < end:
             found.append((at, name))
     found.sort()
@@ -171,14 +171,17 @@ def parse_receipt_text(text: str) -> dict[str, str]:
     return fields
 
 
-def _find_key(low: str, name: str, before: int) -> int:
-    """Where field ``name`` starts (at the start or after white space), or ``before``."""
-    at = low.find(name + ":", 0, before)
-    while at != -1:
-        if at == 0 or low[at - 1].isspace():
-            return at
-        at = low.find(name + ":", at + 1, before)
-    return before
+#: Each key with the colon that ends it, built once.
+_NEEDLES: Final = tuple((name, name + ":") for name in _KEYS)
+
+
+def _find_key(low: str, needle: str, before: int) -> int:
+    """Where ``needle`` (a key and its colon) starts, at the start or after white space, or
+    ``before``."""
+    at = low.find(needle, 0, before)
+    while at > 0 and not low[at - 1].isspace():
+        at = low.find(needle, at + 1, before)
+    return before if at < 0 else at
 
 
 def carrier_key(carrier_id: str) -> str:

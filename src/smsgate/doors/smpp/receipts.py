@@ -114,7 +114,10 @@ def final_date(ts: float | None) -> str:
 
 
 def _safe_text(body: str) -> str:
-    return "".join(c if c in _SAFE_CHARS else "?" for c in body[:_TEXT_CHARS])
+    head = body[:_TEXT_CHARS]
+    if _SAFE_CHARS.issuperset(head):  # the usual case: no character to replace
+        return head
+    return "".join(c if c in _SAFE_CHARS else "?" for c in head)
 
 
 def receipt_text(message: Message, report: ReceiptReport) -> str:
