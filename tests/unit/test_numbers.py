@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 
 from smsgate import errors
@@ -220,3 +222,58 @@ def test_macao_and_taiwan_are_not_mainland() -> None:
         info = parse_destination(example(region, PhoneNumberType.MOBILE))
         assert info.region_code == region
         assert not is_mainland_china(info)
+
+
+# --- The quick split agrees with phonenumbers.parse -------------------------------------------
+
+_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _parsed(digits: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    code=st.sampled_from(_CODES),
+    national=st.text("0123456789", min_size=1, max_size=14),
+)
+def test_the_quick_split_is_what_parse_gives(code: int, national: str) -> None:
+    digits = f"{code}{national}"
+    split = numbers._split(digits)
+    if split is not None:  # None: the caller asks parse itself
+        assert split == _parsed(digits)
+
+
+@pytest.mark.parametrize("region", sorted(phonenumbers.SUPPORTED_REGIONS))
+def test_the_quick_split_of_every_example_number(region: str) -> None:
+    """Every region's example numbers, as given and with its national prefix typed after the
+    country code (the trunk prefix parse strips): split as parse splits them, or left to it."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    assert metadata is not None
+    prefixes = {"", metadata.national_prefix or ""}
+    for kind in _TYPE_NAMES_ALL:
+        number = phonenumbers.example_number_for_type(region, kind)
+        if number is None:
+            continue
+        national = str(number.national_number)
+        for prefix in prefixes:
+            digits = f"{number.country_code}{prefix}{national}"
+            split = numbers._split(digits)
+            assert split is None or split == _parsed(digits), digits
+
+
+_TYPE_NAMES_ALL = [
+    getattr(PhoneNumberType, name)
+    for name in dir(PhoneNumberType)
+    if name.isupper() and isinstance(getattr(PhoneNumberType, name), int)
+]
+
+
+def test_argentinian_mobiles_dialled_with_15_are_left_to_parse() -> None:
+    # 54 11 15 xxxx xxxx: parse rewrites it to the international mobile form 54 9 11 ...
+    assert numbers._split("54111512345678") is None
+    assert parse_destination("54111512345678").e164 == "5491112345678"
