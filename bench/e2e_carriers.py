@@ -5,8 +5,10 @@ Starts ``smsgate simulator`` (the standalone SMSC: every message delivered after
 and ``smsgate serve`` with one connector to it and one route, then measures:
 
 1. **SMPP in -> SMPP out**: :mod:`smpp_load`'s raw generator submits ``--messages`` over
-   ``--binds`` binds with receipts requested; receipts come back as deliver_sm. Messages/s end
-   to end and submit-to-receipt latency.
+   ``--binds`` binds with receipts requested (as fast as answered, or at ``--rate``); receipts
+   come back as deliver_sm. Messages/s end to end and submit-to-receipt latency: as fast as
+   answered, that latency is mostly the wait in the queue between acceptance and delivery;
+   at a rate below the end-to-end one it is the path's own.
 2. **HTTP in -> SMPP out**: signed SendMessageToGlobe requests (``--concurrency`` keep-alive
    clients); receipts come back as Alibaba's HTTP push to a local receiver. Delivered-with-
    receipt messages/s (first request to last receipt) and request-to-receipt latency.
@@ -133,6 +135,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--binds", type=int, default=4, help="SMPP in: client binds")
     parser.add_argument("--window", type=int, default=64, help="SMPP in: window per bind")
+    parser.add_argument(
+        "--rate", type=float, default=0, help="SMPP in: submits/s (0: as fast as answered)"
+    )
     parser.add_argument("--upstream-binds", type=int, default=2)
     parser.add_argument("--upstream-window", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=64, help="HTTP clients")
@@ -170,7 +175,7 @@ def main() -> None:
         if not args.skip_smpp:
             print("\n== SMPP in -> SMPP out, receipts back as deliver_sm")
             load = argparse.Namespace(
-                binds=args.binds, window=args.window, messages=args.messages, rate=0,
+                binds=args.binds, window=args.window, messages=args.messages, rate=args.rate,
                 processes=1, receipts=True, receipt_timeout=120, stall_timeout=60,
                 system_id=smpp_load.SYSTEM_ID, password=smpp_load.PASSWORD,
                 endpoint="smsgate serve -> upstream SMSC",

@@ -152,6 +152,8 @@ class Run:
     last_activity: float = 0.0
     statuses: Counter[int] = field(default_factory=Counter)
     accepted_ids: list[str] = field(default_factory=list)
+    submitted_at: dict[str, float] = field(default_factory=dict)  # accepted id -> its submit
+    receipt_latency: list[float] = field(default_factory=list)  # submit to receipt, seconds
     receipt_ids: set[str] = field(default_factory=set)
     duplicate_receipts: int = 0
     receipts_without_id: int = 0
@@ -232,7 +234,9 @@ class Bind(asyncio.Protocol):
                 status = pdu.command_status
                 run.statuses[status] += 1
                 if status == 0 and run.want_ids:
-                    run.accepted_ids.append(pdu.message_id)  # type: ignore[attr-defined]
+                    message_id = pdu.message_id  # type: ignore[attr-defined]
+                    run.accepted_ids.append(message_id)
+                    run.submitted_at[message_id] = run.sent_at[k]
                 answered += 1
             elif cid == _DELIVER_SM:
                 replies.append(_with_seq(_DELIVER_SM_RESP, pdu.sequence_number))
@@ -274,6 +278,9 @@ class Bind(asyncio.Protocol):
             run.duplicate_receipts += 1
         else:
             run.receipt_ids.add(message_id)
+            submitted = run.submitted_at.get(message_id)
+            if submitted is not None:  # else the receipt came before its submit_sm_resp
+                run.receipt_latency.append(now - submitted)
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -423,6 +430,7 @@ async def work(index: int, wa: WorkerArgs, shared: Any) -> dict[str, Any]:
         "last_response": run.last_response,
         "accepted_ids": run.accepted_ids,
         "receipt_ids": run.receipt_ids,
+        "receipt_latency": run.receipt_latency,
         "duplicate_receipts": run.duplicate_receipts,
         "receipts_without_id": run.receipts_without_id,
         "receipt_stats": run.receipt_stats,
@@ -551,6 +559,18 @@ def report(
                 f"the last response ({max(lasts) - first:.2f} s after the first submit)"
             )
         print(line)
+        if lasts:
+            end_to_end = max(max(lasts) - first, 1e-9)
+            waits = sorted(v for r in results for v in r["receipt_latency"])
+
+            def w(p: float) -> float:
+                return waits[min(len(waits) - 1, int(p * len(waits)))] * 1000 if waits else 0.0
+
+            print(
+                f"end to end    {matched / end_to_end:,.0f} messages/s with their receipts "
+                f"(first submit to last receipt); submit to receipt ms p50 {w(0.5):.0f}  "
+                f"p90 {w(0.9):.0f}  p99 {w(0.99):.0f}  max {w(1.0):.0f}"
+            )
         extra = {
             "missing": len(missing),
             "unknown ids": len(unknown),
