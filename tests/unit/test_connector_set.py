@@ -13,12 +13,15 @@ import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from smsgate import errors
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
+from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage.memory import MemoryStore
+from smsgate.adapters.storage.sqlite import SqliteStore
 from smsgate.domain.models import (
     Accepted,
     AccessKey,
@@ -488,9 +491,9 @@ async def test_a_drain_stays_bound_until_the_receipts_owed_have_come(
     assert retired is not None
     owing.clock.t = T0 + 10
 
+    await owing.store.apply_receipts([Receipt("1", MessageStatus.DELIVERED, "success", T0 + 11)])
     drain = asyncio.create_task(owing.carriers.drain(retired, WAIT_S, 60.0))
     await handed_over(owing, "upstream", "4", at=T0 + 20)  # a successor's, handed over later
-    await owing.store.apply_receipts([Receipt("1", MessageStatus.DELIVERED, "success", T0 + 11)])
     async with asyncio.timeout(WAIT_S):
         while not events(caplog, "connector.drain_receipts"):
             await asyncio.sleep(0.01)
@@ -538,3 +541,79 @@ async def test_a_drain_with_no_receipts_owed_closes_after_one_poll(owing: Rig) -
     async with asyncio.timeout(WAIT_S):
         await owing.carriers.drain(retired, WAIT_S, 60.0)
     assert old.closed
+
+
+async def test_a_drain_counts_the_hand_overs_still_being_recorded(tmp_path: Path) -> None:
+    """The connector's last submits are answered while the drain waits; the worker is still
+    recording those hand-overs (SQLite's writer thread) when the drain counts, at once (no
+    poll interval to hide behind): they are counted, and the drain waits for their receipts."""
+    store = SqliteStore(tmp_path / "smsgate.db", SecretBox(b"k" * 32))
+    await store.start()
+    await store.create_account(
+        Account(ACCOUNT_ID, "acme", AccountState.NORMAL, 10**9, None, T0),
+        AccessKey("LTAI5tRoutingTestKey001", ACCOUNT_ID, "secret", True, None, T0),
+    )
+    clock = FixedClock()
+    policy = PolicyCache(store, clock, ttl_s=0)
+    simulator = ScriptedConnector("simulator", records_submission=False, resubmit_on_recovery=True)
+    carriers = ConnectorSet(Router(policy), simulator, clock, messages=store, poll_s=0.0)
+    upstream = ScriptedConnector("upstream", hold=asyncio.Event())
+    await write_connectors(store, {"upstream": connector_settings()})
+    await write_routes(store, {"id": "r1", "connector": "upstream"})
+    await carriers.start(lambda _receipts: None)
+    await carriers.put("upstream", upstream)
+    queue = MemoryDeliveryQueue(100)
+    worker = DeliveryWorker(queue, carriers, store, ReceiptProcessor(store, policy), clock, 50)
+    messages = [sg_message(str(100 + i)) for i in range(40)]
+    await store.insert_messages(messages)
+    await queue.put_when_room(messages)
+    try:
+        delivering = asyncio.create_task(worker.run_once())
+        async with asyncio.timeout(WAIT_S):
+            await upstream.entered.wait()
+        retired = carriers.retire("upstream")
+        assert retired is not None
+        counted: list[int] = []
+        count = store.count_awaiting_receipt
+
+        async def counting(connector: str, sent_until: float) -> int:
+            counted.append(await count(connector, sent_until))
+            return counted[-1]
+
+        store.count_awaiting_receipt = counting  # type: ignore[method-assign]
+        drain = asyncio.create_task(carriers.drain(retired, WAIT_S, 60.0))
+
+        assert upstream.hold is not None
+        upstream.hold.set()
+        async with asyncio.timeout(WAIT_S):
+            await delivering
+            while not counted:
+                await asyncio.sleep(0.01)
+        assert counted[0] == 40
+        assert not upstream.closed
+
+        done = [Receipt(m.id, MessageStatus.DELIVERED, "success", T0 + 1) for m in messages]
+        await store.apply_receipts(done)
+        async with asyncio.timeout(WAIT_S):
+            await drain
+        assert upstream.closed
+    finally:
+        await carriers.close()
+        await store.close()
+
+
+async def test_hand_overs_through_a_draining_connector_are_still_recorded(rig: Rig) -> None:
+    """Its last submits are answered while it drains: the worker must record them (else their
+    receipts find no message), until it is closed."""
+    upstream = ScriptedConnector("upstream")
+    await rig.connectors(upstream)
+    assert rig.carriers.records_submission
+
+    retired = rig.carriers.retire("upstream")
+    assert retired is not None
+    assert rig.carriers.records_submission  # only the simulator is live, but upstream drains
+
+    async with asyncio.timeout(WAIT_S):
+        await rig.carriers.drain(retired, WAIT_S)
+    assert upstream.closed
+    assert not rig.carriers.records_submission

@@ -204,7 +204,9 @@ class MessageStore(Protocol):
         """How many messages handed over through ``connector`` at or before ``sent_until``
         (their ``send_date``) are still SUBMITTED, awaiting their receipt: what a connector
         being drained still owes. The time bound leaves out a successor's messages, which
-        share the connector's name. Cheap enough to ask every half second."""
+        share the connector's name. Counted in the order of the store's writes: a hand-over
+        whose ``mark_submitted`` was called before this is counted, even if its write is still
+        under way. Cheap enough to ask every half second."""
         ...
 
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:

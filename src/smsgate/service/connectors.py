@@ -27,8 +27,10 @@ against its connector until it returns, counted before the first await, so a con
 meanwhile is never closed under it. The receipts owed are the messages handed over through it
 still SUBMITTED in the store, asked every ``poll_s``: closing it before they come would leave
 them SUBMITTED until their validity runs out, to be shown EXPIRED although delivered. While it
-drains it stays bound, its receiver side taking them. The store is asked only from one poll
-after its last submit was answered, when the worker has recorded those hand-overs.
+drains it stays bound, its receiver side taking them. The first count waits for the
+:meth:`ConnectorSet.submit` calls in progress: the delivery worker queues the recording of a
+call's hand-overs as the call returns, before it awaits anything, and the store counts in the
+order of its writes, so the last hand-overs are counted however long their write takes.
 """
 
 from __future__ import annotations
@@ -153,14 +155,17 @@ class ConnectorSet:
             SIMULATOR: RunningConnector(SIMULATOR, simulator)
         }
         self._draining: set[RunningConnector] = set()
+        self._calls: set[asyncio.Future[None]] = set()  # submit() calls in progress
         self._settle_flags()
 
     def _settle_flags(self) -> None:
-        """The port's two flags for what is running now: any connector that needs the
+        """The port's two flags for what is running now, draining connectors included (the
+        answers of their last submits come while they drain): any connector that needs the
         hand-over recorded has it recorded (recording the simulator's too is harmless: a
         final message is left alone); a message is handed over again after a crash only when
         every connector says that is harmless."""
-        carriers = [member.carrier for member in self._live.values()]
+        members = [*self._live.values(), *(m for m in self._draining if not m.closed)]
+        carriers = [member.carrier for member in members]
         self.records_submission = any(c.records_submission for c in carriers)
         self.resubmit_on_recovery = all(c.resubmit_on_recovery for c in carriers)
 
@@ -171,6 +176,15 @@ class ConnectorSet:
         await self._live[SIMULATOR].carrier.start(sink)
 
     async def submit(self, messages: Sequence[Message]) -> list[SubmitOutcome]:
+        call: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._calls.add(call)  # a drain waits for it: see the module docstring
+        try:
+            return await self._submit(messages)
+        finally:
+            self._calls.discard(call)
+            call.set_result(None)
+
+    async def _submit(self, messages: Sequence[Message]) -> list[SubmitOutcome]:
         plans = await self._router.plans(messages)
         outcomes: list[SubmitOutcome] = []
         todo: list[_Routing] = []
@@ -354,13 +368,15 @@ class ConnectorSet:
         self, retired: RunningConnector, messages: MessageStore, bound_s: float
     ) -> None:
         """Poll the store until no message handed over through ``retired`` is SUBMITTED, or
-        ``bound_s`` has passed. Messages handed over later through a successor of the same
-        name are left out by their send date: all of ``retired``'s were answered by now."""
+        ``bound_s`` has passed (the first count as the module docstring says). Messages handed
+        over later through a successor of the same name are left out by their send date: all
+        of ``retired``'s were answered by now."""
         sent_until = self._clock.now()
         owed = 0
         try:
             async with asyncio.timeout(bound_s):
-                await asyncio.sleep(self._poll_s)  # the worker records the last hand-overs
+                if self._calls:  # their hand-overs are queued for the store when they end
+                    await asyncio.wait(set(self._calls))
                 owed = await messages.count_awaiting_receipt(retired.name, sent_until)
                 if owed:
                     log_event(
@@ -389,6 +405,7 @@ class ConnectorSet:
             return
         member.closed = True
         self._draining.discard(member)
+        self._settle_flags()
         try:
             await member.carrier.close()
         except Exception:

@@ -133,6 +133,8 @@ class DeliveryWorker:
         for delay_s, messages in later.items():
             self._queue.put_later(messages, delay_s)
         if accepted and self._carrier.records_submission:
+            # Nothing is awaited between the carrier's answer and this write being queued: a
+            # connector being drained counts on it (service.connectors).
             # Receipts that came before these hand-overs were recorded are applied with them.
             self._receipts.announce(await self._store.mark_submitted(accepted))
             if self._on_recorded is not None:

@@ -206,7 +206,6 @@ for _cid, _layout in _LAYOUTS.items():
     _DEFAULTS[_cid] = (_names, tuple(_fields[n].default for n in _names))
 
 
-
 # Decoding builds each PDU without its dataclass __init__: a frozen dataclass's __init__ sets
 # every field through object.__setattr__, which cost a quarter of decoding a submit_sm. The
 # slots' own descriptors set them directly; every field is set, in the class's field order.

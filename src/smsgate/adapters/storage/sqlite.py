@@ -785,8 +785,8 @@ class SqliteStore:
         return [str(mid) for _, mid in itertools.islice(merged, limit)]
 
     async def count_awaiting_receipt(self, connector: str, sent_until: float) -> int:
-        row = await self._read(_fetch_one, _COUNT_AWAITING_RECEIPT, (connector, sent_until))
-        return 0 if row is None else int(row[0])
+        # Through the writer, after the writes queued before it (the port's contract).
+        return await self._write(_count_awaiting_receipt, (connector, sent_until))
 
     async def apply_receipts(self, receipts: Sequence[Receipt]) -> list[Message]:
         for receipt in receipts:
@@ -1495,6 +1495,11 @@ def _mark_submitted(conn: sqlite3.Connection, arg: tuple[list[_Row], list[_Row]]
         "DELETE FROM pending_receipts WHERE connector = ? AND reported_id = ?", list(receipts)
     )
     return _apply_receipts(conn, list(receipts.values())) if receipts else []
+
+
+def _count_awaiting_receipt(conn: sqlite3.Connection, arg: tuple[str, float]) -> int:
+    row = conn.execute(_COUNT_AWAITING_RECEIPT, arg).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def _keep_pending_receipts(
