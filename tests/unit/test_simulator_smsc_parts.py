@@ -129,7 +129,7 @@ def test_a_receipt_is_appendix_b_text_and_tlvs_from_the_handset_to_the_sender() 
     assert (pdu.destination_addr, pdu.dest_addr_ton, pdu.dest_addr_npi) == ("Acme", 5, 0)
     assert pdu.tlv_str(TlvTag.RECEIPTED_MESSAGE_ID) == "1a2b"
     assert pdu.tlv_int(TlvTag.MESSAGE_STATE) == 5
-    assert pdu.tlv_bytes(TlvTag.NETWORK_ERROR_CODE) == b"\x03\x00\x02"
+    assert pdu.tlv_bytes(TlvTag.NETWORK_ERROR_CODE) == b"\x03\x00\x01"  # GSM: unknown subscriber
     assert decode(encode(pdu)) == pdu
 
 

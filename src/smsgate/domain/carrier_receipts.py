@@ -32,6 +32,7 @@ from smsgate.domain.models import MessageStatus
 
 __all__ = [
     "DEFAULT_RECEIPT_MAP",
+    "GSM_CAUSES",
     "CarrierReceipt",
     "IdFormat",
     "ReceiptMap",
@@ -74,6 +75,17 @@ _GSM_ERRORS: Final[dict[int, str]] = {
     36: errors.SYSTEM_ERR.code,  # unexpected data value
 }
 _NETWORK_TYPE_GSM: Final = 3
+
+#: The GSM cause smsgate's own receipts give in network_error_code for a receipt code, where one
+#: says the same thing (read back by the table above as that code); the other codes (content,
+#: URL, ported, unknown) have no network cause, and their receipts carry no network_error_code.
+GSM_CAUSES: Final[dict[str, int]] = {
+    errors.INVALID_NUM.code: 1,  # unknown subscriber
+    errors.RECEIVER_BLACKLIST.code: 13,  # call barred
+    errors.OPERATOR_NOT_SUPPORT.code: 21,  # facility not supported
+    errors.PHONE_NOT_AVAILABLE.code: 27,  # absent subscriber
+    errors.SYSTEM_ERR.code: 34,  # system failure
+}
 
 
 def _smsgate_table() -> dict[str, str]:

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smsgate import errors
+from smsgate.domain.carrier_receipts import DEFAULT_RECEIPT_MAP
 from smsgate.domain.models import Message, MessageStatus
 from smsgate.doors.smpp.receipts import (
     ESM_CLASS_RECEIPT,
@@ -250,7 +251,7 @@ def test_deliver_sm_carries_the_receipt_back_to_the_sender() -> None:
     assert pdu.tlv_bytes(TlvTag.RECEIPTED_MESSAGE_ID) == message.id.encode() + b"\0"
     assert pdu.tlv_int(TlvTag.MESSAGE_STATE) == MessageState.DELIVERED
     assert pdu.tlv_bytes(TlvTag.MESSAGE_STATE) == b"\x02"
-    assert pdu.tlv_bytes(TlvTag.NETWORK_ERROR_CODE) == b"\x03\x00\x00"
+    assert pdu.tlv_bytes(TlvTag.NETWORK_ERROR_CODE) is None  # delivered: no network error
 
 
 @pytest.mark.parametrize(
@@ -274,24 +275,49 @@ def test_no_sender_gives_an_empty_destination() -> None:
     assert pdu.destination_addr == ""
 
 
+#: The GSM causes (3GPP TS 29.002) that say what these receipt codes say; the others have none.
+GSM_CAUSES = {
+    errors.INVALID_NUM.code: 1,  # unknown subscriber
+    errors.RECEIVER_BLACKLIST.code: 13,  # call barred
+    errors.OPERATOR_NOT_SUPPORT.code: 21,  # facility not supported
+    errors.PHONE_NOT_AVAILABLE.code: 27,  # absent subscriber
+    errors.SYSTEM_ERR.code: 34,  # system failure
+}
+
+
 @pytest.mark.parametrize("code", ALL_CODES)
-def test_network_error_code_is_gsm_then_err_in_two_octets(code: str) -> None:
+def test_network_error_code_is_a_true_gsm_cause_or_absent(code: str) -> None:
+    """``err:`` is smsgate's own number (the code's row in the seed table); network_error_code
+    says GSM, so it carries a GSM cause, and only where one means the same as the code."""
     report = REPORTS[code]
     pdu = deliver_sm_for(_final(code))
     value = pdu.tlv_bytes(TlvTag.NETWORK_ERROR_CODE)
-    assert value is not None
-    assert len(value) == 3
-    assert value[0] == NETWORK_TYPE_GSM == 3
-    assert int.from_bytes(value[1:], "big") == report.err
+    if code in GSM_CAUSES:
+        assert value == bytes([NETWORK_TYPE_GSM]) + GSM_CAUSES[code].to_bytes(2, "big")
+    else:
+        assert value is None
     assert pdu.tlv_int(TlvTag.MESSAGE_STATE) == report.state
     assert f" stat:{report.stat} err:{report.err:03d} ".encode() in pdu.short_message
+
+
+@pytest.mark.parametrize("code", sorted(GSM_CAUSES))
+def test_a_connector_reads_the_gsm_cause_back_as_its_code(code: str) -> None:
+    """A carrier's receipt with only the stat and smsgate's network_error_code (no err it
+    knows) maps to the same code by the connectors' default table."""
+    pdu = deliver_sm_for(_final(code))
+    network_error = pdu.tlv_bytes(TlvTag.NETWORK_ERROR_CODE)
+    read = DEFAULT_RECEIPT_MAP.read(
+        {"id": "1", "stat": REPORTS[code].stat, "err": "XYZ"}, network_error
+    )
+    assert read is not None
+    assert read.error_code == code
 
 
 def test_a_cancelled_message_is_reported_deleted_on_the_wire() -> None:
     pdu = deliver_sm_for(_message(status=MessageStatus.CANCELLED, receive_date=DONE_AT))
     assert pdu.tlv_int(TlvTag.MESSAGE_STATE) == MessageState.DELETED
     assert b" stat:DELETED err:000 " in pdu.short_message
-    assert pdu.tlv_bytes(TlvTag.NETWORK_ERROR_CODE) == b"\x03\x00\x00"
+    assert pdu.tlv_bytes(TlvTag.NETWORK_ERROR_CODE) is None
 
 
 @pytest.mark.parametrize("code", ALL_CODES)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from smsgate import errors
+from smsgate.domain.carrier_receipts import GSM_CAUSES
 from smsgate.domain.models import Message, MessageStatus
 from smsgate.smpp.constants import MessageState, TlvTag
 from smsgate.smpp.pdu import DeliverSm, Tlv, make_tlv
@@ -30,6 +31,7 @@ __all__ = [
     "final_date",
     "receipt_text",
     "report_for",
+    "state_tlvs",
 ]
 
 #: esm_class bits 2-5 = 0001: "SMSC Delivery Receipt" (§5.2.12).
@@ -52,6 +54,8 @@ class ReceiptReport:
     stat: str
     err: int
     state: MessageState
+    #: The GSM cause in network_error_code, where the outcome has one (carrier_receipts).
+    gsm_cause: int | None = None
 
 
 _DELIVERED: Final = ReceiptReport("DELIVRD", 0, MessageState.DELIVERED)
@@ -63,11 +67,12 @@ _REJECTED_CODES: Final = frozenset(
 
 
 def _failure_report(code: str, err: int) -> ReceiptReport:
+    cause = GSM_CAUSES.get(code)
     if code in _REJECTED_CODES:
-        return ReceiptReport("REJECTD", err, MessageState.REJECTED)
+        return ReceiptReport("REJECTD", err, MessageState.REJECTED, cause)
     if code == errors.UNKNOWN_ERR.code:
-        return ReceiptReport("UNKNOWN", err, MessageState.UNKNOWN)
-    return ReceiptReport("UNDELIV", err, MessageState.UNDELIVERABLE)
+        return ReceiptReport("UNKNOWN", err, MessageState.UNKNOWN, cause)
+    return ReceiptReport("UNDELIV", err, MessageState.UNDELIVERABLE, cause)
 
 
 #: Receipt code -> report; err is the code's position in the seed's receipt table (1-9), and 10
@@ -131,16 +136,20 @@ def receipt_text(message: Message, report: ReceiptReport) -> str:
     )
 
 
-def _state_tlvs(report: ReceiptReport) -> tuple[Tlv, Tlv]:
-    return (
-        make_tlv(TlvTag.MESSAGE_STATE, int(report.state)),
-        make_tlv(TlvTag.NETWORK_ERROR_CODE, bytes([NETWORK_TYPE_GSM]) + report.err.to_bytes(2)),
-    )
+def state_tlvs(report: ReceiptReport) -> tuple[Tlv, ...]:
+    """message_state, and network_error_code (GSM, then the cause in two octets) when the
+    outcome has a GSM cause: smsgate's ``err:`` numbers are not GSM causes, and a client that
+    reads the TLV as one must not be told, say, "unknown subscriber" for rejected content."""
+    state = make_tlv(TlvTag.MESSAGE_STATE, int(report.state))
+    if report.gsm_cause is None:
+        return (state,)
+    cause = bytes([NETWORK_TYPE_GSM]) + report.gsm_cause.to_bytes(2, "big")
+    return (state, make_tlv(TlvTag.NETWORK_ERROR_CODE, cause))
 
 
 #: The message_state and network_error_code TLVs of each report, built once.
 _STATE_TLVS: Final = {
-    report: _state_tlvs(report) for report in {*REPORTS.values(), _ENROUTE, _CANCELLED}
+    report: state_tlvs(report) for report in {*REPORTS.values(), _ENROUTE, _CANCELLED}
 }
 
 

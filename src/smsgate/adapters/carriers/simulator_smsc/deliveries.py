@@ -2,10 +2,10 @@
 
 A receipt (esm_class 0x04, SMPP 3.4 §5.2.12) goes from the handset (the submit's destination)
 back to the submit's sender, with the text of Appendix B and the TLVs ``receipted_message_id``,
-``message_state`` and ``network_error_code``. Its ``stat:``/``err:`` and message_state are
-smsgate's own numbering, the one the SMPP door writes (:data:`~smsgate.doors.smpp.receipts.REPORTS`:
-``err:`` is the receipt code's position in the seed table), so a connector reads every receipt
-code back exactly with the default receipt map.
+``message_state`` and, for outcomes that have a GSM cause, ``network_error_code``. Its
+``stat:``/``err:`` and message_state are smsgate's own numbering, the one the SMPP door writes
+(:data:`~smsgate.doors.smpp.receipts.REPORTS`: ``err:`` is the receipt code's position in the
+seed table), so a connector reads every receipt code back exactly with the default receipt map.
 
 A mobile-originated message (esm_class 0) comes as one deliver_sm per part: GSM-7 unpacked
 (data_coding 0) when the text allows, else UCS-2 (8), and beyond one part with a concatenation
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from smsgate.domain.text import data_coding_for, encode_parts, split_udh
-from smsgate.doors.smpp.receipts import ESM_CLASS_RECEIPT, NETWORK_TYPE_GSM, REPORTS
-from smsgate.smpp.constants import MessageState, TlvTag
-from smsgate.smpp.pdu import DeliverSm, Tlv, make_tlv
+from smsgate.doors.smpp.receipts import ESM_CLASS_RECEIPT, REPORTS, state_tlvs
+from smsgate.smpp.constants import TlvTag
+from smsgate.smpp.pdu import DeliverSm, Tlv
 
 __all__ = ["Delivery", "DueReceipt", "Prepared", "Taken", "mo_parts", "receipt_for"]
 
@@ -77,17 +77,9 @@ class Taken:
     body: bytes  # the short_message (or message_payload) as submitted
 
 
-def _state_tlvs(err: int, state: MessageState) -> tuple[Tlv, Tlv]:
-    return (
-        make_tlv(TlvTag.MESSAGE_STATE, int(state)),
-        make_tlv(TlvTag.NETWORK_ERROR_CODE, bytes([NETWORK_TYPE_GSM]) + err.to_bytes(2)),
-    )
-
-
-#: Receipt code -> (stat, err, message_state TLVs), built once.
+#: Receipt code -> (stat, err, message_state and network_error_code TLVs), built once.
 _REPORTS: Final = {
-    code: (report.stat, report.err, _state_tlvs(report.err, report.state))
-    for code, report in REPORTS.items()
+    code: (report.stat, report.err, state_tlvs(report)) for code, report in REPORTS.items()
 }
 
 
