@@ -4,13 +4,22 @@ again, whether the rest is throttled, the link drops, or the message comes back 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+from smsgate import errors
+from smsgate.adapters.carriers.smpp import SmppConnector
+from smsgate.adapters.secret_box import SecretBox
+from smsgate.adapters.storage.sqlite import SqliteStore
 from smsgate.domain.carrier_receipts import carrier_key
-from smsgate.domain.models import Accepted, Message, Retry
+from smsgate.domain.models import Accepted, Message, MessageStatus, Retry
 from tests.builders import message
+from tests.peers.receipts import Receipt
 from tests.peers.smsc import ESME_RINVPASWD, ESME_RTHROTTLED, Behaviour, ForeignSmsc, Submit
+from tests.unit.upstream_rig import Rig
 
-from .conftest import Connect
+from .conftest import PASSWORD, Connect, make_spec
+
+FAILED = MessageStatus.FAILED
 
 TEXT = "".join(f"part-text {n:03d}. " for n in range(30))  # 450 GSM characters: 3 parts
 TO = "6593000001"
@@ -137,3 +146,36 @@ async def test_another_message_is_not_taken_for_a_resumed_one(
     assert all(isinstance(o, Accepted) for o in outcomes)
     assert len(smsc.submits) == 6
     assert len({s.udh[3] for s in smsc.submits}) == 2
+
+
+async def test_one_failing_part_fails_the_message_the_others_delivered(
+    smsc: ForeignSmsc, tmp_path: Path
+) -> None:
+    """The receipts of a three-part message come back from the foreign SMSC into the real
+    upstream service and store: two parts delivered, the middle one undeliverable. The
+    message fails with that part's code, once, whatever the order of the parts' receipts."""
+    smsc.behaviour = Behaviour(receipt=None)  # receipts are sent by hand below
+    async with Rig(SqliteStore(tmp_path / "smsgate.db", SecretBox(b"k" * 32))) as rig:
+        connector = SmppConnector(make_spec(smsc.port, long_method="udh"), PASSWORD)
+        await connector.start(rig.service)
+        try:
+            await connector.wait_up(timeout=5)
+            sent = long_message(1)
+            await rig.store.insert_messages([sent])
+            [outcome] = await connector.submit([sent])
+            assert isinstance(outcome, Accepted)
+            await rig.store.mark_submitted([outcome])  # as the delivery worker does
+            rig.service.receipts.recent.remember([outcome])
+            first, middle, last = smsc.submits
+
+            smsc.send_receipt(last)
+            smsc.send_receipt(middle, Receipt(stat="UNDELIV", err="002"))
+            smsc.send_receipt(first)
+            await smsc.wait_acks(3)
+
+            stored = await rig.message(1)
+            assert (stored.status, stored.error_code) == (FAILED, errors.INVALID_NUM.code)
+            assert stored.carrier_status == "stat:UNDELIV err:002"
+            assert [m.id for m in rig.heard] == ["1"]
+        finally:
+            await connector.close(drain_s=0.5)

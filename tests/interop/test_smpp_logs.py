@@ -32,8 +32,10 @@ class JsonLogServer(ServerProcess):
         super().__init__(data_dir, config_text, extra_args=("--log-format", "json"))
 
     def events(self, name: str) -> list[dict[str, Any]]:
-        lines = self.log_path.read_text().splitlines()
-        return [entry for entry in map(json.loads, lines) if entry["event"] == name]
+        text = self.log_path.read_text()
+        # Only whole lines: the server may be writing the last one as it is read.
+        lines = text[: text.rfind("\n") + 1].splitlines()
+        return [entry for entry in map(_json_line, lines) if entry["event"] == name]
 
     def wait_for(self, name: str, count: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
         """The first ``count`` lines of event ``name``, once the server has written them."""
@@ -42,6 +44,14 @@ class JsonLogServer(ServerProcess):
             assert time.monotonic() < deadline, f"no {count} {name} lines: {found}"
             time.sleep(0.02)
         return found[:count]
+
+
+def _json_line(line: str) -> dict[str, Any]:
+    try:
+        entry: dict[str, Any] = json.loads(line)
+    except json.JSONDecodeError:
+        raise AssertionError(f"a log line that is not JSON: {line!r}") from None
+    return entry
 
 
 @pytest.fixture(scope="module")
