@@ -551,3 +551,34 @@ PDU_CLASSES: dict[int, type[Pdu]] = {
         AlertNotification,
     )
 }
+
+
+def _quick_init(cls: type[Pdu]) -> None:
+    """Give a PDU class an ``__init__`` with dataclasses' signature that sets each field
+    through its slot's descriptor. Dataclasses' own goes through ``object.__setattr__`` (the
+    way round a frozen class's guard), about twice as slow, and a PDU is built for every
+    message several times over (its answer, the submit to a carrier, the receipt). The class
+    stays frozen: only ``__init__`` writes its slots."""
+    env: dict[str, object] = {}
+    params: list[str] = []
+    body: list[str] = []
+    for field in dataclasses.fields(cls):
+        name = field.name
+        env[f"_set_{name}"] = getattr(cls, name).__set__  # the slot's member descriptor
+        if field.default is not dataclasses.MISSING:
+            env[f"_default_{name}"] = field.default
+            params.append(f"{name}=_default_{name}")
+        elif field.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{name}: a default factory is not supported")
+        else:
+            params.append(name)
+        body.append(f"    _set_{name}(self, {name})")
+    source = f"def __init__(self, *, {', '.join(params)}):\n" + "\n".join(body) + "\n"
+    exec(source, env)  # noqa: S102 - generated from the class's own fields, as dataclasses does
+    init = env["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
+    setattr(cls, "__init__", init)  # noqa: B010 - mypy keeps the dataclass signature
+
+
+for _cls in PDU_CLASSES.values():
+    _quick_init(_cls)
