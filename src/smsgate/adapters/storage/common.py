@@ -28,6 +28,13 @@ MAX_ID: Final = 2**63 - 1
 
 def parse_id(message_id: str) -> int | None:
     """Message ids are canonical decimal strings below 2**63 (kept as SQLite integers)."""
+    if (
+        0 < len(message_id) < MAX_ID_DIGITS
+        and message_id.isascii()
+        and message_id.isdigit()
+        and message_id[0] != "0"
+    ):
+        return int(message_id)  # under 19 digits is under 2**63; no leading zero: canonical
     if not (0 < len(message_id) <= MAX_ID_DIGITS and message_id.isascii()):
         return None
     if not message_id.isdigit():
