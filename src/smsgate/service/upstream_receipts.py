@@ -159,16 +159,7 @@ class UpstreamReceipts:
                 continue
             # The store ignores it if the message became final meanwhile (it expired).
             message_id, key = recent
-            known.append(
-                Receipt(
-                    message_id,
-                    read.status,
-                    read.error_code,
-                    now,
-                    carrier_status=read.raw,
-                    part=key,
-                )
-            )
+            known.append(_receipt(message_id, read, key, now))
         work = [self._look_up(connector, read, keys, now) for read, keys in unknown]
         if known:
             work.append(self._processor.take(known))
@@ -183,15 +174,7 @@ class UpstreamReceipts:
             message, key = found
             if message.is_final:
                 return  # a receipt sent again, or one for a message that expired meanwhile
-            receipt = Receipt(
-                message.id,
-                read.status,
-                read.error_code,
-                now,
-                carrier_status=read.raw,
-                part=key,
-            )
-            await self._processor.take([receipt])
+            await self._processor.take([_receipt(message.id, read, key, now)])
             return
         refund_on = (await self._policy.current()).platform.refund_on
         pending = PendingReceipt(
@@ -228,6 +211,13 @@ class UpstreamReceipts:
                 log.error("receipt_codes of %s are invalid, using defaults: %s", connector, exc)
         self._maps[connector] = (spec, receipt_map)
         return receipt_map
+
+
+def _receipt(message_id: str, read: CarrierReceipt, part: str, now: float) -> Receipt:
+    """The receipt ``read`` makes for the part ``part`` (its carrier key) of a message."""
+    return Receipt(
+        message_id, read.status, read.error_code, now, carrier_status=read.raw, part=part
+    )
 
 
 class _Lookups:
