@@ -53,3 +53,13 @@ def test_the_oldest_are_forgotten_past_the_bound() -> None:
 def test_the_bound_must_hold_something() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         RecentHandOvers(size=0)
+
+
+def test_the_built_in_simulator_s_hand_overs_are_not_kept() -> None:
+    # Its receipts come straight from it, never matched by id: they would only take room.
+    recent = RecentHandOvers(size=1)
+    recent.remember([_accepted(1, "a")])
+    recent.remember([_accepted(2, "b", connector="simulator")])
+
+    assert len(recent) == 1
+    assert recent.take("up", ["a"]) == ("1", "a")

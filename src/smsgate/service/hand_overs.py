@@ -20,6 +20,7 @@ from typing import Final
 
 from smsgate.domain.carrier_receipts import carrier_key
 from smsgate.domain.models import Accepted
+from smsgate.domain.routing import SIMULATOR
 
 __all__ = ["DEFAULT_SIZE", "RecentHandOvers"]
 
@@ -42,9 +43,12 @@ class RecentHandOvers:
 
     def remember(self, handed_over: Sequence[Accepted]) -> None:
         """Record the carrier ids of recorded hand-overs (a reused id now names the newer
-        message, as in the store)."""
+        message, as in the store). The built-in simulator's are left out: it reports its
+        receipts itself, never by carrier id, and they would only push out useful entries."""
         ids = self._ids
         for accepted in handed_over:
+            if accepted.connector == SIMULATOR:
+                continue
             for carrier_id in accepted.carrier_ids:
                 key = (accepted.connector, carrier_key(carrier_id))
                 ids[key] = accepted.message_id
