@@ -439,6 +439,7 @@ class Link(SessionHandler, Generic[T]):
 
     def finished(self, reason: str) -> None:
         self._bound = False
+        self._arrived.clear()  # unanswered: the SMSC delivers them again, on another session
         self._state = LinkState.CLOSED if self._closing else LinkState.BACKING_OFF
         if self._throttled is not None:
             self._throttled.cancel()
