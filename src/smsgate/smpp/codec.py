@@ -206,9 +206,9 @@ for _cid, _layout in _LAYOUTS.items():
     _DEFAULTS[_cid] = (_names, tuple(_fields[n].default for n in _names))
 
 
-# Decoding builds each PDU without its dataclass __init__: a frozen dataclass's __init__ sets
-# every field through object.__setattr__, which cost a quarter of decoding a submit_sm. The
-# slots' own descriptors set them directly; every field is set, in the class's field order.
+# Decoding builds each PDU from the list of its values, through the slots' descriptors, without
+# a keyword dict and __init__: dataclasses' frozen __init__ (object.__setattr__ per field) cost
+# a quarter of decoding a submit_sm. Every field is set, in the class's field order.
 _Builder = Any  # Callable[[list[Any]], Pdu]
 
 
