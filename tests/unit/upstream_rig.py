@@ -216,7 +216,8 @@ class Rig:
         return found
 
     async def deliver(self, pdu: DeliverSm | DataSm, connector: str = CONNECTOR) -> int:
-        return await self.service.deliver(connector, pdu)
+        [status] = await self.service.deliver_all(connector, [pdu])
+        return status
 
     async def deliver_all(self, pdus: Sequence[DeliverSm | DataSm]) -> list[int]:
         """As a connector does: the PDUs of one read handed over together."""

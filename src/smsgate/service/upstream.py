@@ -87,10 +87,6 @@ class UpstreamService:
             statuses[index] = status
         return statuses
 
-    async def deliver(self, connector: str, pdu: DeliverSm | DataSm) -> int:
-        """:meth:`deliver_all` of one PDU."""
-        return (await self.deliver_all(connector, [pdu]))[0]
-
     async def _take_receipts(self, connector: str, pdus: list[DeliverSm | DataSm]) -> int:
         return await self._guarded(
             "take receipts", connector, self.receipts.take_all(connector, pdus)

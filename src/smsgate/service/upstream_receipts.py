@@ -3,14 +3,17 @@
 A carrier names only its own id for a part (the ``receipted_message_id`` TLV, else the text's
 ``id:``), perhaps in another base than its submit_sm_resp gave it: each key it may have been
 stored under (:func:`~smsgate.domain.carrier_receipts.id_candidates`, per the connector's
-``receipt_ids``) is looked up, in one store read for all the receipts of a loop pass. Its
+``receipt_ids``) is looked up: first among the recent hand-overs kept in memory
+(:mod:`smsgate.service.hand_overs`), else in one store read for all the receipts of a loop
+pass. Its
 ``stat:``/``err:``/``network_error_code`` become a receipt code by the connector's table
 (``receipt_codes`` over the defaults), the raw values go on the message as ``carrier_status``.
 
 - Found: the receipt goes to the :class:`ReceiptProcessor` like any other (callbacks, SMPP
-  receipts, refunds), and :meth:`UpstreamReceipts.take` returns once it is durable, so that the
-  SMSC is answered ESME_ROK only then. It names its part: a long message is delivered once
-  every part is, and fails with its first failed part (the store keeps each part's state).
+  receipts, refunds), and :meth:`UpstreamReceipts.take_all` returns once the receipts it was
+  given are durable, so that the SMSC is answered ESME_ROK only then. It names its part: a long
+  message is delivered once every part is, and fails with its first failed part (the store
+  keeps each part's state).
 - Not found: the submit_sm_resp has not been recorded yet (fast carriers send the receipt
   first). The receipt is kept in the store under each candidate key, with its refund decided
   now, and ``mark_submitted`` applies it when the id is recorded. Kept ones are dropped by the
@@ -125,10 +128,6 @@ class UpstreamReceipts:
         self._lookups = _Lookups(store)
         # connector -> (the spec it was built from, its table): rebuilt when the spec changes.
         self._maps: dict[str, tuple[ConnectorSpec | None, ReceiptMap]] = {}
-
-    async def take(self, connector: str, pdu: DeliverSm | DataSm) -> None:
-        """:meth:`take_all` of one receipt."""
-        await self.take_all(connector, [pdu])
 
     async def take_all(self, connector: str, pdus: Sequence[DeliverSm | DataSm]) -> None:
         """Apply or keep the receipts ``pdus`` carry; returns once that is durable. Raises
