@@ -14,8 +14,9 @@ say what to answer (see :mod:`smsgate.smpp.errors`); :func:`error_response` buil
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from operator import attrgetter
 from struct import Struct
 from struct import error as StructError  # noqa: N812
@@ -41,6 +42,7 @@ from smsgate.smpp.pdu import (
     SmeAddress,
     Tlv,
     UnsuccessSme,
+    from_values,
 )
 
 __all__ = [
@@ -206,25 +208,9 @@ for _cid, _layout in _LAYOUTS.items():
     _DEFAULTS[_cid] = (_names, tuple(_fields[n].default for n in _names))
 
 
-# Decoding builds each PDU from the list of its values, through the slots' descriptors, without
-# a keyword dict and __init__: dataclasses' frozen __init__ (object.__setattr__ per field) cost
-# a quarter of decoding a submit_sm. Every field is set, in the class's field order.
-_Builder = Any  # Callable[[list[Any]], Pdu]
-
-
-def _builder(cls: type[Pdu], names: tuple[str, ...]) -> _Builder:
-    setters = tuple(
-        getattr(cls, name).__set__ for name in ("sequence_number", "command_status", "tlvs", *names)
-    )
-    new = object.__new__
-
-    def build(values: list[Any]) -> Pdu:
-        pdu: Pdu = new(cls)
-        for setter, value in zip(setters, values, strict=True):
-            setter(pdu, value)
-        return pdu
-
-    return build
+# Decoding builds each PDU from the list of its values (pdu.from_values): no keyword dict, no
+# __init__. A layout lists a command's body fields in its class's field order (checked below).
+_Builder = Callable[[Sequence[Any]], Pdu]
 
 
 def _fast_steps(layout: Sequence[_Step]) -> tuple[tuple[int, Any], ...] | None:
@@ -239,7 +225,10 @@ _FAST: dict[int, tuple[tuple[tuple[int, Any], ...], _Builder]] = {}
 for _cid, _layout in _LAYOUTS.items():
     _steps = _fast_steps(_layout)
     if _steps is not None:
-        _FAST[_cid] = (_steps, _builder(PDU_CLASSES[_cid], _field_names(_layout)))
+        _cls = PDU_CLASSES[_cid]
+        if _field_names(_layout) != tuple(f.name for f in dataclasses.fields(_cls))[3:]:
+            raise AssertionError(f"{_cls.__name__}: the layout is not in field order")
+        _FAST[_cid] = (_steps, from_values(_cls))
 
 
 # --- Encoding ------------------------------------------------------------------------------------

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from smsgate.smpp.constants import (
     RESPONSE_BIT,
@@ -65,6 +66,7 @@ __all__ = [
     "Unbind",
     "UnbindResp",
     "UnsuccessSme",
+    "from_values",
     "make_tlv",
 ]
 
@@ -553,6 +555,27 @@ PDU_CLASSES: dict[int, type[Pdu]] = {
 }
 
 
+def _slot_setters(cls: type[Pdu]) -> list[tuple[dataclasses.Field[Any], Callable[..., None]]]:
+    """Each field of ``cls``, in field order, with its slot's member descriptor's setter:
+    it writes the slot directly, past the frozen class's guard."""
+    return [(field, getattr(cls, field.name).__set__) for field in dataclasses.fields(cls)]
+
+
+def from_values(cls: type[Pdu]) -> Callable[[Sequence[Any]], Pdu]:
+    """A builder of ``cls`` from the values of all its fields in field order (the codec's
+    decoder: no keyword dict, no ``__init__``)."""
+    setters = tuple(setter for _, setter in _slot_setters(cls))
+    new = object.__new__
+
+    def build(values: Sequence[Any]) -> Pdu:
+        pdu: Pdu = new(cls)
+        for setter, value in zip(setters, values, strict=True):
+            setter(pdu, value)
+        return pdu
+
+    return build
+
+
 def _quick_init(cls: type[Pdu]) -> None:
     """Give a PDU class an ``__init__`` with dataclasses' signature that sets each field
     through its slot's descriptor. Dataclasses' own goes through ``object.__setattr__`` (the
@@ -562,9 +585,9 @@ def _quick_init(cls: type[Pdu]) -> None:
     env: dict[str, object] = {}
     params: list[str] = []
     body: list[str] = []
-    for field in dataclasses.fields(cls):
+    for field, setter in _slot_setters(cls):
         name = field.name
-        env[f"_set_{name}"] = getattr(cls, name).__set__  # the slot's member descriptor
+        env[f"_set_{name}"] = setter
         if field.default is not dataclasses.MISSING:
             env[f"_default_{name}"] = field.default
             params.append(f"{name}=_default_{name}")
