@@ -15,7 +15,8 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 import aiohttp
@@ -48,13 +49,14 @@ class PushJob(Protocol):
 J = TypeVar("J", bound=PushJob)
 
 
-class PushQueue(Protocol[J]):
-    """The store's rows of one kind of push."""
+@dataclass(frozen=True, slots=True)
+class PushQueue(Generic[J]):
+    """The store's rows of one kind of push: the store's four methods for them."""
 
-    async def due(self, now: float, limit: int) -> list[J]: ...
-    async def next_due(self) -> float | None: ...
-    async def finish(self, ids: Sequence[int]) -> None: ...
-    async def retry(self, retries: Sequence[CallbackRetry]) -> None: ...
+    due: Callable[[float, int], Awaitable[list[J]]]
+    next_due: Callable[[], Awaitable[float | None]]
+    finish: Callable[[Sequence[int]], Awaitable[None]]
+    retry: Callable[[Sequence[CallbackRetry]], Awaitable[None]]
 
 
 def backoff_delay(attempts: int, config: CallbackConfig, jitter: float = 1.0) -> float:
@@ -188,25 +190,6 @@ class Pusher(Generic[J]):
         return self._session
 
 
-class _Receipts:
-    """The ``callbacks`` rows of a :class:`CallbackStore` as a :class:`PushQueue`."""
-
-    def __init__(self, store: CallbackStore) -> None:
-        self._store = store
-
-    async def due(self, now: float, limit: int) -> list[CallbackJob]:
-        return await self._store.due_callbacks(now, limit)
-
-    async def next_due(self) -> float | None:
-        return await self._store.next_callback_due()
-
-    async def finish(self, ids: Sequence[int]) -> None:
-        await self._store.finish_callbacks(ids)
-
-    async def retry(self, retries: Sequence[CallbackRetry]) -> None:
-        await self._store.retry_callbacks(retries)
-
-
 class CallbackPusher(Pusher[CallbackJob]):
     """Receipt pushes: any 2xx answer counts as received."""
 
@@ -220,7 +203,12 @@ class CallbackPusher(Pusher[CallbackJob]):
         coalesce_s: float = 0.05,
     ) -> None:
         super().__init__(
-            _Receipts(store),
+            PushQueue(
+                store.due_callbacks,
+                store.next_callback_due,
+                store.finish_callbacks,
+                store.retry_callbacks,
+            ),
             lambda jobs: render([job.message for job in jobs]),
             clock,
             config,

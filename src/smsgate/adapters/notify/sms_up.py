@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from smsgate.adapters.notify.http_callbacks import Pusher
+from smsgate.adapters.notify.http_callbacks import Pusher, PushQueue
 from smsgate.config import CallbackConfig
 from smsgate.ports.clock import Clock
-from smsgate.ports.store import CallbackRetry, InboundPushJob, InboundStore
+from smsgate.ports.store import InboundPushJob, InboundStore
 
 __all__ = ["SmsUpPusher", "sms_up_body", "sms_up_refusal"]
 
@@ -41,25 +41,6 @@ def sms_up_refusal(answer: bytes) -> str | None:
     return None
 
 
-class _Pushes:
-    """The ``mo_pushes`` rows of an :class:`InboundStore` as a push queue."""
-
-    def __init__(self, store: InboundStore) -> None:
-        self._store = store
-
-    async def due(self, now: float, limit: int) -> list[InboundPushJob]:
-        return await self._store.due_inbound_pushes(now, limit)
-
-    async def next_due(self) -> float | None:
-        return await self._store.next_inbound_push_due()
-
-    async def finish(self, ids: Sequence[int]) -> None:
-        await self._store.finish_inbound_pushes(ids)
-
-    async def retry(self, retries: Sequence[CallbackRetry]) -> None:
-        await self._store.retry_inbound_pushes(retries)
-
-
 class SmsUpPusher(Pusher[InboundPushJob]):
     """Pushes MO messages; wake it (``wake``) when one is stored."""
 
@@ -72,7 +53,12 @@ class SmsUpPusher(Pusher[InboundPushJob]):
         coalesce_s: float = 0.05,
     ) -> None:
         super().__init__(
-            _Pushes(store),
+            PushQueue(
+                store.due_inbound_pushes,
+                store.next_inbound_push_due,
+                store.finish_inbound_pushes,
+                store.retry_inbound_pushes,
+            ),
             sms_up_body,
             clock,
             config,
