@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -55,6 +56,22 @@ class _HelpFormatter(argparse.HelpFormatter):
         if text.startswith("example"):
             return "".join(indent + line for line in text.splitlines(keepends=True))
         return super()._fill_text(text, width, indent)
+
+
+def tune_for_traffic() -> None:
+    """Settings of a long-running process that handles traffic (``serve``, ``simulator``).
+
+    Every message allocates PDUs and records, and long-lived caches (numbers, nonces, throttle
+    counters) hold millions of objects: with the default thresholds, young collections run
+    every few hundred messages and full ones often, each a pause for everything in flight.
+    Fewer, larger collections cost less. uvloop, where installed, runs the event loop faster."""
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        import uvloop  # noqa: PLC0415 - optional speed-up, absent on some platforms
+
+        uvloop.install()
+    except ImportError:
+        pass
 
 
 def example(*lines: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from smsgate.cli.common import Commands, example
+from smsgate.cli.common import Commands, example, tune_for_traffic
 from smsgate.config import Config
 from smsgate.logs import configure_logging
 from smsgate.ports.store import StoreError
@@ -23,16 +23,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     # default 5 ms switch interval it waits behind the busy event loop, and every commit (and so
     # every accepted message's latency) stretches by that much.
     sys.setswitchinterval(0.0005)
-    # Long-lived caches (numbers, nonces, throttle counters) hold millions of objects; the
-    # default collector thresholds make full collections frequent, each a pause of tens of ms
-    # for every request in flight. Fewer, larger young collections keep the tail short.
-    gc.set_threshold(100_000, 50, 100)
-    try:
-        import uvloop  # noqa: PLC0415 - optional speed-up, absent on some platforms
-
-        uvloop.install()
-    except ImportError:
-        pass
+    tune_for_traffic()
     try:
         asyncio.run(_serve_async(config))
     except (OSError, StoreError) as exc:  # a port taken, a key file damaged, a store unreadable

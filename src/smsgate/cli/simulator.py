@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smsgate.cli.common import CliError, Commands, example
+from smsgate.cli.common import CliError, Commands, example, tune_for_traffic
 from smsgate.config import Config, SimulatorConfig, load_simulator_config
 from smsgate.logs import configure_logging
 
@@ -31,15 +31,7 @@ __all__ = ["add_commands"]
 def _simulate(config: Config, args: argparse.Namespace) -> int:
     settings = _settings(config, args)
     configure_logging(args.log_level, args.log_format)
-    # Every message allocates a few PDUs; with the default thresholds young collections run
-    # every few hundred messages. Fewer, larger ones cost less (as serve sets them).
-    gc.set_threshold(100_000, 50, 100)
-    try:
-        import uvloop  # noqa: PLC0415 - optional speed-up, absent on some platforms
-
-        uvloop.install()
-    except ImportError:
-        pass
+    tune_for_traffic()
     try:
         asyncio.run(_run(settings, args, config.server.host if args.host is None else args.host))
     except OSError as exc:  # the port is taken
