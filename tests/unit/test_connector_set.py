@@ -34,6 +34,7 @@ from smsgate.domain.models import (
     SubmitOutcome,
 )
 from smsgate.logs import FIELDS_ATTR
+from smsgate.ports.store import Store
 from smsgate.service.cancel import CancelDesk
 from smsgate.service.connectors import NO_ROUTE, ConnectorSet
 from smsgate.service.delivery import DeliveryWorker
@@ -84,6 +85,14 @@ async def rig() -> AsyncIterator[Rig]:
     yield Rig(store, clock, policy, simulator, carriers, fed)
     await carriers.close()
     await store.close()
+
+
+async def with_account(store: Store) -> None:
+    """The account the messages of sg_message belong to, with money to send them."""
+    await store.create_account(
+        Account(ACCOUNT_ID, "acme", AccountState.NORMAL, 10**9, None, T0),
+        AccessKey("LTAI5tRoutingTestKey001", ACCOUNT_ID, "secret", True, None, T0),
+    )
 
 
 def by_id(outcomes: list[SubmitOutcome]) -> dict[str, SubmitOutcome]:
@@ -385,10 +394,7 @@ async def test_one_connector_killed_mid_load_every_message_leaves_by_the_other(r
     """The issue's failover check, with scripted connectors: ``main`` goes down half-way (its
     submits then raise, then it says it is down); every message ends with ``backup`` or was
     taken by ``main`` before, none is lost, none is taken twice."""
-    await rig.store.create_account(
-        Account(ACCOUNT_ID, "acme", AccountState.NORMAL, 10**9, None, T0),
-        AccessKey("LTAI5tRoutingTestKey001", ACCOUNT_ID, "secret", True, None, T0),
-    )
+    await with_account(rig.store)
     main, backup = ScriptedConnector("main"), ScriptedConnector("backup")
     await rig.connectors(main, backup)
     await write_routes(
@@ -421,10 +427,7 @@ async def test_one_connector_killed_mid_load_every_message_leaves_by_the_other(r
 
 
 async def test_a_message_without_a_route_fails_with_its_receipt(rig: Rig) -> None:
-    await rig.store.create_account(
-        Account(ACCOUNT_ID, "acme", AccountState.NORMAL, 10**9, None, T0),
-        AccessKey("LTAI5tRoutingTestKey001", ACCOUNT_ID, "secret", True, None, T0),
-    )
+    await with_account(rig.store)
     await write_routes(rig.store, {"id": "r1", "connector": "simulator", "country": "ID"})
     queue = MemoryDeliveryQueue(10)
     receipts = ReceiptProcessor(rig.store, rig.policy)
@@ -549,10 +552,7 @@ async def test_a_drain_counts_the_hand_overs_still_being_recorded(tmp_path: Path
     poll interval to hide behind): they are counted, and the drain waits for their receipts."""
     store = SqliteStore(tmp_path / "smsgate.db", SecretBox(b"k" * 32))
     await store.start()
-    await store.create_account(
-        Account(ACCOUNT_ID, "acme", AccountState.NORMAL, 10**9, None, T0),
-        AccessKey("LTAI5tRoutingTestKey001", ACCOUNT_ID, "secret", True, None, T0),
-    )
+    await with_account(store)
     clock = FixedClock()
     policy = PolicyCache(store, clock, ttl_s=0)
     simulator = ScriptedConnector("simulator", records_submission=False, resubmit_on_recovery=True)
