@@ -142,6 +142,11 @@ def main() -> None:
     parser.add_argument("--upstream-window", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=64, help="HTTP clients")
     parser.add_argument("--delay-ms", type=int, default=100, help="the SMSC's receipt delay")
+    parser.add_argument(
+        "--inline-connectors",
+        action="store_true",
+        help="run the connectors in the server's own process ([upstream] connector_process)",
+    )
     parser.add_argument("--no-kannel", action="store_true")
     parser.add_argument("--skip-smpp", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
@@ -164,7 +169,14 @@ def main() -> None:
         cli(data_dir, "routes", "add", "--connector", "upstream")
         http_port = _free_port()
         server, line = http_send.start_server(
-            data_dir, http_port, "full", ("--smpp-port", "0"), ready="SMPP 3.4 listening on"
+            data_dir,
+            http_port,
+            "full",
+            ("--smpp-port", "0"),
+            ready="SMPP 3.4 listening on",
+            extra_config=(
+                "[upstream]\nconnector_process = false\n" if args.inline_connectors else ""
+            ),
         )
         smpp_port = int(line.rsplit(":", 1)[1])
         print(

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from smsgate.adapters.carriers.process import ConnectorProcess, ProcessConnector
 from smsgate.adapters.carriers.simulator import CarrierSimulator
 from smsgate.adapters.carriers.smpp import SmppCarrier, SmppConnector
 from smsgate.adapters.limits.memory import MemoryLimiter
@@ -115,6 +116,7 @@ class Gateway:
         self.upstream = UpstreamService(
             self.store, self.store, self.receipts, self.policy, self.clock
         )
+        self.connector_process = ConnectorProcess(self.upstream)
         self.mo_pusher = SmsUpPusher(self.store, self.clock, config.callbacks)
         self.upstream.inbound.add_listener(lambda _stored: self.mo_pusher.wake())
         self.expiry = ExpirySweeper(
@@ -271,6 +273,7 @@ class Gateway:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.connectors.stop()
         await self.carrier.close()
+        await self.connector_process.close()
         await self.upstream.close()
         await self.pusher.close()
         await self.mo_pusher.close()
@@ -279,6 +282,8 @@ class Gateway:
     def _build_connector(self, spec: ConnectorSpec, password: str) -> Carrier:
         """An upstream SMPP connector (not started) for the connector manager: what its SMSC
         delivers goes to the upstream service, receipts and MO messages alike."""
+        if self.config.upstream.connector_process:
+            return ProcessConnector(self.connector_process, spec, password)
         return SmppCarrier(SmppConnector(spec, password, wall=self.clock), self.upstream)
 
     async def _start_connectors(self) -> None:

@@ -27,6 +27,7 @@ import logging
 from collections.abc import Awaitable, Sequence
 from typing import Final
 
+from smsgate.domain.carrier_receipts import CarrierReceipt
 from smsgate.ports.clock import Clock
 from smsgate.ports.store import InboundStore, MessageStore, StoreError
 from smsgate.service.inbound import InboundDesk
@@ -86,6 +87,22 @@ class UpstreamService:
         for index, status in zip(inbound, done[1 if receipts else 0 :], strict=True):
             statuses[index] = status
         return statuses
+
+    async def deliver_read(
+        self,
+        connector: str,
+        reads: Sequence[tuple[CarrierReceipt, list[str]]],
+        inbound: Sequence[DeliverSm | DataSm],
+    ) -> tuple[int, list[int]]:
+        """What a connector process read from ``connector``: final receipts already read by its
+        table (:func:`~smsgate.service.upstream_receipts.read_receipts`) and MO PDUs. The
+        status to answer every receipt with, and each MO PDU's."""
+        work = [
+            self._guarded("take receipts", connector, self.receipts.take_read(connector, reads))
+        ]
+        work.extend(self._take_inbound(connector, pdu) for pdu in inbound)
+        done = await asyncio.gather(*work)
+        return done[0], list(done[1:])
 
     async def _take_receipts(self, connector: str, pdus: list[DeliverSm | DataSm]) -> int:
         return await self._guarded(

@@ -49,7 +49,13 @@ from smsgate.smpp.errors import InvalidTlvValueError
 from smsgate.smpp.pdu import DataSm, DeliverSm
 from smsgate.tasks import BackgroundTasks
 
-__all__ = ["CONNECTORS", "UpstreamReceipts", "receipt_fields"]
+__all__ = [
+    "CONNECTORS",
+    "UpstreamReceipts",
+    "read_receipts",
+    "receipt_fields",
+    "receipt_map_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +115,29 @@ def _tlv_text(pdu: DeliverSm | DataSm, tag: int) -> str | None:
     return raw.split(b"\0", 1)[0].decode("latin-1").strip()
 
 
+def read_receipts(
+    connector: str,
+    pdus: Sequence[DeliverSm | DataSm],
+    receipt_map: ReceiptMap,
+    id_format: IdFormat,
+) -> list[tuple[CarrierReceipt, list[str]]]:
+    """The final receipts ``pdus`` carry, read by ``connector``'s table, each with the keys its
+    message may be stored under; the others (not final, no id) are logged and left out. Needs
+    no store: a connector process reads its receipts itself and sends the server only this."""
+    reads: list[tuple[CarrierReceipt, list[str]]] = []
+    for pdu in pdus:
+        fields, network_error = receipt_fields(pdu)
+        read = receipt_map.read(fields, network_error)
+        if read is None:
+            stat = fields.get("stat", "")
+            log_event(
+                log, logging.DEBUG, "upstream.receipt_ignored", connector=connector, stat=stat
+            )
+            continue
+        reads.append((read, id_candidates(read.carrier_id, id_format)))
+    return reads
+
+
 class UpstreamReceipts:
     """Receipts of every connector, matched to messages and handed on (see the module)."""
 
@@ -131,28 +160,26 @@ class UpstreamReceipts:
 
     async def take_all(self, connector: str, pdus: Sequence[DeliverSm | DataSm]) -> None:
         """Apply or keep the receipts ``pdus`` carry; returns once that is durable. Raises
-        StoreError when it could not be made so (the SMSC must send them again).
+        StoreError when it could not be made so (the SMSC must send them again)."""
+        spec = await self._spec(connector)
+        id_format: IdFormat = "auto" if spec is None else spec.receipt_ids
+        reads = read_receipts(connector, pdus, self._receipt_map(connector, spec), id_format)
+        await self.take_read(connector, reads)
+
+    async def take_read(
+        self, connector: str, reads: Sequence[tuple[CarrierReceipt, list[str]]]
+    ) -> None:
+        """Apply or keep receipts already read (:func:`read_receipts`), as :meth:`take_all`.
 
         Receipts for recent hand-overs (:class:`~smsgate.service.hand_overs.RecentHandOvers`)
         go to the processor together, in one store write; the others are looked up in the
         store, and kept there when their message's id is not recorded yet."""
-        spec = await self._spec(connector)
-        receipt_map = self._receipt_map(connector, spec)
-        id_format: IdFormat = "auto" if spec is None else spec.receipt_ids
         now = self._clock.now()
         known: list[Receipt] = []
         unknown: list[tuple[CarrierReceipt, list[str]]] = []
-        for pdu in pdus:
-            fields, network_error = receipt_fields(pdu)
-            read = receipt_map.read(fields, network_error)
-            if read is None:
-                stat = fields.get("stat", "")
-                log_event(
-                    log, logging.DEBUG, "upstream.receipt_ignored", connector=connector, stat=stat
-                )
-                continue
-            keys = id_candidates(read.carrier_id, id_format)
-            recent = self.recent.take(connector, keys)
+        take_recent = self.recent.take
+        for read, keys in reads:
+            recent = take_recent(connector, keys)
             if recent is None:
                 unknown.append((read, keys))
                 continue
@@ -202,14 +229,20 @@ class UpstreamReceipts:
         cached = self._maps.get(connector)
         if cached is not None and cached[0] is spec:
             return cached[1]
-        receipt_map = DEFAULT_RECEIPT_MAP
-        if spec is not None and spec.receipt_codes:
-            try:
-                receipt_map = DEFAULT_RECEIPT_MAP.with_overrides(spec.receipt_codes)
-            except ValueError as exc:  # validated on write; a hand edit may still slip by
-                log.error("receipt_codes of %s are invalid, using defaults: %s", connector, exc)
+        receipt_map = receipt_map_for(connector, spec)
         self._maps[connector] = (spec, receipt_map)
         return receipt_map
+
+
+def receipt_map_for(connector: str, spec: ConnectorSpec | None) -> ReceiptMap:
+    """``connector``'s reading of receipts: its ``receipt_codes`` over the defaults."""
+    if spec is None or not spec.receipt_codes:
+        return DEFAULT_RECEIPT_MAP
+    try:
+        return DEFAULT_RECEIPT_MAP.with_overrides(spec.receipt_codes)
+    except ValueError as exc:  # validated on write; a hand edit may still slip by
+        log.error("receipt_codes of %s are invalid, using defaults: %s", connector, exc)
+        return DEFAULT_RECEIPT_MAP
 
 
 def _receipt(message_id: str, read: CarrierReceipt, part: str, now: float) -> Receipt:
