@@ -163,7 +163,13 @@ def worker(
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process and its live children (the server's connector
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """User + system CPU time the live children of a process (the server's connector
     process) have used so far."""
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -171,7 +177,7 @@ def cpu_seconds(pid: int) -> float:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue  # ended meanwhile
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
+        if fields[1] == str(pid):
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 

@@ -36,7 +36,13 @@ from pathlib import Path
 from typing import Any, cast
 
 import http_send
-from http_send import cpu_seconds, create_account, lift_number_limits, rss_mb
+from http_send import (
+    children_cpu_seconds,
+    cpu_seconds,
+    create_account,
+    lift_number_limits,
+    rss_mb,
+)
 
 from smsgate.smpp.codec import NEED_DATA, PduReader, encode
 from smsgate.smpp.constants import CommandId, CommandStatus, TlvTag
@@ -507,6 +513,7 @@ def report(
     results: Sequence[dict[str, Any]],
     server_cpu: tuple[float, float] | None,
     rss: list[float],
+    children_cpu: float = 0.0,
 ) -> None:
     latencies: list[float] = sorted(v for r in results for v in r["latency"])
     statuses: Counter[int] = Counter()
@@ -600,6 +607,9 @@ def report(
             f"server CPU    {total:.1f} s = {per:.0f} us per message; {submitting:.1f} s until "
             f"the last response ({submitting / elapsed * 100:.0f}% of one core)"
         )
+    if children_cpu:
+        per = children_cpu / max(len(latencies), 1) * 1e6
+        print(f"child CPU     {children_cpu:.1f} s = {per:.0f} us per message (connector process)")
     if rss:
         step = max(1, len(rss) // 10)
         print(f"server RSS MB {' '.join(f'{v:.0f}' for v in rss[::step])} (end {rss[-1]:.0f})")
@@ -695,6 +705,7 @@ def drive(args: argparse.Namespace, host: str, port: int, server_pid: int | None
         first += count
     rss: list[float] = []
     cpu_before = cpu_seconds(server_pid) if server_pid is not None else 0.0
+    children_before = children_cpu_seconds(server_pid) if server_pid is not None else 0.0
     cpu_submitting: float | None = None
     for proc in procs:
         proc.start()
@@ -723,13 +734,15 @@ def drive(args: argparse.Namespace, host: str, port: int, server_pid: int | None
     for proc in procs:
         proc.join(10)
     server_cpu = None
+    children = 0.0
     if server_pid is not None:
         total = cpu_seconds(server_pid) - cpu_before
         server_cpu = (total, total if cpu_submitting is None else cpu_submitting)
+        children = children_cpu_seconds(server_pid) - children_before
     if len(results) < len(procs):
         print(f"{len(procs) - len(results)} generator process(es) failed", file=sys.stderr)
     if results:
-        report(args, results, server_cpu, rss)
+        report(args, results, server_cpu, rss, children)
 
 
 if __name__ == "__main__":

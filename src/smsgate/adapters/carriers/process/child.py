@@ -8,7 +8,8 @@ spent here and not in the server's loop. Over the pair (:mod:`.wire`), by the co
 
 - ``put``: build a connector from its settings and password and start it; answered
   ``started`` (with the failure, if any);
-- ``submit``: send a batch of messages; answered ``outcomes`` when every one has its outcome;
+- ``submit``: send a batch of messages; answered by ``outcomes`` frames, one for each chunk of
+  ``CHUNK`` messages as soon as all of its messages have their outcome;
 - ``close``: drain and close a connector; answered ``closed``;
 - ``state``: sent to the server whenever a connector's state (up, each bind) changed, checked
   every ``STATE_EVERY_S``;
@@ -36,6 +37,7 @@ from typing import Any, Final
 from smsgate.adapters.carriers.smpp import SmppCarrier, SmppConnector
 from smsgate.cli.common import tune_for_traffic
 from smsgate.domain.connectors import ConnectorSpec, parse_connectors_document
+from smsgate.domain.models import Message, Retry, SubmitOutcome
 from smsgate.logs import configure_logging
 from smsgate.service.upstream import MESSAGE_TYPE, RECEIPT_TYPES
 from smsgate.service.upstream_receipts import read_receipts, receipt_map_for
@@ -45,12 +47,17 @@ from smsgate.smpp.pdu import DataSm, DeliverSm
 
 from .wire import FrameReader, frame, message_from, outcome_record, receipt_record
 
-__all__ = ["STATE_EVERY_S", "main"]
+__all__ = ["CHUNK", "STATE_EVERY_S", "main"]
 
 log = logging.getLogger(__name__)
 
 #: How often each connector's state is compared with what the server was last told.
 STATE_EVERY_S: Final = 0.05
+#: Messages of a batch whose outcomes are told together: a process that dies has them sent
+#: again only for the chunks it had not finished.
+CHUNK: Final = 16
+#: Messages the connector is gone for (closed meanwhile, or failing) are tried again after this.
+_GONE_RETRY_S: Final = 1.0
 _READ_SIZE: Final = 256 * 1024
 _ROK: Final = int(CommandStatus.ESME_ROK)
 _TRY_AGAIN: Final = int(CommandStatus.ESME_RX_T_APPN)
@@ -175,17 +182,27 @@ class _Child:
         self.report_states()
 
     async def _submit(self, handle: int, call: int, records: list[Any]) -> None:
+        """Send a batch in chunks, each chunk's outcomes told as soon as it has them: should
+        this process die, the server keeps what was told and sends again only the rest."""
         carrier = self._carriers.get(handle)
+        messages = [message_from(record) for record in records]
         if carrier is None:
-            self._server.send("outcomes", call, None, "the connector is not running")
+            self._tell(call, [Retry(m.id, _GONE_RETRY_S) for m in messages])
             return
+        chunks = [messages[at : at + CHUNK] for at in range(0, len(messages), CHUNK)]
+        await asyncio.gather(*(self._submit_chunk(carrier, call, chunk) for chunk in chunks))
+
+    async def _submit_chunk(self, carrier: SmppCarrier, call: int, chunk: list[Message]) -> None:
         try:
-            outcomes = await carrier.submit([message_from(record) for record in records])
-        except Exception as exc:
-            log.exception("connector submit failed")
-            self._server.send("outcomes", call, None, f"{type(exc).__name__}: {exc}")
-            return
-        self._server.send("outcomes", call, [outcome_record(o) for o in outcomes], None)
+            outcomes = await carrier.submit(chunk)
+        except Exception:
+            # A fault of ours: the messages go back on the server's queue (or fail over).
+            log.exception("connector %s failed a submit", carrier.connector.name)
+            outcomes = [Retry(m.id, _GONE_RETRY_S) for m in chunk]
+        self._tell(call, outcomes)
+
+    def _tell(self, call: int, outcomes: Sequence[SubmitOutcome]) -> None:
+        self._server.send("outcomes", call, [outcome_record(o) for o in outcomes])
 
     async def _close(self, handle: int) -> None:
         carrier = self._carriers.get(handle)

@@ -60,6 +60,30 @@ class ConnectorProcessError(RuntimeError):
     """The connector process could not do what was asked (it is not running, or failed)."""
 
 
+class _Call:
+    """A batch handed to the child: the outcomes told so far, and when all are in."""
+
+    __slots__ = ("done", "ids", "outcomes")
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+        self.outcomes: list[SubmitOutcome] = []
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def told(self, records: list[Any]) -> None:
+        self.outcomes.extend(outcome_from(record) for record in records)
+        if len(self.outcomes) >= len(self.ids) and not self.done.done():
+            self.done.set_result(None)
+
+    def lost(self) -> None:
+        """The child died: what it had not told comes back Retry (the SMSC may have it)."""
+        if self.done.done():
+            return
+        told = {outcome.message_id for outcome in self.outcomes}
+        self.outcomes.extend(Retry(i, _LOST_RETRY_S) for i in self.ids if i not in told)
+        self.done.set_result(None)
+
+
 class ProcessConnector:
     """An upstream connector run by the connector process: Carrier, ConnectorHealth, BindReport.
 
@@ -121,7 +145,7 @@ class ConnectorProcess:
         self._connectors: dict[int, ProcessConnector] = {}
         self._names: dict[int, str] = {}  # every handle given, for receipts while closing
         self._waiting: dict[tuple[str, int], asyncio.Future[Any]] = {}
-        self._calls_of: dict[int, int] = {}  # call -> handle
+        self._submits: dict[int, _Call] = {}
         self._child: asyncio.subprocess.Process | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._ready: asyncio.Event = asyncio.Event()
@@ -163,22 +187,17 @@ class ConnectorProcess:
             return []
         if self._writer is None or connector.handle not in self._connectors:
             return [Retry(message.id, _LOST_RETRY_S) for message in messages]
-        call = next(self._calls)
-        self._calls_of[call] = connector.handle
-        records = [message_record(message) for message in messages]
+        call = _Call([message.id for message in messages])
+        number = next(self._calls)
+        self._submits[number] = call
         try:
-            answer = await self._ask(
-                ("outcomes", call), frame("submit", connector.handle, call, records)
+            self._writer.write(
+                frame("submit", connector.handle, number, [message_record(m) for m in messages])
             )
-        except ConnectorProcessError:
-            # The child died with them: the SMSC may or may not have them; sent again.
-            return [Retry(message.id, _LOST_RETRY_S) for message in messages]
+            await call.done
         finally:
-            self._calls_of.pop(call, None)
-        outcomes, error = answer
-        if outcomes is None:
-            raise ConnectorProcessError(error)
-        return [outcome_from(record) for record in outcomes]
+            del self._submits[number]
+        return call.outcomes
 
     async def close_connector(self, connector: ProcessConnector) -> None:
         """Drain and close ``connector`` in the child; it is not put again after a restart."""
@@ -300,6 +319,8 @@ class ConnectorProcess:
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(ConnectorProcessError("the connector process exited"))
+        for call in self._submits.values():
+            call.lost()
         for connector in self._connectors.values():
             connector.up = False
 
@@ -316,7 +337,9 @@ class ConnectorProcess:
         if kind == "up":
             self._spawn(self._take(items[1], items[2], items[3], items[4]))
         elif kind == "outcomes":
-            self._answer(("outcomes", items[1]), (items[2], items[3]))
+            call = self._submits.get(items[1])
+            if call is not None:
+                call.told(items[2])
         elif kind == "state":
             connector = self._connectors.get(items[1])
             if connector is not None:
