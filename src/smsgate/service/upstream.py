@@ -97,11 +97,12 @@ class UpstreamService:
         """What a connector process read from ``connector``: final receipts already read by its
         table (:func:`~smsgate.service.upstream_receipts.read_receipts`) and MO PDUs. The
         status to answer every receipt with, and each MO PDU's."""
-        work = [
-            self._guarded("take receipts", connector, self.receipts.take_read(connector, reads))
-        ]
-        work.extend(self._take_inbound(connector, pdu) for pdu in inbound)
-        done = await asyncio.gather(*work)
+        taking = self._guarded(
+            "take receipts", connector, self.receipts.take_read(connector, reads)
+        )
+        if not inbound:  # the usual case, awaited directly (a gather costs loop passes)
+            return await taking, []
+        done = await asyncio.gather(taking, *(self._take_inbound(connector, p) for p in inbound))
         return done[0], list(done[1:])
 
     async def _take_receipts(self, connector: str, pdus: list[DeliverSm | DataSm]) -> int:

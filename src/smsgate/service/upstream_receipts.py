@@ -186,6 +186,9 @@ class UpstreamReceipts:
             # The store ignores it if the message became final meanwhile (it expired).
             message_id, key = recent
             known.append(_receipt(message_id, read, key, now))
+        if not unknown:  # the usual case, awaited directly (a gather costs loop passes)
+            await self._processor.take(known)
+            return
         work = [self._look_up(connector, read, keys, now) for read, keys in unknown]
         if known:
             work.append(self._processor.take(known))
