@@ -54,6 +54,8 @@ _TRY_AGAIN: Final = int(CommandStatus.ESME_RX_T_APPN)
 #: Submits in flight when the child died come back after this long (the queue's retry).
 _LOST_RETRY_S: Final = 1.0
 _STOP_S: Final = 10.0
+#: A connector put while the child is not up yet waits this long for it, then is kept down.
+_READY_S: Final = 10.0
 
 
 class ConnectorProcessError(RuntimeError):
@@ -134,9 +136,12 @@ class ConnectorProcess:
         *,
         restart_s: float = 0.5,
         restart_max_s: float = 30.0,
+        ready_s: float = _READY_S,
         command: Sequence[str] | None = None,
     ) -> None:
+        """``command`` runs the child (its fd is appended); tests give one that fails."""
         self._upstream = upstream
+        self._ready_s = ready_s
         self._restart_s = restart_s
         self._restart_max_s = restart_max_s
         self._command = list(command or [sys.executable, "-m", __package__ + ".child"])
@@ -168,10 +173,16 @@ class ConnectorProcess:
             raise ConnectorProcessError("the connector process is stopping")
         if self._runner is None:
             self._runner = asyncio.create_task(self._run(), name="connector process")
-        await self._ready.wait()
         connector.handle = next(self._handles)
-        self._connectors[connector.handle] = connector
-        self._names[connector.handle] = connector.name
+        try:
+            async with asyncio.timeout(self._ready_s):
+                await self._ready.wait()
+        except TimeoutError:
+            # Kept, down: the child that comes up puts it (the manager must not wait on us).
+            self._register(connector)
+            log_event(log, logging.ERROR, "connector_process.not_ready", connector=connector.name)
+            return
+        self._register(connector)  # after the child's start: it is put here, not there too
         try:
             error = await self._ask(("started", connector.handle), self._put_frame(connector))
         except ConnectorProcessError:
@@ -179,6 +190,10 @@ class ConnectorProcess:
         if error is not None:
             self._connectors.pop(connector.handle, None)
             raise ConnectorProcessError(error)
+
+    def _register(self, connector: ProcessConnector) -> None:
+        self._connectors[connector.handle] = connector
+        self._names[connector.handle] = connector.name
 
     async def submit(
         self, connector: ProcessConnector, messages: Sequence[Message]
@@ -310,8 +325,9 @@ class ConnectorProcess:
             self._writer = None
             writer.close()
             self._lost()
-            with contextlib.suppress(ProcessLookupError):
-                self._child.kill()
+            if not self._closing:  # else close() waits for it to close its connectors
+                with contextlib.suppress(ProcessLookupError):
+                    self._child.kill()
             await self._child.wait()
 
     def _lost(self) -> None:
