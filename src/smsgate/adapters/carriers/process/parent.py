@@ -31,7 +31,7 @@ import itertools
 import logging
 import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from smsgate.domain.connectors import ConnectorSpec
@@ -148,7 +148,7 @@ class ConnectorProcess:
         self._handles = itertools.count(1)
         self._calls = itertools.count(1)
         self._connectors: dict[int, ProcessConnector] = {}
-        self._names: dict[int, str] = {}  # every handle given, for receipts while closing
+        self._names: dict[int, str] = {}  # handles not closed yet, for receipts while closing
         self._waiting: dict[tuple[str, int], asyncio.Future[Any]] = {}
         self._submits: dict[int, _Call] = {}
         self._child: asyncio.subprocess.Process | None = None
@@ -157,13 +157,7 @@ class ConnectorProcess:
         self._runner: asyncio.Task[None] | None = None
         self._work: set[asyncio.Task[None]] = set()
         self._closing = False
-        self.restarts = 0
-        #: Called with the child's pid each time one starts (tests, logs).
-        self.on_start: Callable[[int], None] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return None if self._child is None else self._child.pid
+        self.restarts = 0  # children started after the first (tests, and the logs say why)
 
     # -- what the proxies ask ------------------------------------------------------------------
 
@@ -189,6 +183,7 @@ class ConnectorProcess:
             return  # the child died meanwhile: the next one puts it again
         if error is not None:
             self._connectors.pop(connector.handle, None)
+            self._names.pop(connector.handle, None)
             raise ConnectorProcessError(error)
 
     def _register(self, connector: ProcessConnector) -> None:
@@ -223,6 +218,7 @@ class ConnectorProcess:
             return
         with contextlib.suppress(ConnectorProcessError):
             await self._ask(("closed", connector.handle), frame("close", connector.handle))
+            del self._names[connector.handle]  # closed there: nothing more comes from it
 
     async def close(self) -> None:
         """Stop the child: its connectors close (each draining what it can) and it exits."""
@@ -306,8 +302,6 @@ class ConnectorProcess:
         reader, writer = await asyncio.open_unix_connection(sock=ours)
         writer.write(frame("hello", *_logging_settings()))
         self._writer = writer
-        if self.on_start is not None:
-            self.on_start(self._child.pid)
         log_event(log, logging.INFO, "connector_process.started", pid=self._child.pid)
         again = list(self._connectors.values())  # after a restart: put them all again
         self._ready.set()
