@@ -17,6 +17,12 @@ and ``smsgate serve`` with one connector to it and one route, then measures:
    ratio smsgate / Kannel.
 
     python3 bench/e2e_carriers.py --messages 50000
+    python3 bench/e2e_carriers.py --no-kannel --skip-http --upstream-binds 4
+    python3 bench/e2e_carriers.py --no-kannel --skip-http --inline-connectors
+
+The SMSC keeps at most 64 receipts unanswered per bind and each is answered once durable, so the
+number of upstream binds bounds the receipts a second (README, Performance). "server CPU" is the
+server process's; "child CPU" its connector process's (``[upstream] connector_process``).
 """
 
 from __future__ import annotations
