@@ -291,15 +291,19 @@ class ConnectorProcess:
     async def _serve_child(self) -> None:
         ours, theirs = socket.socketpair()
         try:
-            self._child = await asyncio.create_subprocess_exec(
-                *self._command,
-                str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),),
-                start_new_session=True,
-            )
-        finally:
-            theirs.close()
-        reader, writer = await asyncio.open_unix_connection(sock=ours)
+            try:
+                self._child = await asyncio.create_subprocess_exec(
+                    *self._command,
+                    str(theirs.fileno()),
+                    pass_fds=(theirs.fileno(),),
+                    start_new_session=True,
+                )
+            finally:
+                theirs.close()
+            reader, writer = await asyncio.open_unix_connection(sock=ours)
+        except BaseException:  # cancelled (closing) or failed before the stream owns it
+            ours.close()
+            raise
         writer.write(frame("hello", *_logging_settings()))
         self._writer = writer
         log_event(log, logging.INFO, "connector_process.started", pid=self._child.pid)
