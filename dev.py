@@ -14,11 +14,13 @@ The virtual environment is rebuilt when pyproject.toml changes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import sys
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -40,13 +42,31 @@ def ensure_venv() -> None:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest:
         return
-    if not (BIN / "python").exists():
-        print("dev.py: creating .venv", file=sys.stderr, flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    print("dev.py: installing smsgate and its development tools into .venv", file=sys.stderr)
-    _run(BIN / "python", "-m", "pip", "install", "-q", "--upgrade", "pip", quiet=True)
-    _run(BIN / "python", "-m", "pip", "install", "-q", "-e", ".[dev]", quiet=True)
-    STAMP.write_text(digest)
+    # Two commands started at once on a fresh clone (the server and the simulator, say): the
+    # second waits for the first's install instead of using a half-made .venv.
+    with _install_lock():
+        if STAMP.exists() and STAMP.read_text() == digest:
+            return
+        if not (BIN / "python").exists():
+            print("dev.py: creating .venv", file=sys.stderr, flush=True)
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        print("dev.py: installing smsgate and its development tools into .venv", file=sys.stderr)
+        _run(BIN / "python", "-m", "pip", "install", "-q", "--upgrade", "pip", quiet=True)
+        _run(BIN / "python", "-m", "pip", "install", "-q", "-e", ".[dev]", quiet=True)
+        STAMP.write_text(digest)
+
+
+@contextlib.contextmanager
+def _install_lock() -> Iterator[None]:
+    """An exclusive lock on ``.venv.lock`` while installing (POSIX; elsewhere none)."""
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+    except ImportError:
+        yield
+        return
+    with (ROOT / ".venv.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def main() -> None:
