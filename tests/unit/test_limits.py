@@ -6,7 +6,7 @@ from __future__ import annotations
 import calendar
 import json
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -18,11 +18,14 @@ from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.domain.limits import (
     MESSAGE_TYPES,
     LimitPolicy,
+    Usage,
     WindowLimits,
+    refusal,
     utc_day_bounds,
     utc_month_bounds,
 )
 from smsgate.errors import ResultCode
+from smsgate.ports.limits import Limiter
 
 A = "1000000000000001"
 B = "1000000000000002"
@@ -320,6 +323,43 @@ def test_number_limits_in_precedence(
     assert one(lim, T0, policy=p) is expected
 
 
+#: Usage fields in precedence order, each with the code that its limit answers.
+PRECEDENCE = [
+    ("platform_day", errors.SYSTEM_LIMIT_CONTROL),
+    ("account_month", errors.MONTH_LIMIT_CONTROL),
+    ("account_day", errors.DAY_LIMIT_CONTROL),
+    ("number_day", errors.BUSINESS_LIMIT_CONTROL_PHONE),
+    ("number_type_day", errors.BUSINESS_LIMIT_DAY),
+    ("number_type_hour", errors.BUSINESS_LIMIT_HOUR),
+    ("number_type_minute", errors.BUSINESS_LIMIT_CONTROL_MINUTE),
+]
+#: Every limit at 1 (the platform's too): one counted message reaches each.
+ONE_EACH = policy(
+    OTP={"per_minute": 1, "per_hour": 1, "per_day": 1},
+    per_number_per_day=1,
+    account_per_day=1,
+    account_per_month=1,
+)
+
+
+@pytest.mark.parametrize("first", range(len(PRECEDENCE)), ids=[f for f, _ in PRECEDENCE])
+def test_refusal_answers_the_widest_limit_reached(first: int) -> None:
+    """Every limit from ``first`` on is reached: the code is ``first``'s, whatever follows."""
+    reached = Usage(**{field: 1 for field, _ in PRECEDENCE[first:]})
+    assert refusal(ONE_EACH.otp, ONE_EACH, 1, reached) is PRECEDENCE[first][1]
+
+
+def test_refusal_lets_through_below_every_limit_and_without_limits() -> None:
+    assert refusal(ONE_EACH.otp, ONE_EACH, 1, Usage()) is None
+    unlimited = Usage(**dict.fromkeys(Usage._fields, 10**9))
+    no_limits = LimitPolicy(WindowLimits(), WindowLimits(), WindowLimits(), None, None, None)
+    assert refusal(no_limits.otp, no_limits, None, unlimited) is None
+
+
+def test_refusal_of_a_type_the_policy_does_not_know() -> None:
+    assert refusal(DEFAULT.by_type.get("XYZ"), DEFAULT, None, Usage()) is errors.INVALID_PARAMETERS
+
+
 def test_a_batch_counts_its_own_earlier_messages() -> None:
     lim = MemoryLimiter()
     verdicts = lim.acquire(
@@ -528,7 +568,8 @@ def test_memory_per_tracked_number_stays_small() -> None:
 
 @dataclass
 class Reference:
-    """Obviously correct and slow: remembers every message it counted, scans them to decide."""
+    """Obviously correct and slow: remembers every message it counted, scans them to count
+    each window, and asks the domain's :func:`refusal`: the contract every limiter is held to."""
 
     sent: list[tuple[str, str, str, float]] = field(default_factory=list)
     seed_at: float | None = None
@@ -565,8 +606,6 @@ class Reference:
         platform: int | None,
         now: float,
     ) -> ResultCode | None:
-        if msg_type not in MESSAGE_TYPES:
-            return errors.INVALID_PARAMETERS
         day, month = utc_day_bounds(now), utc_month_bounds(now)
 
         def within(bounds: tuple[float, float], t: float | None) -> bool:
@@ -579,40 +618,17 @@ class Reference:
         number_today = [s for s in mine_today if s[1] == number]
         type_today = [s for s in number_today if s[2] == msg_type]
         type_all = [s for s in self.sent if s[:3] == (account, number, msg_type)]
-        w = p.window(msg_type)
-        checks: list[tuple[int | None, int, ResultCode]] = [
-            (
-                platform,
-                len(today) + (self.seed_platform if seeded_day else 0),
-                errors.SYSTEM_LIMIT_CONTROL,
-            ),
-            (
-                p.account_per_month,
-                len(mine_month) + (self.seed_month.get(account, 0) if seeded_month else 0),
-                errors.MONTH_LIMIT_CONTROL,
-            ),
-            (
-                p.account_per_day,
-                len(mine_today) + (self.seed_day.get(account, 0) if seeded_day else 0),
-                errors.DAY_LIMIT_CONTROL,
-            ),
-            (p.per_number_per_day, len(number_today), errors.BUSINESS_LIMIT_CONTROL_PHONE),
-            (w.per_day, len(type_today), errors.BUSINESS_LIMIT_DAY),
-            (
-                w.per_hour,
-                sum(now - s[3] < 3600.0 for s in type_all),
-                errors.BUSINESS_LIMIT_HOUR,
-            ),
-            (
-                w.per_minute,
-                sum(now - s[3] < 60.0 for s in type_all),
-                errors.BUSINESS_LIMIT_CONTROL_MINUTE,
-            ),
-        ]
-        for limit, count, code in checks:
-            if limit is not None and count >= limit:
-                return code
-        return None
+        usage = Usage(
+            platform_day=len(today) + (self.seed_platform if seeded_day else 0),
+            account_month=len(mine_month)
+            + (self.seed_month.get(account, 0) if seeded_month else 0),
+            account_day=len(mine_today) + (self.seed_day.get(account, 0) if seeded_day else 0),
+            number_day=len(number_today),
+            number_type_day=len(type_today),
+            number_type_hour=sum(now - s[3] < 3600.0 for s in type_all),
+            number_type_minute=sum(now - s[3] < 60.0 for s in type_all),
+        )
+        return refusal(p.by_type.get(msg_type), p, platform, usage)
 
 
 small_limit = st.sampled_from([None, 1, 2, 3, 5])
@@ -671,6 +687,11 @@ seeds = st.one_of(
 )
 
 
+#: Every Limiter, by name: each is held to the reference, message by message.
+LIMITERS: dict[str, Callable[[], Limiter]] = {"memory": MemoryLimiter}
+
+
+@pytest.mark.parametrize("make", LIMITERS.values(), ids=list(LIMITERS))
 @settings(max_examples=500, deadline=None)
 @given(
     policy_a=policies,
@@ -680,7 +701,8 @@ seeds = st.one_of(
     seed=seeds,
     operations=ops,
 )
-def test_memory_limiter_matches_the_reference(
+def test_every_limiter_matches_the_reference(
+    make: Callable[[], Limiter],
     policy_a: LimitPolicy,
     policy_b: LimitPolicy,
     platform: int | None,
@@ -688,7 +710,7 @@ def test_memory_limiter_matches_the_reference(
     seed: tuple[int, int, int] | None,
     operations: list[tuple[str, str | int, object, float]],
 ) -> None:
-    lim, ref = MemoryLimiter(), Reference()
+    lim, ref = make(), Reference()
     account_policy = {A: policy_a, B: policy_b}
     now = start
     if seed is not None:
@@ -729,6 +751,7 @@ edge_steps = st.sampled_from(
 )
 
 
+@pytest.mark.parametrize("make", LIMITERS.values(), ids=list(LIMITERS))
 @settings(max_examples=1000, deadline=None)
 @given(
     p=sliding_only,
@@ -739,10 +762,13 @@ edge_steps = st.sampled_from(
     ),
 )
 def test_sliding_windows_match_the_reference(
-    p: LimitPolicy, start: float, operations: list[tuple[bool, int, int, float]]
+    make: Callable[[], Limiter],
+    p: LimitPolicy,
+    start: float,
+    operations: list[tuple[bool, int, int, float]],
 ) -> None:
     """The windows alone, one number, times on the window edges: where an off-by-one hides."""
-    lim, ref = MemoryLimiter(), Reference()
+    lim, ref = make(), Reference()
     now = start
     counted: list[tuple[float, list[tuple[str, str]]]] = []
     for is_release, size, pick, step in operations:

@@ -57,6 +57,10 @@ When several limits refuse a message, the code answered is the first in this ord
 6. number and type, hour           ``isv.BUSINESS_LIMIT_HOUR``
 7. number and type, minute         ``BUSINESS_LIMIT_CONTROL_MINUTE``
 
+:func:`refusal` is this order, and the one place it is written: a limiter counts, and asks it
+(the in-memory limiter inlines the same checks for speed; the limiter contract suite holds every
+limiter to it, message by message).
+
 The most general refusal comes first: wider scope before narrower (everyone, this account, this
 number, this number and type), and within one scope the longer window before the shorter. The
 code then tells the client how far the refusal reaches: "nothing more from this account this
@@ -79,7 +83,10 @@ import calendar
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+from smsgate import errors
+from smsgate.errors import ResultCode
 
 __all__ = [
     "DAY_S",
@@ -87,7 +94,9 @@ __all__ = [
     "MESSAGE_TYPES",
     "MINUTE_S",
     "LimitPolicy",
+    "Usage",
     "WindowLimits",
+    "refusal",
     "utc_day_bounds",
     "utc_month_bounds",
 ]
@@ -260,3 +269,44 @@ def utc_month_bounds(now: float) -> tuple[float, float]:
     start = calendar.timegm((year, month, 1, 0, 0, 0, 0, 0, 0))
     end = calendar.timegm((next_year, next_month, 1, 0, 0, 0, 0, 0, 0))
     return float(start), float(end)
+
+
+class Usage(NamedTuple):
+    """What was accepted before a message, counted in each window its limits look at: the
+    platform's and the account's (UTC day, UTC month), and the destination number's (UTC day,
+    every type; this type by UTC day, and within the last 3,600 s and 60 s)."""
+
+    platform_day: int = 0
+    account_month: int = 0
+    account_day: int = 0
+    number_day: int = 0
+    number_type_day: int = 0
+    number_type_hour: int = 0
+    number_type_minute: int = 0
+
+
+def refusal(
+    window: WindowLimits | None,
+    policy: LimitPolicy,
+    platform_per_day: int | None,
+    usage: Usage,
+) -> ResultCode | None:
+    """The code that refuses one more message after ``usage``, by the precedence in the module
+    docstring; None when every limit lets it through. ``window`` is the limits of the message's
+    type (``policy.by_type.get(type)``): None, a type the policy does not know, is refused as
+    an invalid parameter. A limit of n refuses once n were counted."""
+    if window is None:
+        return errors.INVALID_PARAMETERS
+    checks = (
+        (platform_per_day, usage.platform_day, errors.SYSTEM_LIMIT_CONTROL),
+        (policy.account_per_month, usage.account_month, errors.MONTH_LIMIT_CONTROL),
+        (policy.account_per_day, usage.account_day, errors.DAY_LIMIT_CONTROL),
+        (policy.per_number_per_day, usage.number_day, errors.BUSINESS_LIMIT_CONTROL_PHONE),
+        (window.per_day, usage.number_type_day, errors.BUSINESS_LIMIT_DAY),
+        (window.per_hour, usage.number_type_hour, errors.BUSINESS_LIMIT_HOUR),
+        (window.per_minute, usage.number_type_minute, errors.BUSINESS_LIMIT_CONTROL_MINUTE),
+    )
+    for limit, counted, code in checks:
+        if limit is not None and counted >= limit:
+            return code
+    return None

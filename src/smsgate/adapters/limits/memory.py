@@ -3,6 +3,13 @@
 The rules are in :mod:`smsgate.domain.limits`; this keeps the counts they are checked against.
 It suits the embedded mode (one process); several processes need a shared limiter (Redis).
 
+The decision is :func:`~smsgate.domain.limits.refusal`'s. :meth:`MemoryLimiter.acquire` makes
+the same checks inline, in its one loop, reading each count only when the limits before it let
+the message through (a message refused by a quota touches no per-number state; a call costs a
+few microseconds for every message). The limiter contract suite (``tests/unit/test_limits.py``,
+``LIMITERS``) holds it, message by message, to a reference that counts every window and asks
+``refusal``; a shared limiter (whose checks run where its counts are, e.g. in Redis) joins it.
+
 Layout
 ------
 - Quotas: one integer for the platform's day, one per account for its day and its month.
