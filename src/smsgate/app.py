@@ -301,7 +301,7 @@ class Gateway:
         day_start, month_start = utc_day_bounds(now)[0], utc_month_bounds(now)[0]
         by_day = await self.store.count_messages_since(first_id_at(int(day_start * 1000)))
         by_month = await self.store.count_messages_since(first_id_at(int(month_start * 1000)))
-        self.limiter.seed_usage(by_day, by_month, sum(by_day.values()), now)
+        await self.limiter.seed_usage(by_day, by_month, sum(by_day.values()), now)
 
     def _on_disk(self, problem: DiskProblem | None) -> None:
         """The store's writes started failing on the disk, or work again (once per change)."""

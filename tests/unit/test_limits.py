@@ -3,11 +3,13 @@ of the in-memory limiter against a slow reference that keeps every message it ac
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import json
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -27,11 +29,28 @@ from smsgate.domain.limits import (
 from smsgate.errors import ResultCode
 from smsgate.ports.limits import Limiter
 
+T = TypeVar("T")
+
 A = "1000000000000001"
 B = "1000000000000002"
 N1 = "+447700900001"
 N2 = "+447700900002"
 DEFAULT = LimitPolicy()
+
+
+_LOOP = asyncio.new_event_loop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _loop_closed_after_the_module() -> Iterator[None]:
+    yield
+    _LOOP.close()
+
+
+def run(work: Coroutine[Any, Any, T]) -> T:
+    """Await a limiter call from these synchronous tests (Hypothesis drives them), on one loop:
+    a shared limiter's calls suspend, the memory limiter's do not."""
+    return _LOOP.run_until_complete(work)
 
 
 def at(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: float = 0.0) -> float:
@@ -52,7 +71,7 @@ def one(
     policy: LimitPolicy = DEFAULT,
     platform: int | None = None,
 ) -> ResultCode | None:
-    [verdict] = lim.acquire(account, [(number, msg_type)], policy, platform, now)
+    [verdict] = run(lim.acquire(account, [(number, msg_type)], policy, platform, now))
     return verdict
 
 
@@ -208,7 +227,7 @@ def test_the_account_daily_quota() -> None:
     lim = MemoryLimiter()
     p = policy(account_per_day=3)
     numbers = [f"+4477009001{i:02d}" for i in range(5)]
-    verdicts = lim.acquire(A, [(n, "NOTIFY") for n in numbers], p, None, T0)
+    verdicts = run(lim.acquire(A, [(n, "NOTIFY") for n in numbers], p, None, T0))
     assert verdicts == [None, None, None, errors.DAY_LIMIT_CONTROL, errors.DAY_LIMIT_CONTROL]
     assert one(lim, at(2026, 3, 10, 23, 59, 59.999), N2, "MKT", policy=p) is (
         errors.DAY_LIMIT_CONTROL
@@ -222,7 +241,7 @@ def test_the_account_monthly_quota_and_the_month_end() -> None:
     # Two a day on the last days of January (31 days): the month runs out on the 31st.
     days = [at(2026, 1, 30, 12), at(2026, 1, 31, 12)]
     for d in days:
-        assert lim.acquire(A, [(N1, "NOTIFY"), (N2, "NOTIFY")], p, None, d) == [None, None]
+        assert run(lim.acquire(A, [(N1, "NOTIFY"), (N2, "NOTIFY")], p, None, d)) == [None, None]
     assert one(lim, at(2026, 1, 31, 23, 59, 59.999), msg_type="MKT", policy=p) is (
         errors.MONTH_LIMIT_CONTROL
     )
@@ -362,8 +381,8 @@ def test_refusal_of_a_type_the_policy_does_not_know() -> None:
 
 def test_a_batch_counts_its_own_earlier_messages() -> None:
     lim = MemoryLimiter()
-    verdicts = lim.acquire(
-        A, [(N1, "OTP"), (N2, "OTP"), (N1, "OTP"), (N1, "NOTIFY")], DEFAULT, None, T0
+    verdicts = run(
+        lim.acquire(A, [(N1, "OTP"), (N2, "OTP"), (N1, "OTP"), (N1, "NOTIFY")], DEFAULT, None, T0)
     )
     assert verdicts == [None, None, errors.BUSINESS_LIMIT_CONTROL_MINUTE, None]
 
@@ -383,7 +402,7 @@ def test_release_gives_the_counts_back() -> None:
     p = policy(account_per_day=1, account_per_month=1)
     assert one(lim, T0, policy=p, platform=1) is None
     assert one(lim, T0 + 1, N2, policy=p, platform=1) is errors.SYSTEM_LIMIT_CONTROL
-    lim.release(A, [(N1, "OTP")], T0)  # say the store failed
+    run(lim.release(A, [(N1, "OTP")], T0))  # say the store failed
     # Quotas, the day count and the minute window are all free again.
     assert one(lim, T0 + 2, policy=p, platform=1) is None
     assert one(lim, T0 + 3, policy=p, platform=1) is errors.SYSTEM_LIMIT_CONTROL
@@ -393,11 +412,11 @@ def test_release_gives_a_number_its_day_back() -> None:
     lim = MemoryLimiter()
     p = policy(OTP={"per_day": 1}, NOTIFY={"per_day": 1})
     assert one(lim, T0, policy=p) is None
-    assert lim.acquire(A, [(N1, "NOTIFY"), (N1, "NOTIFY")], p, None, T0) == [
+    assert run(lim.acquire(A, [(N1, "NOTIFY"), (N1, "NOTIFY")], p, None, T0)) == [
         None,
         errors.BUSINESS_LIMIT_DAY,
     ]
-    lim.release(A, [(N1, "OTP"), (N1, "NOTIFY")], T0)
+    run(lim.release(A, [(N1, "OTP"), (N1, "NOTIFY")], T0))
     assert one(lim, T0 + 60, policy=p) is None
     assert one(lim, T0 + 60, msg_type="NOTIFY", policy=p) is None
     assert lim.sizes()["day_counts"] == 2
@@ -408,7 +427,7 @@ def test_release_takes_back_only_the_message_it_names() -> None:
     p = policy(OTP={"per_minute": 2})
     assert one(lim, T0, policy=p) is None
     assert one(lim, T0 + 10, policy=p) is None
-    lim.release(A, [(N1, "OTP")], T0 + 10)
+    run(lim.release(A, [(N1, "OTP")], T0 + 10))
     assert one(lim, T0 + 20, policy=p) is None  # room for one again
     assert one(lim, T0 + 30, policy=p) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
     # The one at T0 was never released: it leaves the window at T0 + 60, not before.
@@ -422,7 +441,7 @@ def test_release_after_midnight_leaves_the_new_day_alone() -> None:
     late = at(2026, 3, 10, 23, 59, 59)
     assert one(lim, late, msg_type="NOTIFY", policy=p) is None
     assert one(lim, at(2026, 3, 11, 0, 0, 1), msg_type="NOTIFY", policy=p) is None
-    lim.release(A, [(N1, "NOTIFY")], late)  # the old day's message: nothing to give back today
+    run(lim.release(A, [(N1, "NOTIFY")], late))  # the old day's message: nothing to give back today
     assert one(lim, at(2026, 3, 11, 0, 0, 2), N2, "NOTIFY", policy=p) is errors.DAY_LIMIT_CONTROL
     p = policy(NOTIFY={"per_day": 1})
     assert one(lim, at(2026, 3, 11, 0, 0, 2), msg_type="NOTIFY", policy=p) is (
@@ -435,7 +454,7 @@ def test_release_of_the_same_month_gives_the_month_back() -> None:
     p = policy(account_per_month=1)
     assert one(lim, at(2026, 3, 10, 23, 59), msg_type="NOTIFY", policy=p) is None
     assert one(lim, at(2026, 3, 11, 8), msg_type="NOTIFY", policy=p) is errors.MONTH_LIMIT_CONTROL
-    lim.release(A, [(N1, "NOTIFY")], at(2026, 3, 10, 23, 59))
+    run(lim.release(A, [(N1, "NOTIFY")], at(2026, 3, 10, 23, 59)))
     assert one(lim, at(2026, 3, 11, 8), msg_type="NOTIFY", policy=p) is None
 
 
@@ -446,7 +465,7 @@ def test_accounts_do_not_throttle_each_other() -> None:
     assert one(lim, T0, account=A, policy=p) is errors.DAY_LIMIT_CONTROL
     # Same number, same second, another account: its own minute, day and quota counts.
     assert one(lim, T0, account=B, policy=p) is None
-    lim.release(B, [(N1, "OTP")], T0)
+    run(lim.release(B, [(N1, "OTP")], T0))
     assert one(lim, T0 + 1, N2, account=A, policy=p) is errors.DAY_LIMIT_CONTROL
 
 
@@ -470,7 +489,7 @@ UNLIMITED = LimitPolicy.from_dict(
 def test_no_limits_means_no_refusal_and_no_state_per_number() -> None:
     lim = MemoryLimiter()
     items = [(N1, t) for t in MESSAGE_TYPES] * 400
-    assert lim.acquire(A, items, UNLIMITED, None, T0) == [None] * 1200
+    assert run(lim.acquire(A, items, UNLIMITED, None, T0)) == [None] * 1200
     assert lim.sizes() == {"day_counts": 0, "timestamps": 0}
 
 
@@ -495,7 +514,7 @@ def test_a_zero_limit_that_slipped_past_validation_refuses_instead_of_failing() 
 
 def test_seeded_quotas_count_and_per_number_counts_start_empty() -> None:
     lim = MemoryLimiter()
-    lim.seed_usage({A: 2, B: 1}, {A: 9, B: 1}, 3, T0)
+    run(lim.seed_usage({A: 2, B: 1}, {A: 9, B: 1}, 3, T0))
     p = policy(account_per_day=3, account_per_month=10)
     assert one(lim, T0, policy=p) is None  # A: 3rd today, 10th this month
     assert one(lim, T0, N2, policy=p) is errors.MONTH_LIMIT_CONTROL
@@ -510,16 +529,16 @@ def test_seeded_quotas_count_and_per_number_counts_start_empty() -> None:
 
 def test_seeds_belong_to_their_day_and_month() -> None:
     lim = MemoryLimiter()
-    lim.seed_usage({A: 5}, {A: 5}, 5, at(2026, 3, 31, 23))
+    run(lim.seed_usage({A: 5}, {A: 5}, 5, at(2026, 3, 31, 23)))
     p = policy(account_per_day=5, account_per_month=5)
     assert one(lim, at(2026, 4, 1), policy=p, platform=5) is None
 
 
 def test_negative_seeds_are_refused() -> None:
     with pytest.raises(ValueError, match="account_day"):
-        MemoryLimiter().seed_usage({A: -1}, {}, 0, T0)
+        run(MemoryLimiter().seed_usage({A: -1}, {}, 0, T0))
     with pytest.raises(ValueError, match="platform_day"):
-        MemoryLimiter().seed_usage({}, {}, -1, T0)
+        run(MemoryLimiter().seed_usage({}, {}, -1, T0))
 
 
 # --- memory -------------------------------------------------------------------------------------
@@ -540,7 +559,7 @@ def test_timestamps_survive_the_hour_change_only_while_they_count() -> None:
 
 def test_day_counts_are_dropped_at_midnight() -> None:
     lim = MemoryLimiter()
-    lim.acquire(A, [(f"+44770090{i:04d}", "NOTIFY") for i in range(100)], DEFAULT, None, T0)
+    run(lim.acquire(A, [(f"+44770090{i:04d}", "NOTIFY") for i in range(100)], DEFAULT, None, T0))
     assert lim.sizes()["day_counts"] == 100
     one(lim, at(2026, 3, 11), msg_type="MKT", policy=UNLIMITED)
     assert lim.sizes()["day_counts"] == 0
@@ -555,7 +574,7 @@ def test_memory_per_tracked_number_stays_small() -> None:
     try:
         before = tracemalloc.get_traced_memory()[0]
         for i in range(numbers):
-            lim.acquire(A, [(f"+86138{i:08d}", "OTP")], DEFAULT, None, T0 + i * 0.01)
+            run(lim.acquire(A, [(f"+86138{i:08d}", "OTP")], DEFAULT, None, T0 + i * 0.01))
         per_number = (tracemalloc.get_traced_memory()[0] - before) / numbers
     finally:
         tracemalloc.stop()
@@ -715,7 +734,7 @@ def test_every_limiter_matches_the_reference(
     now = start
     if seed is not None:
         day, month, platform_day = seed
-        lim.seed_usage({A: day}, {A: day + month}, platform_day, now)
+        run(lim.seed_usage({A: day}, {A: day + month}, platform_day, now))
         ref.seed_at, ref.seed_day, ref.seed_month = now, {A: day}, {A: day + month}
         ref.seed_platform = platform_day
     # (account, acquire time, items still counted) of each acquire, for releases to pick from.
@@ -726,7 +745,7 @@ def test_every_limiter_matches_the_reference(
             assert isinstance(arg, str)
             items = extra
             assert isinstance(items, list)
-            got = lim.acquire(arg, items, account_policy[arg], platform, now)
+            got = run(lim.acquire(arg, items, account_policy[arg], platform, now))
             want = ref.acquire(arg, items, account_policy[arg], platform, now)
             assert got == want, (arg, items, now - start)
             counted.append((arg, now, [i for i, v in zip(items, got, strict=True) if v is None]))
@@ -737,7 +756,7 @@ def test_every_limiter_matches_the_reference(
             chosen = [i for k, i in enumerate(still) if extra >> k & 1]
             for i in chosen:
                 still.remove(i)
-            lim.release(account, chosen, when)
+            run(lim.release(account, chosen, when))
             ref.release(account, chosen, when)
 
 
@@ -775,12 +794,12 @@ def test_sliding_windows_match_the_reference(
         now += step
         if not is_release:
             items = [(N1, "OTP")] * size
-            got = lim.acquire(A, items, p, None, now)
+            got = run(lim.acquire(A, items, p, None, now))
             assert got == ref.acquire(A, items, p, None, now), now - start
             counted.append((now, [i for i, v in zip(items, got, strict=True) if v is None]))
         elif counted:
             when, still = counted[pick % len(counted)]
             if still:
                 still.pop()
-                lim.release(A, [(N1, "OTP")], when)
+                run(lim.release(A, [(N1, "OTP")], when))
                 ref.release(A, [(N1, "OTP")], when)

@@ -5,6 +5,10 @@ the counts. The embedded implementation keeps them in process memory
 (:class:`smsgate.adapters.limits.memory.MemoryLimiter`); a scale-out one keeps them in Redis so
 that several processes share them.
 
+Its methods are coroutines: a limiter shared by several processes counts where its counts are
+(a round trip to Redis), and one in memory answers without suspending. Each call is one atomic
+step: concurrent calls see each other's counts exactly.
+
 How the core uses it: after a message has passed every other check and before it is stored,
 ``acquire`` counts it (or says which limit refuses it); if it is then not accepted after all
 (the store failed, the balance was short, the queue was full), ``release`` gives its count back,
@@ -23,7 +27,7 @@ __all__ = ["Limiter"]
 
 
 class Limiter(Protocol):
-    def acquire(
+    async def acquire(
         self,
         account_id: str,
         items: Sequence[tuple[str, str]],
@@ -46,7 +50,7 @@ class Limiter(Protocol):
         """
         ...
 
-    def release(self, account_id: str, items: Sequence[tuple[str, str]], now: float) -> None:
+    async def release(self, account_id: str, items: Sequence[tuple[str, str]], now: float) -> None:
         """Give back the counts of items ``acquire`` counted but that were not accepted after all.
 
         Pass exactly the items ``acquire`` answered ``None`` for that were then not accepted,
@@ -56,7 +60,7 @@ class Limiter(Protocol):
         """
         ...
 
-    def seed_usage(
+    async def seed_usage(
         self,
         account_day: dict[str, int],
         account_month: dict[str, int],

@@ -206,7 +206,7 @@ class SubmitService:
         if settings.overdue:
             raise SmsError(errors.BILLING_DEDUCTION_ERROR, "the account has overdue payments")
         now = self._clock.now()
-        verdicts = self._limiter.acquire(
+        verdicts = await self._limiter.acquire(
             account.id,
             [(m.to, m.msg_type) for m in messages],
             limits,
@@ -222,7 +222,7 @@ class SubmitService:
         try:
             await self.accept(passed)
         except BaseException:
-            self._limiter.release(account.id, [(m.to, m.msg_type) for m in passed], now)
+            await self._limiter.release(account.id, [(m.to, m.msg_type) for m in passed], now)
             raise
         return passed, refused
 

@@ -117,7 +117,7 @@ class MemoryLimiter:
 
     # --- the port ------------------------------------------------------------------------------
 
-    def acquire(  # noqa: PLR0915 - one loop, inlined: it runs for every message
+    async def acquire(  # noqa: PLR0915 - one loop, inlined: it runs for every message
         self,
         account_id: str,
         items: Sequence[tuple[str, str]],
@@ -218,7 +218,7 @@ class MemoryLimiter:
         self._account_month[account_id] = account_month
         return out
 
-    def release(self, account_id: str, items: Sequence[tuple[str, str]], now: float) -> None:
+    async def release(self, account_id: str, items: Sequence[tuple[str, str]], now: float) -> None:
         now = float(now)
         if not items:
             return
@@ -250,7 +250,7 @@ class MemoryLimiter:
         if self._month_start <= now < self._month_end and account_id in self._account_month:
             self._account_month[account_id] = max(0, self._account_month[account_id] - released)
 
-    def seed_usage(
+    async def seed_usage(
         self,
         account_day: dict[str, int],
         account_month: dict[str, int],
