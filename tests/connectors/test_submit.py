@@ -234,4 +234,4 @@ async def test_a_cancelled_call_withdraws_what_it_had_not_sent(
 
 async def test_cancel_is_not_offered(connect: Connect) -> None:
     connector = await connect()
-    assert connector.cancel("1") is False
+    assert await connector.cancel("1") is False

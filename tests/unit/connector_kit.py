@@ -85,7 +85,7 @@ class ScriptedConnector:
         state = "bound" if self.up else "connecting"
         return [{"bind": 1, "mode": "transceiver", "state": state, "in_flight": 0}]
 
-    def cancel(self, message_id: str) -> bool:
+    async def cancel(self, message_id: str) -> bool:
         self.cancelled.append(message_id)
         return message_id.endswith("cancellable")
 

@@ -243,7 +243,7 @@ class RecordingCarrier:
     async def close(self) -> None:
         pass
 
-    def cancel(self, message_id: str) -> bool:
+    async def cancel(self, message_id: str) -> bool:
         """Withdraws only what the test put in ``withdrawable``."""
         if message_id in self.withdrawable:
             self.withdrawable.discard(message_id)

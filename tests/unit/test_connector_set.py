@@ -339,8 +339,8 @@ async def test_cancel_asks_each_connector_until_one_withdraws_the_message(rig: R
     other = ScriptedConnector("other")
     await rig.connectors(other)
 
-    assert rig.carriers.cancel("7-cancellable")
-    assert not rig.carriers.cancel("8")
+    assert await rig.carriers.cancel("7-cancellable")
+    assert not await rig.carriers.cancel("8")
     assert rig.simulator.cancelled == ["7-cancellable", "8"]
     assert other.cancelled == ["8"]  # the simulator withdrew the first: nobody else asked
 

@@ -321,7 +321,7 @@ async def test_a_rejecting_rule_refuses_the_submit_with_its_code(clock: FixedClo
         Rejected("1", "simulator", "INVALID_NUM", T0),
         Accepted("2", "simulator", ("sim-2",), T0),
     ]
-    assert not simulator.cancel("1")  # it never held the message
+    assert not await simulator.cancel("1")  # it never held the message
     await simulator.close()
 
 

@@ -85,7 +85,7 @@ class ScriptedCarrier:
         parts = tuple(f"up-{message.id}.{k}" for k in range(1, message.segments + 1))
         return Accepted(message.id, "up", parts, self.clock.now())
 
-    def cancel(self, message_id: str) -> bool:
+    async def cancel(self, message_id: str) -> bool:
         return False
 
     async def close(self) -> None:

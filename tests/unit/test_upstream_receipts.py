@@ -261,7 +261,7 @@ class _Carrier:
     async def submit(self, messages: Sequence[Message]) -> list[SubmitOutcome]:
         return [Accepted(m.id, CONNECTOR, self.ids[m.id], T0 + 1) for m in messages]
 
-    def cancel(self, message_id: str) -> bool:
+    async def cancel(self, message_id: str) -> bool:
         return False
 
     async def close(self) -> None:

@@ -36,7 +36,7 @@ class Carrier(Protocol):
         (or cannot tell): the whole batch goes back on the queue."""
         ...
 
-    def cancel(self, message_id: str) -> bool:
+    async def cancel(self, message_id: str) -> bool:
         """Withdraw a message handed over and not yet delivered, when the carrier can (SMPP
         cancel_sm); False when it cannot or the message is no longer pending there."""
         ...

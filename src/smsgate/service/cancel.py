@@ -110,7 +110,7 @@ class CancelService:
         cancelled = None
         try:
             with_carrier = self._desk.with_carrier(message_id)
-            if with_carrier and not self._carrier.cancel(message_id):
+            if with_carrier and not await self._carrier.cancel(message_id):
                 return False
             with self._faults.translated("cancel a message"):
                 now = self._clock.now()

@@ -219,10 +219,12 @@ class ConnectorSet:
                 todo = [r for again in await asyncio.gather(*handed) for r in again]
         return outcomes
 
-    def cancel(self, message_id: str) -> bool:
+    async def cancel(self, message_id: str) -> bool:
         """Whichever connector holds the message withdraws it, if it can."""
-        members = [*self._live.values(), *self._draining]
-        return any(not m.closed and m.carrier.cancel(message_id) for m in members)
+        for member in [*self._live.values(), *self._draining]:
+            if not member.closed and await member.carrier.cancel(message_id):
+                return True
+        return False
 
     async def close(self) -> None:
         """Close every connector, draining or not (the server is stopping)."""

@@ -97,7 +97,7 @@ class CarrierSimulator:
         self._timers.discard(holder[0])
         self._report(items)
 
-    def cancel(self, message_id: str) -> bool:
+    async def cancel(self, message_id: str) -> bool:
         """A message still waiting for its simulated delivery is withdrawn: no receipt comes."""
         if message_id not in self._holding:
             return False

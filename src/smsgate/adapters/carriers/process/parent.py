@@ -114,7 +114,7 @@ class ProcessConnector:
     async def submit(self, messages: Sequence[Message]) -> list[SubmitOutcome]:
         return await self.process.submit(self, messages)
 
-    def cancel(self, message_id: str) -> bool:  # noqa: ARG002 - as SmppConnector: never
+    async def cancel(self, message_id: str) -> bool:  # noqa: ARG002 - as SmppConnector: never
         return False
 
     async def close(self) -> None:

@@ -36,8 +36,8 @@ class SmppCarrier:
     async def submit(self, messages: Sequence[Message]) -> list[SubmitOutcome]:
         return await self.connector.submit(messages)
 
-    def cancel(self, message_id: str) -> bool:
-        return self.connector.cancel(message_id)
+    async def cancel(self, message_id: str) -> bool:
+        return await self.connector.cancel(message_id)
 
     async def close(self) -> None:
         await self.connector.close()

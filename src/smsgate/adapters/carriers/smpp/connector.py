@@ -279,7 +279,7 @@ class SmppConnector:
                 raise
         return batch.outcomes
 
-    def cancel(self, message_id: str) -> bool:  # noqa: ARG002 - the port's signature
+    async def cancel(self, message_id: str) -> bool:  # noqa: ARG002 - the port's signature
         """Always False: once handed to the SMSC a message would need a cancel_sm with its
         carrier id, which carriers seldom honour; the connector does not send one, and a
         message waiting here for a window is the DeliveryWorker's to withdraw, not ours."""
