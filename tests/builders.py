@@ -1,13 +1,28 @@
-"""Records with sensible defaults for tests, changed by keyword: ``message(7, status=...)``."""
+"""Records with sensible defaults for tests, changed by keyword: ``message(7, status=...)``;
+and receipt sinks for carriers under test."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from smsgate.domain.models import Message
 
-__all__ = ["message"]
+__all__ = ["collect_receipts", "ignore_receipts", "message"]
+
+
+def collect_receipts(into: list[Any]) -> Callable[[Sequence[Any]], Awaitable[None]]:
+    """A carrier's receipt sink that appends what it is told to ``into``."""
+
+    async def sink(receipts: Sequence[Any]) -> None:
+        into.extend(receipts)
+
+    return sink
+
+
+async def ignore_receipts(_receipts: Sequence[Any]) -> None:
+    """A carrier's receipt sink for tests that look elsewhere."""
 
 
 def message(message_id: int | str, account_id: str = "acc-1", **changes: Any) -> Message:

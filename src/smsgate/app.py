@@ -186,7 +186,7 @@ class Gateway:
         await self._restore_nonces()  # a request sent before the start is not taken again
         self._wire_core(await self.store.last_message_id())
         await self._seed_quotas()
-        await self.carrier.start(self.receipts.feed)
+        await self.carrier.start(self.receipts.report)
         await self._start_connectors()
         self.receipts.set_wakeup(self._receipts_ready.set)
         self.receipts.add_listener(lambda _changed: self.pusher.wake())

@@ -13,7 +13,7 @@ from smsgate.adapters.carriers.process import ConnectorProcess, ProcessConnector
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage.sqlite import SqliteStore
 from smsgate.domain.models import Accepted, MessageStatus, Retry
-from tests.builders import message
+from tests.builders import ignore_receipts, message
 from tests.peers.receipts import Receipt
 from tests.peers.smsc import Behaviour, ForeignSmsc
 from tests.unit.upstream_rig import Rig
@@ -34,7 +34,7 @@ async def test_receipts_read_in_the_child_are_applied_by_the_server(
         process = ConnectorProcess(rig.service)
         connector = ProcessConnector(process, make_spec(smsc.port, long_method="udh"), PASSWORD)
         try:
-            await connector.start(lambda _receipts: None)
+            await connector.start(ignore_receipts)
             await until(connector.is_up, "the child's connector bound")
             sent = message(1, to="6593000001", body=TEXT, segments=3)
             await rig.store.insert_messages([sent])
@@ -75,7 +75,7 @@ async def test_a_child_that_cannot_start_leaves_its_connector_down(tmp_path: Pat
         )
         connector = ProcessConnector(process, make_spec(9), PASSWORD)
         try:
-            await connector.start(lambda _receipts: None)
+            await connector.start(ignore_receipts)
 
             assert not connector.is_up()
             [outcome] = await connector.submit([message(1)])

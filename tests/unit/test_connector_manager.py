@@ -20,6 +20,7 @@ from smsgate.service.connector_manager import ConnectorManager
 from smsgate.service.connectors import ConnectorSet
 from smsgate.service.policy import PolicyCache
 from smsgate.service.routing import Router
+from tests.builders import ignore_receipts
 from tests.unit.connector_kit import (
     BOX,
     WAIT_S,
@@ -80,7 +81,7 @@ async def rig() -> AsyncIterator[Rig]:
     policy = PolicyCache(store, clock, ttl_s=0)
     simulator = ScriptedConnector("simulator", records_submission=False)
     carriers = ConnectorSet(Router(policy, random.Random(3).random), simulator, clock)
-    await carriers.start(lambda _receipts: None)
+    await carriers.start(ignore_receipts)
     factory = Factory()
     manager = ConnectorManager(policy, carriers, factory, BOX.open, drain_s=WAIT_S)
     yield Rig(store, carriers, factory, manager)

@@ -41,6 +41,7 @@ from smsgate.service.delivery import DeliveryWorker
 from smsgate.service.policy import PolicyCache
 from smsgate.service.receipts import ReceiptProcessor
 from smsgate.service.routing import Router, facts_of
+from tests.builders import collect_receipts, ignore_receipts
 from tests.unit.connector_kit import (
     ACCOUNT_ID,
     T0,
@@ -81,7 +82,7 @@ async def rig() -> AsyncIterator[Rig]:
     simulator = ScriptedConnector("simulator", records_submission=False, resubmit_on_recovery=True)
     carriers = ConnectorSet(Router(policy, random.Random(5).random), simulator, clock)
     fed: list[object] = []
-    await carriers.start(fed.extend)
+    await carriers.start(collect_receipts(fed))
     yield Rig(store, clock, policy, simulator, carriers, fed)
     await carriers.close()
     await store.close()
@@ -464,7 +465,7 @@ async def owing() -> AsyncIterator[Rig]:
     router = Router(policy, random.Random(5).random)
     carriers = ConnectorSet(router, simulator, clock, messages=store, poll_s=0.01)
     fed: list[object] = []
-    await carriers.start(fed.extend)
+    await carriers.start(collect_receipts(fed))
     yield Rig(store, clock, policy, simulator, carriers, fed)
     await carriers.close()
     await store.close()
@@ -560,7 +561,7 @@ async def test_a_drain_counts_the_hand_overs_still_being_recorded(tmp_path: Path
     upstream = ScriptedConnector("upstream", hold=asyncio.Event())
     await write_connectors(store, {"upstream": connector_settings()})
     await write_routes(store, {"id": "r1", "connector": "upstream"})
-    await carriers.start(lambda _receipts: None)
+    await carriers.start(ignore_receipts)
     await carriers.put("upstream", upstream)
     queue = MemoryDeliveryQueue(100)
     worker = DeliveryWorker(queue, carriers, store, ReceiptProcessor(store, policy), clock, 50)

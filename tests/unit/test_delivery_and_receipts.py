@@ -42,6 +42,7 @@ from smsgate.service.delivery import DeliveryWorker, recover_unfinished
 from smsgate.service.policy import PolicyCache
 from smsgate.service.receipts import ReceiptProcessor
 from smsgate.service.submit import Submission, SubmitService
+from tests.builders import collect_receipts
 
 T0 = 1_795_000_000.0
 ACCOUNT_ID = "1000000000000001"
@@ -182,7 +183,7 @@ async def store() -> AsyncIterator[MemoryStore]:
 @pytest.fixture
 async def pipeline(store: MemoryStore, clock: FixedClock) -> AsyncIterator[Pipeline]:
     built = Pipeline(store, clock, SimulatorConfig(delay_ms=0))
-    await built.carrier.start(built.receipts.feed)
+    await built.carrier.start(built.receipts.report)
     yield built
     await built.carrier.close()
 
@@ -408,7 +409,7 @@ async def test_closing_the_simulator_cancels_pending_receipts(
 ) -> None:
     pipeline = Pipeline(store, clock, SimulatorConfig(delay_ms=0))
     fed: list[Receipt] = []
-    await pipeline.carrier.start(fed.extend)
+    await pipeline.carrier.start(collect_receipts(fed))
     message = await pipeline.send(DELIVERED_TO)
     await pipeline.worker.run_once()
 

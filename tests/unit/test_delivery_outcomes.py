@@ -379,7 +379,7 @@ async def test_the_simulator_rejects_and_retries_by_its_rules(store: MemoryStore
     rig = Rig(store, simulator, clock)
     arrived = asyncio.Event()
     rig.receipts.set_wakeup(arrived.set)
-    await simulator.start(rig.receipts.feed)
+    await simulator.start(rig.receipts.report)
     refused = make_message("1", to="6591239911")
     throttled = replace(make_message("2", to="6591239912"), segments=2)
     await rig.enqueue(refused, throttled)

@@ -10,7 +10,7 @@ matched by (connector, carrier id).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from smsgate.domain.models import Message, Receipt, SubmitOutcome
@@ -18,7 +18,9 @@ from smsgate.smpp.pdu import DataSm, DeliverSm
 
 __all__ = ["BindReport", "Carrier", "ConnectorHealth", "ReceiptSink", "UpstreamSink"]
 
-ReceiptSink = Callable[[Sequence[Receipt]], None]
+#: Where a carrier reports final receipts. Awaited: a sink may be a round trip away (a store,
+#: another process); the carrier goes on with its other work meanwhile.
+ReceiptSink = Callable[[Sequence[Receipt]], Awaitable[None]]
 
 
 class Carrier(Protocol):

@@ -73,6 +73,10 @@ class ReceiptProcessor:
         self._waiters.extend([None] * len(receipts))
         self._wakeup()
 
+    async def report(self, receipts: Sequence[Receipt]) -> None:
+        """:meth:`feed`, as a carrier's ``ReceiptSink``."""
+        self.feed(receipts)
+
     async def take(self, receipts: Sequence[Receipt]) -> None:
         """Take receipts and return once they are durable, applied in the next batches.
 

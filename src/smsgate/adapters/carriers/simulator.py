@@ -17,6 +17,7 @@ each part's submit_sm with its own message_id.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Final
@@ -32,10 +33,13 @@ from smsgate.domain.models import (
 )
 from smsgate.ports.carrier import ReceiptSink
 from smsgate.ports.clock import Clock
+from smsgate.tasks import BackgroundTasks
 
 from .simulator_rules import NumberRules, RetryCounter, status_for
 
 __all__ = ["CONNECTOR", "CarrierSimulator"]
+
+log = logging.getLogger(__name__)
 
 #: The simulator's name as a carrier connection, recorded on the messages it takes.
 CONNECTOR: Final = "simulator"
@@ -52,6 +56,7 @@ class CarrierSimulator:
         self._rules = NumberRules(config)
         self._clock = clock
         self._sink: ReceiptSink | None = None
+        self._reports = BackgroundTasks()  # receipts on their way to the sink
         self._timers: set[asyncio.TimerHandle] = set()
         self._holding: set[str] = set()  # handed over, receipt not yet reported
         self._retried = RetryCounter()  # by message id
@@ -60,9 +65,11 @@ class CarrierSimulator:
         self._sink = sink
 
     async def close(self) -> None:
+        """Pending receipts are dropped (never reported); those reported reach the sink."""
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        await self._reports.wait()
 
     def outcome_for(self, number: str) -> tuple[str, int]:
         """The receipt code and delay (ms) the simulator gives a destination."""
@@ -115,7 +122,14 @@ class CarrierSimulator:
             Receipt(mid, status_for(code), code, done, sent, connector=CONNECTOR, carrier_ids=ids)
             for mid, code, sent, ids in live
         ]
-        self._sink(receipts)
+        self._reports.spawn(self._tell(self._sink, receipts))
+
+    @staticmethod
+    async def _tell(sink: ReceiptSink, receipts: list[Receipt]) -> None:
+        try:
+            await sink(receipts)
+        except Exception:
+            log.exception("the receipt sink failed on %d receipts", len(receipts))
 
 
 def _part_ids(message: Message) -> tuple[str, ...]:

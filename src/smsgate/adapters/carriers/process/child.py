@@ -63,6 +63,10 @@ _ROK: Final = int(CommandStatus.ESME_ROK)
 _TRY_AGAIN: Final = int(CommandStatus.ESME_RX_T_APPN)
 
 
+async def _no_receipt_sink(_receipts: Sequence[Any]) -> None:
+    """A connector reports receipts through its UpstreamSink; the port's sink goes unused."""
+
+
 class _Server:
     """The child's end of the pair: frames out, and the server's answers to ``up`` frames."""
 
@@ -172,7 +176,7 @@ class _Child:
         try:
             spec = parse_connectors_document({name: document})[name]
             carrier = SmppCarrier(SmppConnector(spec, password), _Sink(self._server, handle, spec))
-            await carrier.start(lambda _receipts: None)
+            await carrier.start(_no_receipt_sink)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}".replace(password, "***") if password else ""
             self._server.send("started", handle, error or type(exc).__name__)
