@@ -38,7 +38,14 @@ from smsgate.service.upstream_receipts import UpstreamReceipts
 from smsgate.smpp.constants import CommandStatus
 from smsgate.smpp.pdu import DataSm, DeliverSm
 
-__all__ = ["INTERMEDIATE", "MESSAGE_TYPE", "RECEIPT_TYPES", "UpstreamService"]
+__all__ = [
+    "INTERMEDIATE",
+    "MESSAGE_TYPE",
+    "RECEIPT_TYPES",
+    "UpstreamService",
+    "answers",
+    "sort_delivered",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,37 @@ MESSAGE_TYPE: Final = 0x3C
 RECEIPT_TYPES: Final = frozenset({0x04, 0x08})
 #: Intermediate delivery notification: the message is still on its way.
 INTERMEDIATE: Final = 0x20
+
+
+def sort_delivered(pdus: Sequence[DeliverSm | DataSm]) -> tuple[list[int], list[int]]:
+    """The indexes of the receipts among ``pdus`` and of the MO messages, by message type; the
+    others (intermediate notifications, acknowledgements by a user) are taken and ignored."""
+    receipts: list[int] = []
+    inbound: list[int] = []
+    for index, pdu in enumerate(pdus):
+        kind = pdu.esm_class & MESSAGE_TYPE
+        if kind in RECEIPT_TYPES:
+            receipts.append(index)
+        elif not kind:
+            inbound.append(index)
+    return receipts, inbound
+
+
+def answers(
+    count: int,
+    receipts: Sequence[int],
+    receipt_status: int,
+    inbound: Sequence[int],
+    inbound_statuses: Sequence[int],
+) -> list[int]:
+    """The command_status of each of ``count`` PDUs sorted by :func:`sort_delivered`: every
+    receipt answered ``receipt_status``, each MO message its own, the rest ESME_ROK."""
+    statuses = [int(CommandStatus.ESME_ROK)] * count
+    for index in receipts:
+        statuses[index] = int(receipt_status)
+    for index, status in zip(inbound, inbound_statuses, strict=True):
+        statuses[index] = int(status)
+    return statuses
 
 
 class UpstreamService:
@@ -67,26 +105,13 @@ class UpstreamService:
 
     async def deliver_all(self, connector: str, pdus: Sequence[DeliverSm | DataSm]) -> list[int]:
         """Take ``pdus`` from ``connector``; the command_status to answer each with."""
-        statuses = [int(CommandStatus.ESME_ROK)] * len(pdus)
-        receipts: list[int] = []  # indexes
-        inbound: list[int] = []
-        for index, pdu in enumerate(pdus):
-            kind = pdu.esm_class & MESSAGE_TYPE
-            if kind in RECEIPT_TYPES:
-                receipts.append(index)
-            elif not kind:
-                inbound.append(index)
-            # else: intermediate, or an acknowledgement by a user: taken and ignored
+        receipts, inbound = sort_delivered(pdus)
         work = [self._take_receipts(connector, [pdus[i] for i in receipts])] if receipts else []
         work.extend(self._take_inbound(connector, pdus[i]) for i in inbound)
         done = await asyncio.gather(*work)
-        if receipts:
-            receipt_status = done[0]
-            for index in receipts:
-                statuses[index] = receipt_status
-        for index, status in zip(inbound, done[1 if receipts else 0 :], strict=True):
-            statuses[index] = status
-        return statuses
+        receipt_status = done[0] if receipts else int(CommandStatus.ESME_ROK)
+        inbound_statuses = done[1:] if receipts else done
+        return answers(len(pdus), receipts, receipt_status, inbound, inbound_statuses)
 
     async def deliver_read(
         self,

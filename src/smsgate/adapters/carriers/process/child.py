@@ -39,13 +39,21 @@ from smsgate.cli.common import tune_for_traffic
 from smsgate.domain.connectors import ConnectorSpec, parse_connectors_document
 from smsgate.domain.models import Message, Retry, SubmitOutcome
 from smsgate.logs import configure_logging
-from smsgate.service.upstream import MESSAGE_TYPE, RECEIPT_TYPES
+from smsgate.service.upstream import answers, sort_delivered
 from smsgate.service.upstream_receipts import read_receipts, receipt_map_for
 from smsgate.smpp import codec
 from smsgate.smpp.constants import CommandStatus
 from smsgate.smpp.pdu import DataSm, DeliverSm
+from smsgate.tasks import BackgroundTasks
 
-from .wire import FrameReader, frame, message_from, outcome_record, receipt_record
+from .wire import (
+    FrameReader,
+    frame,
+    message_from,
+    outcome_record,
+    read_frames,
+    receipt_record,
+)
 
 __all__ = ["CHUNK", "STATE_EVERY_S", "main"]
 
@@ -58,7 +66,6 @@ STATE_EVERY_S: Final = 0.05
 CHUNK: Final = 16
 #: Messages the connector is gone for (closed meanwhile, or failing) are tried again after this.
 _GONE_RETRY_S: Final = 1.0
-_READ_SIZE: Final = 256 * 1024
 _ROK: Final = int(CommandStatus.ESME_ROK)
 _TRY_AGAIN: Final = int(CommandStatus.ESME_RX_T_APPN)
 
@@ -118,32 +125,19 @@ class _Sink:
         self._id_format = spec.receipt_ids
 
     async def deliver_all(self, connector: str, pdus: Sequence[DeliverSm | DataSm]) -> list[int]:
-        statuses = [_ROK] * len(pdus)
-        receipts: list[DeliverSm | DataSm] = []
-        receipt_at: list[int] = []
-        inbound_at: list[int] = []
-        for index, pdu in enumerate(pdus):
-            kind = pdu.esm_class & MESSAGE_TYPE
-            if kind in RECEIPT_TYPES:
-                receipts.append(pdu)
-                receipt_at.append(index)
-            elif not kind:
-                inbound_at.append(index)
-            # else: intermediate, or an acknowledgement by a user: taken and ignored
+        receipt_at, inbound_at = sort_delivered(pdus)
+        receipts = [pdus[index] for index in receipt_at]
         reads = read_receipts(connector, receipts, self._map, self._id_format)
         if not reads and not inbound_at:
-            return statuses
+            return answers(len(pdus), (), _ROK, (), ())
         records = [receipt_record(read, keys) for read, keys in reads]
         inbound = [codec.encode(pdus[index]) for index in inbound_at]
         receipt_status, inbound_statuses = await self._server.take(self._handle, records, inbound)
-        if reads:
-            for index in receipt_at:
-                statuses[index] = receipt_status
         if len(inbound_statuses) != len(inbound_at):
             inbound_statuses = [_TRY_AGAIN] * len(inbound_at)
-        for index, status in zip(inbound_at, inbound_statuses, strict=True):
-            statuses[index] = status
-        return statuses
+        if not reads:  # none final: taken and ignored
+            receipt_status = _ROK
+        return answers(len(pdus), receipt_at, receipt_status, inbound_at, inbound_statuses)
 
 
 class _Child:
@@ -151,26 +145,21 @@ class _Child:
         self._server = server
         self._carriers: dict[int, SmppCarrier] = {}
         self._shown: dict[int, tuple[bool, list[dict[str, object]]]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     def handle(self, items: tuple[Any, ...]) -> None:
         """One frame from the server."""
         kind = items[0]
         if kind == "submit":
-            self._spawn(self._submit(items[1], items[2], items[3]))
+            self._tasks.spawn(self._submit(items[1], items[2], items[3]))
         elif kind == "up_done":
             self._server.answered(items[1], items[2], items[3])
         elif kind == "put":
-            self._spawn(self._put(items[1], items[2], items[3], items[4]))
+            self._tasks.spawn(self._put(items[1], items[2], items[3], items[4]))
         elif kind == "close":
-            self._spawn(self._close(items[1]))
+            self._tasks.spawn(self._close(items[1]))
         else:
             log.error("the server sent a frame this process does not know: %r", kind)
-
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _put(self, handle: int, name: str, document: dict[str, Any], password: str) -> None:
         try:
@@ -234,8 +223,7 @@ class _Child:
 
     async def close(self) -> None:
         """The server is gone: close every connector (each drains what it can first)."""
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.cancel()
         await asyncio.gather(*(c.close() for c in self._carriers.values()), return_exceptions=True)
         self._carriers.clear()
 
@@ -254,11 +242,7 @@ async def _run(fd: int) -> None:
     child = _Child(server)
     reporter = asyncio.create_task(child.report_forever())
     try:
-        while data := await reader.read(_READ_SIZE):
-            for items in frames.feed(data):
-                child.handle(items)
-    except ConnectionError:
-        pass
+        await read_frames(reader, frames, child.handle)
     finally:
         server.lost()
         reporter.cancel()

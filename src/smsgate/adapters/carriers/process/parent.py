@@ -42,14 +42,14 @@ from smsgate.service.upstream import UpstreamService
 from smsgate.smpp import codec
 from smsgate.smpp.constants import CommandStatus
 from smsgate.smpp.pdu import DataSm, DeliverSm
+from smsgate.tasks import BackgroundTasks
 
-from .wire import FrameReader, frame, message_record, outcome_from, receipt_from
+from .wire import FrameReader, frame, message_record, outcome_from, read_frames, receipt_from
 
 __all__ = ["ConnectorProcess", "ConnectorProcessError", "ProcessConnector"]
 
 log = logging.getLogger(__name__)
 
-_READ_SIZE: Final = 256 * 1024
 _TRY_AGAIN: Final = int(CommandStatus.ESME_RX_T_APPN)
 #: Submits in flight when the child died come back after this long (the queue's retry).
 _LOST_RETRY_S: Final = 1.0
@@ -155,7 +155,7 @@ class ConnectorProcess:
         self._writer: asyncio.StreamWriter | None = None
         self._ready: asyncio.Event = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
-        self._work: set[asyncio.Task[None]] = set()
+        self._work = BackgroundTasks()  # receipts on their way to the store, connectors put again
         self._closing = False
         self.restarts = 0  # children started after the first (tests, and the logs say why)
 
@@ -239,8 +239,7 @@ class ConnectorProcess:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
-        for task in list(self._work):
-            task.cancel()
+        await self._work.cancel()
 
     def _stopping(self) -> bool:
         return self._closing
@@ -310,14 +309,9 @@ class ConnectorProcess:
         again = list(self._connectors.values())  # after a restart: put them all again
         self._ready.set()
         for connector in again:
-            self._spawn(self._put_again(connector))
-        frames = FrameReader()
+            self._work.spawn(self._put_again(connector))
         try:
-            while data := await reader.read(_READ_SIZE):
-                for items in frames.feed(data):
-                    self._dispatch(items)
-        except ConnectionError:
-            pass
+            await read_frames(reader, FrameReader(), self._dispatch)
         finally:
             self._ready.clear()
             self._writer = None
@@ -349,7 +343,7 @@ class ConnectorProcess:
     def _dispatch(self, items: tuple[Any, ...]) -> None:
         kind = items[0]
         if kind == "up":
-            self._spawn(self._take(items[1], items[2], items[3], items[4]))
+            self._work.spawn(self._take(items[1], items[2], items[3], items[4]))
         elif kind == "outcomes":
             call = self._submits.get(items[1])
             if call is not None:
@@ -391,11 +385,6 @@ class ConnectorProcess:
         writer = self._writer
         if writer is not None:
             writer.write(frame("up_done", batch, int(status), [int(s) for s in statuses]))
-
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.ensure_future(work)
-        self._work.add(task)
-        task.add_done_callback(self._work.discard)
 
 
 def _logging_settings() -> tuple[str, str]:

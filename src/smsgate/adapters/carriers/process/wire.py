@@ -1,4 +1,5 @@
-"""What the server and its connector process say to each other, as bytes: pure.
+"""What the server and its connector process say to each other, as bytes (pure), and
+:func:`read_frames`, the one loop with which each end reads the other.
 
 Each frame is a 4-byte big-endian length and a :mod:`marshal` payload (a tuple whose first item
 names the frame). Marshal is the fastest serialiser of plain tuples in the standard library and
@@ -19,9 +20,10 @@ Records are tuples in a fixed order, written and read only here:
 
 from __future__ import annotations
 
+import asyncio
 import marshal
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from smsgate.domain.carrier_receipts import CarrierReceipt
@@ -44,6 +46,7 @@ __all__ = [
     "message_record",
     "outcome_from",
     "outcome_record",
+    "read_frames",
     "receipt_from",
     "receipt_record",
 ]
@@ -51,6 +54,8 @@ __all__ = [
 HEADER: Final = struct.Struct(">I")
 #: A frame longer than this is a fault (a batch of a thousand long messages is under 2 MB).
 MAX_FRAME: Final = 64 * 1024 * 1024
+
+_READ_SIZE: Final = 256 * 1024
 
 MessageRecord = tuple[str, str, str | None, str, str, float, int | None]
 ReceiptRecord = tuple[str, str, str, str, list[str]]
@@ -98,6 +103,18 @@ class FrameReader:
         if at:
             del buffer[:at]
         return frames
+
+
+async def read_frames(
+    reader: asyncio.StreamReader, frames: FrameReader, handle: Callable[[tuple[Any, ...]], None]
+) -> None:
+    """Hand each frame the other end sends to ``handle``, in order, until it closes the pair."""
+    try:
+        while data := await reader.read(_READ_SIZE):
+            for items in frames.feed(data):
+                handle(items)
+    except ConnectionError:
+        pass  # it is gone: as closed
 
 
 def message_record(message: Message) -> MessageRecord:
