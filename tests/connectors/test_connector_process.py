@@ -12,15 +12,13 @@ from smsgate import errors
 from smsgate.adapters.carriers.process import ConnectorProcess, ProcessConnector
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage.sqlite import SqliteStore
-from smsgate.domain.models import Accepted, MessageStatus, Retry
+from smsgate.domain.models import MessageStatus, Retry
 from tests.builders import ignore_receipts, message
-from tests.peers.receipts import Receipt
 from tests.peers.smsc import Behaviour, ForeignSmsc
 from tests.unit.upstream_rig import Rig
 
 from .conftest import PASSWORD, make_spec, until
-
-TEXT = "".join(f"part-text {n:03d}. " for n in range(30))  # 450 GSM characters: 3 parts
+from .test_long_messages import send_with_middle_part_failed
 
 
 async def test_receipts_read_in_the_child_are_applied_by_the_server(
@@ -36,21 +34,7 @@ async def test_receipts_read_in_the_child_are_applied_by_the_server(
         try:
             await connector.start(ignore_receipts)
             await until(connector.is_up, "the child's connector bound")
-            sent = message(1, to="6593000001", body=TEXT, segments=3)
-            await rig.store.insert_messages([sent])
-            [outcome] = await connector.submit([sent])
-            assert isinstance(outcome, Accepted)
-            assert len(outcome.carrier_ids) == 3
-            await rig.store.mark_submitted([outcome])  # as the delivery worker does
-            rig.service.receipts.recent.remember([outcome])
-            first, middle, last = smsc.submits
-
-            smsc.send_receipt(last)
-            smsc.send_receipt(middle, Receipt(stat="UNDELIV", err="002"))
-            smsc.send_receipt(first)
-            await smsc.wait_acks(3)
-
-            stored = await rig.message(1)
+            stored = await send_with_middle_part_failed(smsc, rig, connector.submit)
             assert (stored.status, stored.error_code) == (
                 MessageStatus.FAILED,
                 errors.INVALID_NUM.code,

@@ -4,6 +4,7 @@ again, whether the rest is throttled, the link drops, or the message comes back 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from smsgate import errors
@@ -11,7 +12,7 @@ from smsgate.adapters.carriers.smpp import SmppConnector
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage.sqlite import SqliteStore
 from smsgate.domain.carrier_receipts import carrier_key
-from smsgate.domain.models import Accepted, Message, MessageStatus, Retry
+from smsgate.domain.models import Accepted, Message, MessageStatus, Retry, SubmitOutcome
 from tests.builders import message
 from tests.peers.receipts import Receipt
 from tests.peers.smsc import ESME_RINVPASWD, ESME_RTHROTTLED, Behaviour, ForeignSmsc, Submit
@@ -148,6 +149,28 @@ async def test_another_message_is_not_taken_for_a_resumed_one(
     assert len({s.udh[3] for s in smsc.submits}) == 2
 
 
+async def send_with_middle_part_failed(
+    smsc: ForeignSmsc, rig: Rig, submit: Callable[[list[Message]], Awaitable[list[SubmitOutcome]]]
+) -> Message:
+    """A three-part message through ``submit``, its hand-over recorded as the delivery worker
+    records it; then the SMSC's receipts for its parts, last first, the middle one
+    undeliverable, each answered by the time this returns. The message as stored then."""
+    sent = long_message(1)
+    await rig.store.insert_messages([sent])
+    [outcome] = await submit([sent])
+    assert isinstance(outcome, Accepted)
+    assert len(outcome.carrier_ids) == 3
+    await rig.store.mark_submitted([outcome])
+    rig.service.receipts.recent.remember([outcome])
+    first, middle, last = smsc.submits
+
+    smsc.send_receipt(last)
+    smsc.send_receipt(middle, Receipt(stat="UNDELIV", err="002"))
+    smsc.send_receipt(first)
+    await smsc.wait_acks(3)
+    return await rig.message(1)
+
+
 async def test_one_failing_part_fails_the_message_the_others_delivered(
     smsc: ForeignSmsc, tmp_path: Path
 ) -> None:
@@ -160,20 +183,7 @@ async def test_one_failing_part_fails_the_message_the_others_delivered(
         await connector.start(rig.service)
         try:
             await connector.wait_up(timeout=5)
-            sent = long_message(1)
-            await rig.store.insert_messages([sent])
-            [outcome] = await connector.submit([sent])
-            assert isinstance(outcome, Accepted)
-            await rig.store.mark_submitted([outcome])  # as the delivery worker does
-            rig.service.receipts.recent.remember([outcome])
-            first, middle, last = smsc.submits
-
-            smsc.send_receipt(last)
-            smsc.send_receipt(middle, Receipt(stat="UNDELIV", err="002"))
-            smsc.send_receipt(first)
-            await smsc.wait_acks(3)
-
-            stored = await rig.message(1)
+            stored = await send_with_middle_part_failed(smsc, rig, connector.submit)
             assert (stored.status, stored.error_code) == (FAILED, errors.INVALID_NUM.code)
             assert stored.carrier_status == "stat:UNDELIV err:002"
             assert [m.id for m in rig.heard] == ["1"]

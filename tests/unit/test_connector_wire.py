@@ -23,7 +23,8 @@ from smsgate.adapters.carriers.process.wire import (
     receipt_record,
 )
 from smsgate.domain.carrier_receipts import CarrierReceipt
-from smsgate.domain.models import Accepted, Message, MessageStatus, Rejected, Retry
+from smsgate.domain.models import Accepted, MessageStatus, Rejected, Retry
+from tests import builders
 
 _ITEMS = st.lists(
     st.one_of(
@@ -58,19 +59,12 @@ def test_frames_come_out_whole_however_the_stream_is_cut(
 
 
 def test_a_message_keeps_what_a_connector_sends() -> None:
-    message = Message(
-        id="1579567648214089728",
-        account_id="acct",
+    message = builders.message(
+        "1579567648214089728",
         to="6591234567",
         sender="Acme",
         body="Your code is 1234 ✓",
         encoding="UCS2",
-        segments=1,
-        country="SG",
-        region_code="SG",
-        region="Singapore",
-        network="SingTel",
-        msg_type="OTP",
         created_at=1_765_000_000.25,
         validity_period=600,
     )
