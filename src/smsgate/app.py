@@ -322,7 +322,7 @@ class Gateway:
                 # The memory guard keeps a pair until max(timestamp, now) + window: handing it
                 # expires_at - window keeps it at least as long as when it was first seen.
                 signed = datetime.fromtimestamp(kept.expires_at, UTC) - window
-                self.nonces.check_and_remember(kept.access_key_id, kept.nonce, signed, at)
+                await self.nonces.check_and_remember(kept.access_key_id, kept.nonce, signed, at)
             after = page[-1]
         if len(self.nonces):
             log.info("remembered %d signature nonces of the replay window", len(self.nonces))

@@ -19,69 +19,69 @@ AK = "LTAI5tKeyOne"
 
 def test_a_replay_is_refused() -> None:
     guard = MemoryNonceGuard(WINDOW)
-    assert guard.check_and_remember(AK, "n1", T0, T0)
-    assert not guard.check_and_remember(AK, "n1", T0, T0)
-    assert not guard.check_and_remember(AK, "n1", T0, T0 + timedelta(minutes=14))
+    assert guard.remember_if_new(AK, "n1", T0, T0)
+    assert not guard.remember_if_new(AK, "n1", T0, T0)
+    assert not guard.remember_if_new(AK, "n1", T0, T0 + timedelta(minutes=14))
 
 
 def test_the_same_nonce_under_another_key_is_accepted() -> None:
     guard = MemoryNonceGuard(WINDOW)
-    assert guard.check_and_remember(AK, "n1", T0, T0)
-    assert guard.check_and_remember("LTAI5tKeyTwo", "n1", T0, T0)
-    assert not guard.check_and_remember("LTAI5tKeyTwo", "n1", T0, T0)
+    assert guard.remember_if_new(AK, "n1", T0, T0)
+    assert guard.remember_if_new("LTAI5tKeyTwo", "n1", T0, T0)
+    assert not guard.remember_if_new("LTAI5tKeyTwo", "n1", T0, T0)
 
 
 def test_another_nonce_under_the_same_key_is_accepted() -> None:
     guard = MemoryNonceGuard(WINDOW)
-    assert guard.check_and_remember(AK, "n1", T0, T0)
-    assert guard.check_and_remember(AK, "n2", T0, T0)
+    assert guard.remember_if_new(AK, "n1", T0, T0)
+    assert guard.remember_if_new(AK, "n2", T0, T0)
 
 
 def test_key_and_nonce_boundaries_do_not_blur() -> None:
     guard = MemoryNonceGuard(WINDOW)
-    assert guard.check_and_remember("ab", "c", T0, T0)
-    assert guard.check_and_remember("a", "bc", T0, T0)
+    assert guard.remember_if_new("ab", "c", T0, T0)
+    assert guard.remember_if_new("a", "bc", T0, T0)
 
 
 def test_a_reused_nonce_is_refused_even_with_another_timestamp() -> None:
     guard = MemoryNonceGuard(WINDOW)
-    assert guard.check_and_remember(AK, "n1", T0, T0)
-    assert not guard.check_and_remember(AK, "n1", T0 + timedelta(minutes=3), T0)
+    assert guard.remember_if_new(AK, "n1", T0, T0)
+    assert not guard.remember_if_new(AK, "n1", T0 + timedelta(minutes=3), T0)
 
 
 def test_forgotten_once_the_window_has_passed() -> None:
     guard = MemoryNonceGuard(WINDOW, bucket=BUCKET)
-    assert guard.check_and_remember(AK, "n1", T0, T0)
-    assert not guard.check_and_remember(AK, "n1", T0, T0 + WINDOW - timedelta(seconds=1))
-    assert guard.check_and_remember(AK, "n1", T0, T0 + WINDOW + BUCKET)
+    assert guard.remember_if_new(AK, "n1", T0, T0)
+    assert not guard.remember_if_new(AK, "n1", T0, T0 + WINDOW - timedelta(seconds=1))
+    assert guard.remember_if_new(AK, "n1", T0, T0 + WINDOW + BUCKET)
     assert len(guard) == 1  # the new sighting only; the old bucket is gone
 
 
 def test_a_client_clock_ahead_is_remembered_until_its_own_timestamp_plus_the_window() -> None:
     guard = MemoryNonceGuard(WINDOW, bucket=BUCKET)
     ahead = T0 + timedelta(minutes=10)
-    assert guard.check_and_remember(AK, "n1", ahead, T0)
+    assert guard.remember_if_new(AK, "n1", ahead, T0)
     # T0 + 20 min is past T0 + window but the request is acceptable until ahead + window.
-    assert not guard.check_and_remember(AK, "n1", ahead, T0 + timedelta(minutes=20))
-    assert not guard.check_and_remember(AK, "n1", ahead, ahead + WINDOW - timedelta(seconds=1))
-    assert guard.check_and_remember(AK, "n1", ahead, ahead + WINDOW + BUCKET)
+    assert not guard.remember_if_new(AK, "n1", ahead, T0 + timedelta(minutes=20))
+    assert not guard.remember_if_new(AK, "n1", ahead, ahead + WINDOW - timedelta(seconds=1))
+    assert guard.remember_if_new(AK, "n1", ahead, ahead + WINDOW + BUCKET)
 
 
 def test_a_client_clock_behind_is_remembered_until_we_saw_it_plus_the_window() -> None:
     guard = MemoryNonceGuard(WINDOW, bucket=BUCKET)
     behind = T0 - timedelta(minutes=10)
-    assert guard.check_and_remember(AK, "n1", behind, T0)
-    assert not guard.check_and_remember(AK, "n1", behind, T0 + WINDOW - timedelta(seconds=1))
-    assert guard.check_and_remember(AK, "n1", behind, T0 + WINDOW + BUCKET)
+    assert guard.remember_if_new(AK, "n1", behind, T0)
+    assert not guard.remember_if_new(AK, "n1", behind, T0 + WINDOW - timedelta(seconds=1))
+    assert guard.remember_if_new(AK, "n1", behind, T0 + WINDOW + BUCKET)
 
 
 def test_naive_datetimes_are_refused() -> None:
     guard = MemoryNonceGuard(WINDOW)
     naive = datetime(2026, 11, 24, 22, 55, 27)  # naive on purpose
     with pytest.raises(ValueError, match="timezone-aware"):
-        guard.check_and_remember(AK, "n1", naive, T0)
+        guard.remember_if_new(AK, "n1", naive, T0)
     with pytest.raises(ValueError, match="timezone-aware"):
-        guard.check_and_remember(AK, "n1", T0, naive)
+        guard.remember_if_new(AK, "n1", T0, naive)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_memory_stays_bounded_under_sustained_traffic() -> None:
     for second in range(40 * 60):
         now = T0 + timedelta(seconds=second)
         for i in range(rate):
-            assert guard.check_and_remember(AK, f"{second}-{i}", now, now)
+            assert guard.remember_if_new(AK, f"{second}-{i}", now, now)
         sizes.append(len(guard))
     assert max(sizes) <= bound
     assert sizes[-1] >= rate * int(WINDOW.total_seconds())  # and nothing was forgotten early
@@ -112,7 +112,7 @@ def _fill(guard: MemoryNonceGuard, start: datetime, minutes: int, per_minute: in
     for minute in range(minutes):
         for i in range(per_minute):
             now = start + timedelta(minutes=minute, seconds=i * 59 / per_minute)
-            assert guard.check_and_remember(AK, f"{minute}-{i}", now, now)
+            assert guard.remember_if_new(AK, f"{minute}-{i}", now, now)
 
 
 def test_replays_are_caught_in_sealed_and_open_buckets() -> None:
@@ -128,38 +128,38 @@ def test_replays_are_caught_in_sealed_and_open_buckets() -> None:
     assert sum(len(pending) for pending in guard._open.values()) == per_minute
     for minute in range(minutes):
         for i in range(per_minute):
-            assert not guard.check_and_remember(AK, f"{minute}-{i}", later, later), (minute, i)
+            assert not guard.remember_if_new(AK, f"{minute}-{i}", later, later), (minute, i)
     # Enough fresh nonces that some pass a bucket's prefilter and are looked up in vain.
     for i in range(20_000):
-        assert guard.check_and_remember(AK, f"fresh-{i}", later, later)
+        assert guard.remember_if_new(AK, f"fresh-{i}", later, later)
     assert len(guard) == minutes * per_minute + 20_000
     for i in range(20_000):
-        assert not guard.check_and_remember(AK, f"fresh-{i}", later, later)
+        assert not guard.remember_if_new(AK, f"fresh-{i}", later, later)
 
 
 def test_a_bucket_sealed_several_times_still_catches_every_replay() -> None:
     """A client clock ahead fills an expiry bucket minutes before in-sync clients do."""
     guard = MemoryNonceGuard(WINDOW, bucket=BUCKET)
     ahead = T0 + timedelta(minutes=5)
-    assert guard.check_and_remember(AK, "early-1", ahead, T0)
+    assert guard.remember_if_new(AK, "early-1", ahead, T0)
     # Sealed on entering the next minute; the same bucket gets one more (prefilter kept) ...
-    assert guard.check_and_remember(AK, "early-2", ahead, T0 + timedelta(minutes=1))
-    assert guard.check_and_remember(AK, "other", T0, T0 + timedelta(minutes=2))
+    assert guard.remember_if_new(AK, "early-2", ahead, T0 + timedelta(minutes=1))
+    assert guard.remember_if_new(AK, "other", T0, T0 + timedelta(minutes=2))
     # ... then, from in-sync clients five minutes on, enough to rebuild the prefilter.
     for i in range(500):
         now = ahead + timedelta(seconds=i * 30 / 500)
-        assert guard.check_and_remember(AK, f"n{i}", now, now)
+        assert guard.remember_if_new(AK, f"n{i}", now, now)
     later = ahead + timedelta(minutes=1, seconds=30)
     for nonce in ["early-1", "early-2", "other", *(f"n{i}" for i in range(500))]:
-        assert not guard.check_and_remember(AK, nonce, later, later), nonce
-    assert guard.check_and_remember(AK, "n500", later, later)
+        assert not guard.remember_if_new(AK, nonce, later, later), nonce
+    assert guard.remember_if_new(AK, "n500", later, later)
 
 
 def test_forgotten_after_a_long_silence() -> None:
     """Buckets still open when the clock jumps past their time are dropped without sealing."""
     guard = MemoryNonceGuard(WINDOW, bucket=BUCKET)
-    assert guard.check_and_remember(AK, "n1", T0, T0)
-    assert guard.check_and_remember(AK, "n1", T0, T0 + WINDOW + BUCKET)
+    assert guard.remember_if_new(AK, "n1", T0, T0)
+    assert guard.remember_if_new(AK, "n1", T0, T0 + WINDOW + BUCKET)
     assert len(guard) == 1
 
 
@@ -181,7 +181,7 @@ def test_memory_per_entry_is_small() -> None:
     try:
         before = tracemalloc.get_traced_memory()[0]
         for nonce, now in requests:
-            guard.check_and_remember(AK, nonce, now, now)
+            guard.remember_if_new(AK, nonce, now, now)
         per_entry = (tracemalloc.get_traced_memory()[0] - before) / len(guard)
     finally:
         tracemalloc.stop()
@@ -212,7 +212,7 @@ def test_matches_the_model(events: list[tuple[int, int, int, int]]) -> None:
     for key, nonce, offset, advance in events:
         now += timedelta(seconds=advance)
         timestamp = now + timedelta(seconds=offset)
-        accepted = guard.check_and_remember(f"key{key}", f"nonce{nonce}", timestamp, now)
+        accepted = guard.remember_if_new(f"key{key}", f"nonce{nonce}", timestamp, now)
         until = expiry.get((key, nonce))
         if until is not None and now < until:
             assert not accepted, "a replay inside the window was accepted"
@@ -220,3 +220,10 @@ def test_matches_the_model(events: list[tuple[int, int, int, int]]) -> None:
             assert accepted, "a fresh or long-expired nonce was refused"
         if accepted:
             expiry[(key, nonce)] = max(timestamp, now) + WINDOW
+
+
+async def test_the_ports_coroutine_answers_as_the_guard_does() -> None:
+    guard = MemoryNonceGuard(WINDOW)
+    assert await guard.check_and_remember(AK, "n1", T0, T0)
+    assert not await guard.check_and_remember(AK, "n1", T0, T0)
+    assert not guard.remember_if_new(AK, "n1", T0, T0)

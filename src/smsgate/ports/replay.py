@@ -25,13 +25,16 @@ __all__ = ["NonceGuard", "NonceStore", "StoredNonce"]
 
 
 class NonceGuard(Protocol):
-    def check_and_remember(
+    async def check_and_remember(
         self, access_key_id: str, nonce: str, timestamp: datetime, now: datetime
     ) -> bool:
         """False if the pair was seen within the window; else remember it and return True.
 
         ``timestamp`` is the request's signed timestamp, ``now`` the server clock (both
-        timezone-aware): a pair is remembered until ``max(timestamp, now) + window``."""
+        timezone-aware): a pair is remembered until ``max(timestamp, now) + window``.
+
+        A coroutine: a guard shared by several processes (Redis) answers after a round trip,
+        and a replay must be refused whichever process receives it."""
         ...
 
 

@@ -126,13 +126,20 @@ class MemoryNonceGuard:
         """How many pairs are remembered (including any not yet dropped past their expiry)."""
         return self._count
 
-    def check_and_remember(
+    async def check_and_remember(
+        self, access_key_id: str, nonce: str, timestamp: datetime, now: datetime
+    ) -> bool:
+        """The port's coroutine (:class:`smsgate.ports.replay.NonceGuard`): answers at once."""
+        return self.remember_if_new(access_key_id, nonce, timestamp, now)
+
+    def remember_if_new(
         self, access_key_id: str, nonce: str, timestamp: datetime, now: datetime
     ) -> bool:
         """Return ``False`` if the pair is still remembered, else remember it and return ``True``.
 
         ``timestamp`` is the request's signed timestamp, ``now`` the server clock; both must be
-        timezone-aware.
+        timezone-aware. Synchronous: nothing here waits, so callers on this process's loop
+        (and the tests of its buckets) need not suspend.
         """
         # This is on every request's path: helpers are inlined.
         if now.tzinfo is None or timestamp.tzinfo is None:

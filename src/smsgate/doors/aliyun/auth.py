@@ -64,7 +64,7 @@ class ApiAuthenticator:
         if not key.enabled:
             raise GatewayError(errors.INVALID_ACCESS_KEY_ID_INACTIVE)
         verify_signature(request, key.secret)
-        if not self._nonces.check_and_remember(key.id, request.nonce, request.timestamp, now):
+        if not await self._nonces.check_and_remember(key.id, request.nonce, request.timestamp, now):
             raise GatewayError(errors.SIGNATURE_NONCE_USED)
         if self._kept is None:
             return Authenticated(key, account, _DONE)

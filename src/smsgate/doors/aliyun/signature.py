@@ -24,7 +24,7 @@ never reach exception messages or ``repr``. Intended use at the door::
     check_timestamp(req, now)
     secret = lookup(req.access_key_id)                                  # unknown key -> 404 code
     verify_signature(req, secret)
-    nonce_guard.check_and_remember(req.access_key_id, req.nonce, req.timestamp, now)
+    await nonce_guard.check_and_remember(req.access_key_id, req.nonce, req.timestamp, now)
 
 ``raw_path`` should be the path as sent (aiohttp's ``request.raw_path``; anything from ``?`` on is
 ignored): V3 signs the still-encoded path.
