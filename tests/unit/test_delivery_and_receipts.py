@@ -582,59 +582,59 @@ def queued(count: int, start: int = 1) -> list[Message]:
     return [make_message(str(i)) for i in range(start, start + count)]
 
 
-def test_reservations_count_against_the_capacity() -> None:
+async def test_reservations_count_against_the_capacity() -> None:
     queue = MemoryDeliveryQueue(3)
 
-    assert queue.try_reserve(2)
-    assert not queue.try_reserve(2)  # refused whole: nothing reserved
+    assert await queue.try_reserve(2)
+    assert not await queue.try_reserve(2)  # refused whole: nothing reserved
     assert queue.used == 2
-    assert queue.try_reserve(1)
-    assert not queue.try_reserve(1)
+    assert await queue.try_reserve(1)
+    assert not await queue.try_reserve(1)
     assert (queue.used, len(queue)) == (3, 0)
 
-    queue.cancel_reservation(1)
+    await queue.cancel_reservation(1)
     assert queue.used == 2
-    queue.put_reserved(queued(2))
+    await queue.put_reserved(queued(2))
     assert (queue.used, len(queue)) == (2, 2)  # the reservation became queued items
-    assert queue.try_reserve(1)
-    assert not queue.try_reserve(1)
+    assert await queue.try_reserve(1)
+    assert not await queue.try_reserve(1)
 
 
 async def test_put_later_holds_room_until_the_messages_come_back() -> None:
     queue = MemoryDeliveryQueue(2)
-    assert queue.try_reserve(2)  # doors took the room a batch left while its carrier answered
+    assert await queue.try_reserve(2)  # doors took the room a batch left while its carrier answered
     later = queued(2, start=10)
     loop = asyncio.get_running_loop()
     start = loop.time()
 
-    queue.put_later(later, 0.02)
+    await queue.put_later(later, 0.02)
 
-    assert (queue.used, len(queue), queue.room) == (4, 0, 0)  # beyond the bound: doors wait
-    assert not queue.try_reserve(1)
+    assert (queue.used, len(queue), queue.free) == (4, 0, 0)  # beyond the bound: doors wait
+    assert not await queue.try_reserve(1)
     async with asyncio.timeout(WAIT_S):
         assert await queue.get_batch(10) == later
     assert loop.time() - start >= 0.019  # the loop clock's resolution is far finer
-    assert (queue.used, queue.room) == (2, 0)  # what the doors reserved
+    assert (queue.used, queue.free) == (2, 0)  # what the doors reserved
 
 
-def test_cancelling_more_than_was_reserved_does_not_go_below_zero() -> None:
+async def test_cancelling_more_than_was_reserved_does_not_go_below_zero() -> None:
     queue = MemoryDeliveryQueue(2)
-    queue.try_reserve(1)
-    queue.cancel_reservation(5)
+    await queue.try_reserve(1)
+    await queue.cancel_reservation(5)
     assert queue.used == 0
-    assert queue.try_reserve(2)
+    assert await queue.try_reserve(2)
 
 
 async def test_get_batch_frees_room_and_keeps_order() -> None:
     queue = MemoryDeliveryQueue(3)
-    assert queue.try_reserve(3)
+    assert await queue.try_reserve(3)
     messages = queued(3)
-    queue.put_reserved(messages)
-    assert not queue.try_reserve(1)
+    await queue.put_reserved(messages)
+    assert not await queue.try_reserve(1)
 
     assert await queue.get_batch(2) == messages[:2]
     assert queue.used == 1
-    assert queue.try_reserve(2)
+    assert await queue.try_reserve(2)
     assert await queue.get_batch(10) == messages[2:]
 
 
@@ -651,8 +651,8 @@ async def test_get_batch_waits_for_work() -> None:
     assert not task.done()
 
     messages = queued(2)
-    assert queue.try_reserve(2)
-    queue.put_reserved(messages)
+    assert await queue.try_reserve(2)
+    await queue.put_reserved(messages)
     async with asyncio.timeout(WAIT_S):
         assert await task == messages
 
@@ -660,8 +660,8 @@ async def test_get_batch_waits_for_work() -> None:
 async def test_put_when_room_waits_until_get_batch_frees_room() -> None:
     queue = MemoryDeliveryQueue(2)
     first = queued(2)
-    assert queue.try_reserve(2)
-    queue.put_reserved(first)
+    assert await queue.try_reserve(2)
+    await queue.put_reserved(first)
     late = queued(2, start=10)
     started = asyncio.Event()
 
@@ -684,7 +684,7 @@ async def test_put_when_room_waits_until_get_batch_frees_room() -> None:
 
 async def test_put_when_room_does_not_overtake_reservations() -> None:
     queue = MemoryDeliveryQueue(1)
-    assert queue.try_reserve(1)  # a door is storing a message
+    assert await queue.try_reserve(1)  # a door is storing a message
     started = asyncio.Event()
 
     async def recover() -> None:
@@ -696,7 +696,7 @@ async def test_put_when_room_does_not_overtake_reservations() -> None:
     assert not task.done()
 
     mine = queued(1)
-    queue.put_reserved(mine)  # the door's message goes in; the queue is still full
+    await queue.put_reserved(mine)  # the door's message goes in; the queue is still full
     assert await queue.get_batch(10) == mine
     async with asyncio.timeout(WAIT_S):
         await task
@@ -709,20 +709,20 @@ async def test_put_when_room_does_not_overtake_reservations() -> None:
         st.tuples(st.sampled_from(["reserve", "cancel", "put"]), st.integers(0, 5)), max_size=40
     ),
 )
-def test_used_never_exceeds_the_capacity(capacity: int, ops: list[tuple[str, int]]) -> None:
+async def test_used_never_exceeds_the_capacity(capacity: int, ops: list[tuple[str, int]]) -> None:
     queue = MemoryDeliveryQueue(capacity)
     reserved = items = 0
     for op, n in ops:
         if op == "reserve":
-            ok = queue.try_reserve(n)
+            ok = await queue.try_reserve(n)
             assert ok == (reserved + items + n <= capacity)
             reserved += n if ok else 0
         elif op == "cancel":
-            queue.cancel_reservation(n)
+            await queue.cancel_reservation(n)
             reserved = max(0, reserved - n)
         elif reserved:
             put = min(n, reserved)
-            queue.put_reserved(queued(put))
+            await queue.put_reserved(queued(put))
             reserved -= put
             items += put
         assert (queue.used, len(queue)) == (reserved + items, items)

@@ -691,7 +691,7 @@ async def test_send_each_admits_what_fits_in_the_queue_and_refuses_only_the_rest
 async def test_send_each_on_a_full_queue_refuses_every_message(
     service: SubmitService, account: Account, queue: MemoryDeliveryQueue
 ) -> None:
-    assert queue.try_reserve(10)
+    assert await queue.try_reserve(10)
     subs = [Submission(to=SG, body=f"m{i}", msg_type="MKT") for i in range(3)]
 
     outcomes = await service.send_each(account, subs)

@@ -18,20 +18,37 @@ __all__ = ["DeliveryQueue"]
 
 
 class DeliveryQueue(Protocol):
-    def try_reserve(self, count: int) -> bool:
+    """What the doors and the delivery workers need of the queue; every method a coroutine.
+
+    Coroutines because a queue shared by several processes answers after a round trip; the
+    embedded one answers without suspending, and a reservation there stays atomic because
+    nothing between its check and its count awaits.
+
+    What crosses the queue is the message's *id*: the store already holds the message, durably,
+    before it is put here. The embedded queue keeps the objects it was given (same process, no
+    copy); a shared queue records only ids and loads the messages it hands out from the store,
+    in the same round trip that claims them. So the parameters are whole messages (the doors
+    have them), and a shared adapter reads nothing from them but ``id`` (and ``expires_at``
+    where it orders by it).
+    """
+
+    async def try_reserve(self, count: int) -> bool:
         """Reserve room for ``count`` messages; False (nothing reserved) when full."""
         ...
 
-    @property
-    def room(self) -> int:
+    async def room(self) -> int:
         """How many messages could be reserved now."""
         ...
 
-    def cancel_reservation(self, count: int) -> None:
+    async def waiting(self) -> int:
+        """How many messages wait to be taken (for messages and metrics; not a bound)."""
+        ...
+
+    async def cancel_reservation(self, count: int) -> None:
         """Give back room reserved for messages that were not accepted after all."""
         ...
 
-    def put_reserved(self, messages: Sequence[Message]) -> None:
+    async def put_reserved(self, messages: Sequence[Message]) -> None:
         """Enqueue messages whose room was reserved."""
         ...
 
@@ -39,7 +56,7 @@ class DeliveryQueue(Protocol):
         """Enqueue, waiting for room first (recovery: work already accepted must not be refused)."""
         ...
 
-    def put_later(self, messages: Sequence[Message], delay_s: float) -> None:
+    async def put_later(self, messages: Sequence[Message], delay_s: float) -> None:
         """Enqueue after ``delay_s`` seconds: a carrier said it cannot take them now.
 
         They count against the bound while they wait, even beyond it (they left the queue a
@@ -50,5 +67,3 @@ class DeliveryQueue(Protocol):
     async def get_batch(self, max_items: int) -> list[Message]:
         """Wait for at least one message; return up to ``max_items``. Frees their room."""
         ...
-
-    def __len__(self) -> int: ...

@@ -131,7 +131,7 @@ class DeliveryWorker:
         if failed:
             self._receipts.feed(failed)
         for delay_s, messages in later.items():
-            self._queue.put_later(messages, delay_s)
+            await self._queue.put_later(messages, delay_s)
         if accepted and self._carrier.records_submission:
             # Nothing is awaited between the carrier's answer and this write being queued: a
             # connector being drained counts on it (service.connectors).

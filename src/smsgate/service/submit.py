@@ -230,22 +230,23 @@ class SubmitService:
         """Charge and store ``messages`` durably, then enqueue them; or refuse them all."""
         if not messages:
             return
-        if not self._queue.try_reserve(len(messages)):
-            raise OverloadedError(f"the delivery queue is full ({len(self._queue)} waiting)")
+        if not await self._queue.try_reserve(len(messages)):
+            waiting = await self._queue.waiting()
+            raise OverloadedError(f"the delivery queue is full ({waiting} waiting)")
         charge = sum(m.price_micros for m in messages)
         try:
             with self._faults.translated("store messages"):
                 charged = await self._store.accept_messages(messages, charge)
         except BaseException:
-            self._queue.cancel_reservation(len(messages))
+            await self._queue.cancel_reservation(len(messages))
             raise
         if not charged:
-            self._queue.cancel_reservation(len(messages))
+            await self._queue.cancel_reservation(len(messages))
             raise SmsError(
                 errors.AMOUNT_NOT_ENOUGH,
                 f"sending costs {format_micros(charge)}, more than the balance",
             )
-        self._queue.put_reserved(messages)
+        await self._queue.put_reserved(messages)
 
     async def send(self, account: Account, sub: Submission) -> Message:
         message = self.prepare(account, sub, await self._current_policy())
@@ -300,7 +301,7 @@ class SubmitService:
         except OverloadedError as exc:
             # What fits goes, in order; only the rest waits. Refusing the whole batch starved
             # large SMPP windows: smaller batches took every bit of room as it freed up.
-            room = self._queue.room
+            room = await self._queue.room()
             if 0 < room < len(messages):
                 failures = await self._admit_each(account, messages[:room])
                 failures.update((m.id, exc) for m in messages[room:])

@@ -37,21 +37,28 @@ class MemoryDeliveryQueue:
         return len(self._items) + self._reserved + self._later
 
     @property
-    def room(self) -> int:
+    def free(self) -> int:
+        """Room left now (the port's ``room`` without the await)."""
         return max(0, self._capacity - self.used)
 
-    def try_reserve(self, count: int) -> bool:
+    async def room(self) -> int:
+        return self.free
+
+    async def waiting(self) -> int:
+        return len(self._items)
+
+    async def try_reserve(self, count: int) -> bool:
         if self.used + count > self._capacity:
             return False
         self._reserved += count
         self._sync_room()
         return True
 
-    def cancel_reservation(self, count: int) -> None:
+    async def cancel_reservation(self, count: int) -> None:
         self._reserved = max(0, self._reserved - count)
         self._sync_room()
 
-    def put_reserved(self, messages: Sequence[Message]) -> None:
+    async def put_reserved(self, messages: Sequence[Message]) -> None:
         self._reserved = max(0, self._reserved - len(messages))
         self._items.extend(messages)
         if self._items:
@@ -66,7 +73,7 @@ class MemoryDeliveryQueue:
             self._not_empty.set()
             self._sync_room()
 
-    def put_later(self, messages: Sequence[Message], delay_s: float) -> None:
+    async def put_later(self, messages: Sequence[Message], delay_s: float) -> None:
         if not messages:
             return
         waiting = list(messages)
