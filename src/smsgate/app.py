@@ -1,10 +1,10 @@
-"""The composition root: the one place that reads configuration and wires doors, core and ports.
+"""The composition root: wires doors, core and background loops over one set of adapters.
 
-``Gateway`` builds the embedded default (SQLite store, in-process queue, the carrier simulator
-and the upstream connectors behind the router, HTTP callbacks) from a
-:class:`~smsgate.config.Config`, starts the background loops, opens the doors, and shuts
-everything down in order: doors first (no new work), then the loops, then the connectors, then
-the store (which flushes its last group commit).
+``Gateway`` takes the adapters :mod:`smsgate.bootstrap` chose (the embedded default: SQLite store,
+in-process queue, limiter and replay guard) and builds on them the carrier simulator and the
+upstream connectors behind the router, the HTTP callbacks and the doors; it starts the background
+loops, opens the doors, and shuts everything down in order: doors first (no new work), then the
+loops, then the connectors, then the store (which flushes its last group commit).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,15 +21,11 @@ from aiohttp import web
 from smsgate.adapters.carriers.process import ConnectorProcess, ProcessConnector
 from smsgate.adapters.carriers.simulator import CarrierSimulator
 from smsgate.adapters.carriers.smpp import SmppCarrier, SmppConnector
-from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.notify.http_callbacks import CallbackPusher
 from smsgate.adapters.notify.sms_up import SmsUpPusher
-from smsgate.adapters.queue.memory import MemoryDeliveryQueue
-from smsgate.adapters.replay.memory import MemoryNonceGuard
-from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.secret_files import load_or_create_token
 from smsgate.adapters.storage.disk import ADVICE, DiskProblem
-from smsgate.adapters.storage.factory import open_store
+from smsgate.bootstrap import Adapters
 from smsgate.config import Config
 from smsgate.domain.connectors import ConnectorSpec
 from smsgate.domain.faults import FaultInjector
@@ -44,7 +39,6 @@ from smsgate.doors.aliyun.server import AliyunDoor
 from smsgate.doors.http_guard import GatedTCPSite, raise_open_file_limit
 from smsgate.doors.smpp import SmppServer
 from smsgate.ports.carrier import Carrier
-from smsgate.ports.clock import SystemClock
 from smsgate.ports.store import StoreError
 from smsgate.service.access import AccessGuard
 from smsgate.service.accounts import AccountService
@@ -84,15 +78,16 @@ class Listening:
 
 
 class Gateway:
-    def __init__(self, config: Config) -> None:
+    """The server over one set of adapters; build it with :func:`smsgate.bootstrap.bootstrap`."""
+
+    def __init__(self, config: Config, adapters: Adapters) -> None:
         self.config = config
-        self.clock = SystemClock()
-        self.store = open_store(config)
-        # open_store made the master key if the database is new: connector passwords use it too.
-        self.box = SecretBox.from_key_file(config.master_key_path, create=False)
+        self.clock = adapters.clock
+        self.store = adapters.store
+        self.box = adapters.box  # connector passwords are sealed with it
         self.readiness = Readiness(self.clock)
         self.store.set_disk_listener(self._on_disk)
-        self.queue = MemoryDeliveryQueue(config.pipeline.queue_size)
+        self.queue = adapters.queue
         self.policy = PolicyCache(self.store, self.clock, config.server.refresh_s)
         self.simulator = CarrierSimulator(config.simulator, self.clock)
         # The store tells a draining connector which receipts it still owes.
@@ -107,7 +102,7 @@ class Gateway:
             interval_s=max(config.server.refresh_s, _MIN_RECONCILE_S),
             receipt_drain_s=config.upstream.receipt_drain_s,
         )
-        self.limiter = MemoryLimiter()
+        self.limiter = adapters.limiter
         self.receipts = ReceiptProcessor(self.store, self.policy)
         self.pusher = CallbackPusher(
             self.store, render.receipt_push_body, self.clock, config.callbacks
@@ -129,7 +124,8 @@ class Gateway:
         )
         self.skew = skew = timedelta(seconds=config.server.timestamp_skew_s)
         self.keyring = KeyRing(self.store, self.clock, config.server.refresh_s)
-        self.nonces = MemoryNonceGuard(window=skew)
+        self.nonces = adapters.nonces
+        self._chance = adapters.chance
         self.authenticator = ApiAuthenticator(
             self.keyring, self.nonces, self.clock, skew, kept=self.store
         )
@@ -164,7 +160,7 @@ class Gateway:
             self.cancels,
             on_recorded=self.upstream.receipts.recent.remember,
         )
-        self.guard = AccessGuard(self.policy, self.store, FaultInjector(random.random))
+        self.guard = AccessGuard(self.policy, self.store, FaultInjector(self._chance))
         self.door = AliyunDoor(
             self.authenticator,
             self.guard,
@@ -175,9 +171,10 @@ class Gateway:
             config.http,
         )
 
-    async def start(self) -> Listening:
-        # Before anything starts: a damaged token file stops the start with nothing to undo.
-        token = load_or_create_token(self.config.admin.token, self.config.admin_token_path)
+    async def open(self) -> None:
+        """Start the store and load what decides requests, then build the core over them: what
+        :meth:`start` does before its loops and listeners (and all that a test of one door
+        needs)."""
         await self.store.start()
         # Every cache that decides requests is loaded before the doors open: a burst of
         # requests arriving with the first connection must not be judged on empty defaults.
@@ -186,6 +183,11 @@ class Gateway:
         await self._restore_nonces()  # a request sent before the start is not taken again
         self._wire_core(await self.store.last_message_id())
         await self._seed_quotas()
+
+    async def start(self) -> Listening:
+        # Before anything starts: a damaged token file stops the start with nothing to undo.
+        token = load_or_create_token(self.config.admin.token, self.config.admin_token_path)
+        await self.open()
         await self.carrier.start(self.receipts.report)
         await self._start_connectors()
         self.receipts.set_wakeup(self._receipts_ready.set)
@@ -221,7 +223,15 @@ class Gateway:
         )
         sockets = self._runner.addresses
         port = sockets[0][1] if sockets else self.config.server.http_port
-        self._smpp = SmppServer(
+        self._smpp = self.smpp_server()
+        self.receipts.add_listener(self._smpp.outbox.on_final)
+        self.upstream.inbound.add_listener(self._smpp.on_inbound)
+        smpp_port = await self._smpp.start(self.config.server.host, self.config.server.smpp_port)
+        return Listening(self.config.server.host, port, smpp_port, self._smpp.tls_port)
+
+    def smpp_server(self) -> SmppServer:
+        """The SMPP door over the core (not listening yet); :meth:`open` must have run."""
+        return SmppServer(
             submit=self.submit,
             accounts=self.store,
             messages=self.store,
@@ -233,10 +243,6 @@ class Gateway:
             clock=self.clock,
             config=self.config.smpp,
         )
-        self.receipts.add_listener(self._smpp.outbox.on_final)
-        self.upstream.inbound.add_listener(self._smpp.on_inbound)
-        smpp_port = await self._smpp.start(self.config.server.host, self.config.server.smpp_port)
-        return Listening(self.config.server.host, port, smpp_port, self._smpp.tls_port)
 
     async def _open_http_site(self) -> None:
         limits = self.config.http
@@ -317,15 +323,17 @@ class Gateway:
         at = datetime.fromtimestamp(now, UTC)
         window = self.skew
         after = None
+        restored = 0
         while page := await self.store.live_nonces(now, after, _NONCE_PAGE):
             for kept in page:
-                # The memory guard keeps a pair until max(timestamp, now) + window: handing it
+                # The guard keeps a pair until max(timestamp, now) + window: handing it
                 # expires_at - window keeps it at least as long as when it was first seen.
                 signed = datetime.fromtimestamp(kept.expires_at, UTC) - window
                 await self.nonces.check_and_remember(kept.access_key_id, kept.nonce, signed, at)
+            restored += len(page)
             after = page[-1]
-        if len(self.nonces):
-            log.info("remembered %d signature nonces of the replay window", len(self.nonces))
+        if restored:
+            log.info("remembered %d signature nonces of the replay window", restored)
 
     async def _prune_nonces_forever(self) -> None:
         """Nonces past their window are dropped in small, regular deletes."""

@@ -1,6 +1,6 @@
-"""The Alibaba door in-process: its aiohttp application behind a TestServer, wired like
-``app.Gateway._wire_core`` but over the memory store, a fixed clock, and a delivery queue with no
-worker draining it (so its capacity decides when the door must say "Throttling").
+"""The Alibaba door in-process: its aiohttp application behind a TestServer, built by
+``smsgate.bootstrap`` as the server is, over the memory store, a fixed clock, and a delivery queue
+with no worker draining it (so its capacity decides when the door must say "Throttling").
 
 Requests are signed by the legacy Alibaba SDK's own V1 signer, with its clock pinned to ours.
 """
@@ -19,22 +19,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from aliyunsdkcore.auth.composer import rpc_signature_composer
 from aliyunsdkcore.utils import parameter_helper
 
-from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
-from smsgate.adapters.replay.memory import MemoryNonceGuard
 from smsgate.adapters.storage.memory import MemoryStore
+from smsgate.bootstrap import bootstrap
 from smsgate.config import HttpConfig
-from smsgate.domain.faults import FaultInjector
-from smsgate.domain.ids import MessageIdGenerator
 from smsgate.domain.models import AccessKey, Account, AccountState
 from smsgate.doors import health
-from smsgate.doors.aliyun.auth import ApiAuthenticator
-from smsgate.doors.aliyun.server import AliyunDoor
-from smsgate.service.access import AccessGuard
 from smsgate.service.health import Readiness
-from smsgate.service.keyring import KeyRing
-from smsgate.service.policy import PolicyCache
-from smsgate.service.submit import SubmitService
+from tests import builders
 
 NOW = datetime(2026, 11, 24, 22, 55, 27, tzinfo=UTC)
 T0 = NOW.timestamp()
@@ -124,39 +116,21 @@ async def open_door(
     )
     clock = FixedClock()
     queue = MemoryDeliveryQueue(capacity)
-    policy = PolicyCache(store, clock, ttl_s=0)
-    submit = SubmitService(
-        store,
-        store,
-        store,
-        queue,
-        MessageIdGenerator(0),
-        clock,
-        policy,
-        MemoryLimiter(),
-        max_segments=15,
+    gateway = bootstrap(
+        builders.config(http=limits or HttpConfig()),
+        store=store,
+        clock=clock,
+        queue=queue,
+        chance=lambda: 0.5,
     )
-    authenticator = ApiAuthenticator(
-        KeyRing(store, clock), MemoryNonceGuard(window=SKEW), clock, SKEW, kept=store
-    )
-    guard = AccessGuard(policy, store, FaultInjector(lambda: 0.5))
-    door = AliyunDoor(
-        authenticator,
-        guard,
-        submit,
-        store,
-        clock,
-        max_body_bytes=4 * 1024 * 1024,
-        limits=limits or HttpConfig(),
-    )
-    app = door.application()
-    readiness = Readiness(clock)
-    health.register(app, readiness)
+    await gateway.open()
+    app = gateway.door.application()
+    health.register(app, gateway.readiness)
     try:
         async with TestClient(TestServer(app)) as client:
-            yield Door(client, store, queue, clock, account, readiness)
+            yield Door(client, store, queue, clock, account, gateway.readiness)
     finally:
-        await store.close()
+        await gateway.stop()
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 an asyncio socket, so that nothing of smsgate's codec is on the client's side. smpplib has no
 cancel_sm; that one is packed by hand, as SMPP 3.4 §4.9.1 lays it out.
 
-The door is wired as ``app.Gateway`` wires it, over a memory store (or a subclass of it that
-fails or waits on demand), a fixed clock and a delivery queue that nothing drains.
+The door is built by ``smsgate.bootstrap`` as the server builds it, over a memory store (or a
+subclass of it that fails or waits on demand), a fixed clock and a delivery queue that nothing
+drains.
 """
 
 from __future__ import annotations
@@ -19,22 +20,15 @@ import smpplib.command
 import smpplib.consts
 import smpplib.smpp
 
-from smsgate.adapters.carriers.simulator import CarrierSimulator
-from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.storage.memory import MemoryStore
-from smsgate.config import SimulatorConfig, SmppConfig
-from smsgate.domain.faults import FaultInjector
-from smsgate.domain.ids import MessageIdGenerator
+from smsgate.bootstrap import bootstrap
+from smsgate.config import SmppConfig
 from smsgate.domain.models import AccessKey, Account, AccountState
 from smsgate.doors.smpp.server import SmppServer
 from smsgate.errors import SmppStatusProfile
-from smsgate.service.access import AccessGuard
-from smsgate.service.cancel import CancelDesk, CancelService
-from smsgate.service.keyring import KeyRing
-from smsgate.service.policy import PolicyCache
 from smsgate.service.smpp_accounts import hash_password
-from smsgate.service.submit import SubmitService
+from tests import builders
 
 from .conftest import ACCOUNT_ID, AK, SECRET, T0, FixedClock
 
@@ -81,39 +75,21 @@ async def open_smpp_door(
     await store.put_document("smpp", json.dumps({SYSTEM_ID: credential}))
     clock = FixedClock()
     queue = MemoryDeliveryQueue(queue_size)
-    policy = PolicyCache(store, clock, ttl_s=0)
-    await policy.load()
-    submit = SubmitService(
-        store,
-        store,
-        store,
-        queue,
-        MessageIdGenerator(0),
-        clock,
-        policy,
-        MemoryLimiter(),
-        max_segments=15,
-    )
-    server = SmppServer(
-        submit=submit,
-        accounts=store,
-        messages=store,
-        inbound=store,
-        policy=policy,
-        guard=AccessGuard(policy, store, FaultInjector(lambda: 0.5)),
-        keyring=KeyRing(store, clock),
-        cancels=CancelService(
-            CancelDesk(), store, queue, CarrierSimulator(SimulatorConfig(), clock), clock
-        ),
+    gateway = bootstrap(
+        builders.config(smpp=config or replace(SmppConfig(), shutdown_s=0.5)),
+        store=store,
         clock=clock,
-        config=config or replace(SmppConfig(), shutdown_s=0.5),
+        queue=queue,
+        chance=lambda: 0.5,
     )
+    await gateway.open()
+    server = gateway.smpp_server()
     port = await server.start("127.0.0.1", 0)
     try:
         yield SmppDoor(port, queue, server)
     finally:
         await server.stop()
-        await store.close()
+        await gateway.stop()
 
 
 def pdu(command: str, sequence: int, **fields: object) -> bytes:

@@ -16,12 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smsgate import errors
-from smsgate.adapters.limits.memory import MemoryLimiter
-from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.storage.memory import MemoryStore
 from smsgate.domain.countries import CountryRules, SenderRules
 from smsgate.domain.faults import FaultRule, parse_faults, result_code_named
-from smsgate.domain.ids import MessageIdGenerator
 from smsgate.domain.keywords import KeywordMatcher
 from smsgate.domain.limits import LimitPolicy, WindowLimits
 from smsgate.domain.models import AccessKey, Account, AccountState
@@ -29,7 +26,8 @@ from smsgate.domain.pricing import PriceTable, format_micros, parse_amount
 from smsgate.domain.settings import AccountSettings, PlatformSettings
 from smsgate.errors import SmsError
 from smsgate.service.policy import DEFAULT_PRICES, Policy, PolicyCache, parse_document
-from smsgate.service.submit import Submission, SubmitService
+from smsgate.service.submit import Submission
+from tests import builders
 
 T0 = 1_795_000_000.0
 ACCOUNT_ID = "1000000000000001"
@@ -653,18 +651,7 @@ async def test_an_invalid_prices_document_still_sends_at_the_default_price(
     account = Account(ACCOUNT_ID, "acme", AccountState.NORMAL, 1_000_000, None, T0)
     await store.create_account(account, AccessKey("LTAI1", ACCOUNT_ID, "s" * 30, True, None, T0))
     await put(store, "prices", {"default": "cheap"})
-    clock = FixedClock()
-    service = SubmitService(
-        store,
-        store,
-        store,
-        MemoryDeliveryQueue(10),
-        MessageIdGenerator(0),
-        clock,
-        PolicyCache(store, clock, ttl_s=0),
-        MemoryLimiter(),
-        max_segments=15,
-    )
+    service = (await builders.open_core(store, FixedClock())).submit
 
     with caplog.at_level(logging.ERROR, logger="smsgate.service.policy"):
         message = await service.send(account, Submission(to="6591234567", body="hi"))

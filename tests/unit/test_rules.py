@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import pytest
 
 from smsgate import errors
-from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.storage.memory import MemoryStore
 from smsgate.domain.ids import MessageIdGenerator
@@ -36,6 +35,7 @@ from smsgate.ports.store import StoreError
 from smsgate.service.policy import PolicyCache
 from smsgate.service.receipts import ReceiptProcessor
 from smsgate.service.submit import Submission, SubmitService
+from tests import builders
 
 T0 = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
 NEXT_DAY = 1_795_046_400.0  # 2026-11-19 00:00:00 UTC
@@ -120,19 +120,8 @@ async def rig() -> AsyncIterator[Rig]:
     await store.create_account(account, make_key(account))
     clock = FixedClock()
     queue = MemoryDeliveryQueue(10_000)
-    policy = PolicyCache(store, clock, ttl_s=0)
-    service = SubmitService(
-        store,
-        store,
-        store,
-        queue,
-        MessageIdGenerator(3),
-        clock,
-        policy,
-        MemoryLimiter(),
-        max_segments=15,
-    )
-    yield Rig(store, clock, queue, policy, service, account)
+    core = await builders.open_core(store, clock, queue=queue, node_id=3)
+    yield Rig(store, clock, queue, core.policy, core.submit, account)
     await store.close()
 
 
@@ -604,17 +593,9 @@ async def test_platform_limits_and_account_overrides(rig: Rig) -> None:
 
 async def test_a_full_queue_gives_the_counts_back(rig: Rig) -> None:
     rig.queue = MemoryDeliveryQueue(1)
-    rig.service = SubmitService(
-        rig.store,
-        rig.store,
-        rig.store,
-        rig.queue,
-        MessageIdGenerator(4),
-        rig.clock,
-        rig.policy,
-        MemoryLimiter(),
-        max_segments=15,
-    )
+    rig.service = (
+        await builders.open_core(rig.store, rig.clock, queue=rig.queue, node_id=4)
+    ).submit
     await rig.send(SG_2)
     with pytest.raises(OverloadedError):
         await rig.send(SG, msg_type="OTP")

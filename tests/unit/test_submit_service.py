@@ -13,10 +13,9 @@ from dataclasses import replace
 import pytest
 
 from smsgate import errors
-from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.storage.memory import MemoryStore
-from smsgate.domain.ids import MessageIdGenerator, parse_message_id
+from smsgate.domain.ids import parse_message_id
 from smsgate.domain.models import (
     AccessKey,
     Account,
@@ -31,8 +30,9 @@ from smsgate.domain.models import (
 from smsgate.errors import OverloadedError, ResultCode, SmsError
 from smsgate.ports.store import StoreError
 from smsgate.service.access import check_account_usable, check_may_call
-from smsgate.service.policy import Policy, PolicyCache
+from smsgate.service.policy import Policy
 from smsgate.service.submit import MAX_NUMBERS_PER_CALL, Submission, SubmitService
+from tests import builders
 
 T0 = 1_795_000_000.0  # 2026-11-18, after the message id epoch
 SG = "6591234567"  # Singapore mobile (SingTel)
@@ -127,25 +127,19 @@ def queue() -> MemoryDeliveryQueue:
     return MemoryDeliveryQueue(10)
 
 
-def make_service(
+async def make_service(
     store: MemoryStore, queue: MemoryDeliveryQueue, clock: FixedClock
 ) -> SubmitService:
-    return SubmitService(
-        store,
-        store,
-        store,
-        queue,
-        MessageIdGenerator(7),
-        clock,
-        PolicyCache(store, clock, ttl_s=0),
-        MemoryLimiter(),
-        max_segments=MAX_SEGMENTS,
-    )
+    return (
+        await builders.open_core(store, clock, queue=queue, max_segments=MAX_SEGMENTS, node_id=7)
+    ).submit
 
 
 @pytest.fixture
-def service(store: MemoryStore, queue: MemoryDeliveryQueue, clock: FixedClock) -> SubmitService:
-    return make_service(store, queue, clock)
+async def service(
+    store: MemoryStore, queue: MemoryDeliveryQueue, clock: FixedClock
+) -> SubmitService:
+    return await make_service(store, queue, clock)
 
 
 async def stored(store: MemoryStore, account: Account) -> list[Message]:
@@ -321,7 +315,7 @@ async def test_a_full_queue_refuses_and_stores_nothing(
     store: MemoryStore, account: Account, clock: FixedClock
 ) -> None:
     queue = MemoryDeliveryQueue(1)
-    service = make_service(store, queue, clock)
+    service = await make_service(store, queue, clock)
     first = await service.send(account, Submission(to=SG, body="one"))
 
     with pytest.raises(OverloadedError):
@@ -335,7 +329,7 @@ async def test_a_batch_that_does_not_fit_is_refused_whole(
     store: MemoryStore, account: Account, clock: FixedClock
 ) -> None:
     queue = MemoryDeliveryQueue(2)
-    service = make_service(store, queue, clock)
+    service = await make_service(store, queue, clock)
     messages = [
         service.prepare(account, Submission(to=SG, body=str(i)), DEFAULTS) for i in range(3)
     ]
@@ -356,7 +350,7 @@ async def test_a_store_failure_is_the_core_system_error_and_frees_the_room(
     await store.start()
     await store.create_account(account, make_key(account))
     queue = MemoryDeliveryQueue(1)
-    service = make_service(store, queue, clock)
+    service = await make_service(store, queue, clock)
 
     with pytest.raises(SmsError) as caught:
         await service.send(account, Submission(to=SG, body="hi"))
@@ -380,7 +374,7 @@ async def test_a_refused_submission_reaches_neither_store_nor_queue(
 ) -> None:
     store = FailingInsertStore()
     await store.start()
-    service = make_service(store, queue, clock)
+    service = await make_service(store, queue, clock)
 
     with pytest.raises(SmsError):
         await service.send(account, Submission(to=CN, body="hi"))
@@ -409,7 +403,7 @@ async def test_send_batch_of_exactly_the_limit_is_accepted(
     account: Account, store: MemoryStore, clock: FixedClock
 ) -> None:
     queue = MemoryDeliveryQueue(MAX_NUMBERS_PER_CALL)
-    service = make_service(store, queue, clock)
+    service = await make_service(store, queue, clock)
     # One number a thousand times: lift the per-number limits, which are not under test here.
     await store.put_document(
         f"account:{account.id}",
@@ -659,7 +653,7 @@ async def test_send_each_sends_what_the_balance_covers_when_it_cannot_cover_all(
 ) -> None:
     poor = make_account("1000000000000002", balance_micros=100_000)  # two messages at 0.05
     await store.create_account(poor, replace(make_key(poor), id="LTAI" + "p" * 20))
-    service = make_service(store, queue, clock)
+    service = await make_service(store, queue, clock)
     subs = [Submission(to=SG, body=f"m{i}", msg_type="MKT") for i in range(3)]
 
     outcomes = await service.send_each(poor, subs)

@@ -33,9 +33,9 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _serve_async(config: Config) -> None:
-    from smsgate.app import Gateway  # noqa: PLC0415 - admin commands need not load the server
+    from smsgate.bootstrap import bootstrap  # noqa: PLC0415 - admin commands need not load it
 
-    gateway = Gateway(config)
+    gateway = bootstrap(config)
     listening = await gateway.start()
     gc.freeze()  # what start-up built lives for the whole run: never scan it again
     data_dir = config.server.data_dir.resolve()

@@ -11,7 +11,7 @@ transaction (group commit) so that durability does not cost a disk sync per mess
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,6 +42,7 @@ __all__ = [
     "PolicyStore",
     "Store",
     "StoreError",
+    "StoreProblem",
     "TemplateStore",
 ]
 
@@ -407,6 +408,15 @@ class PolicyStore(Protocol):
     async def delete_sign_name(self, account_id: str, name: str) -> bool: ...
 
 
+@dataclass(frozen=True, slots=True)
+class StoreProblem:
+    """Why the store cannot write now, for the operator: the server reports it not ready
+    until writes succeed again (``/health/ready``)."""
+
+    code: str  # disk_full | disk_io_error | read_only, or an adapter's own (database_unreachable)
+    detail: str  # the error as the database or the OS reported it
+
+
 class Store(
     AccountStore,
     TemplateStore,
@@ -421,3 +431,9 @@ class Store(
 
     async def start(self) -> None: ...
     async def close(self) -> None: ...
+
+    def set_disk_listener(self, listener: Callable[[StoreProblem | None], None]) -> None:
+        """Call ``listener`` on the event loop when writes start failing for a disk problem
+        (full, I/O error, read-only) and with None when they succeed again: once per change.
+        A store with no disk of its own never calls it."""
+        ...

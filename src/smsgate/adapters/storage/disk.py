@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import errno
 import sqlite3
-from dataclasses import dataclass
 from typing import Final
+
+from smsgate.ports.store import StoreProblem
 
 __all__ = ["ADVICE", "DiskProblem", "disk_problem"]
 
@@ -39,10 +40,8 @@ ADVICE: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class DiskProblem:
-    code: str  # disk_full | disk_io_error | read_only
-    detail: str  # the error as the database or the OS reported it
+#: A disk problem is the store problem of an embedded store (``ports.store.StoreProblem``).
+DiskProblem = StoreProblem
 
 
 def disk_problem(error: BaseException | None) -> DiskProblem | None:

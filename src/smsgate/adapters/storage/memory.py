@@ -48,6 +48,7 @@ from smsgate.ports.store import (
     InboundPushJob,
     PendingReceipt,
     StoreError,
+    StoreProblem,
 )
 
 __all__ = ["MemoryStore"]
@@ -107,6 +108,9 @@ class MemoryStore:
 
     async def close(self) -> None:
         self._open = False
+
+    def set_disk_listener(self, listener: Callable[[StoreProblem | None], None]) -> None:
+        """Memory has no disk to fill: the listener is never called."""
 
     def _check_open(self) -> None:
         if not self._open:

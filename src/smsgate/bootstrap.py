@@ -1,0 +1,110 @@
+"""One way to build smsgate: the adapters chosen from the configuration, the server over them.
+
+The server (``smsgate serve``), the CLI and the tests all build through :func:`bootstrap`, so
+there is one wiring to keep right. What differs between an embedded installation, a scale-out
+one and a test is only *which adapters* fill the ports (store, limiter, queue, clock, replay
+guard); each can be passed in, and what is not passed is chosen from the configuration.
+
+Nothing here starts anything: the caller starts what it built (``await gateway.open()`` for the
+core without listeners, ``await gateway.start()`` for the whole server).
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from smsgate.adapters.limits.memory import MemoryLimiter
+from smsgate.adapters.queue.memory import MemoryDeliveryQueue
+from smsgate.adapters.replay.memory import MemoryNonceGuard
+from smsgate.adapters.secret_box import SecretBox
+from smsgate.adapters.storage.factory import open_store
+from smsgate.config import Config
+from smsgate.ports.clock import Clock, SystemClock
+from smsgate.ports.limits import Limiter
+from smsgate.ports.queue import DeliveryQueue
+from smsgate.ports.replay import NonceGuard
+from smsgate.ports.store import Store
+
+if TYPE_CHECKING:
+    from smsgate.app import Gateway
+
+__all__ = ["Adapters", "adapters_for", "bootstrap"]
+
+
+@dataclass(frozen=True, slots=True)
+class Adapters:
+    """What fills the ports of one smsgate process."""
+
+    store: Store
+    #: Seals connector passwords (and, inside the store, AccessKey secrets).
+    box: SecretBox
+    clock: Clock
+    queue: DeliveryQueue
+    limiter: Limiter
+    nonces: NonceGuard
+    #: The fault injector's dice: ``random.random`` in service, fixed in tests.
+    chance: Callable[[], float]
+
+
+def adapters_for(
+    config: Config,
+    *,
+    store: Store | None = None,
+    limiter: Limiter | None = None,
+    queue: DeliveryQueue | None = None,
+    clock: Clock | None = None,
+    nonces: NonceGuard | None = None,
+    chance: Callable[[], float] | None = None,
+) -> Adapters:
+    """The adapters the configuration names, except those passed in.
+
+    The embedded default: the data directory's SQLite store, and the limiter, queue and replay
+    guard in process memory. A store passed in without a data directory behind it (a test's
+    memory store) gets a master key of its own for the run."""
+    if store is None:
+        store = open_store(config)  # makes the master key if the database is new
+        box = SecretBox.from_key_file(config.master_key_path, create=False)
+    elif config.master_key_path.exists():
+        box = SecretBox.from_key_file(config.master_key_path, create=False)
+    else:
+        box = SecretBox(secrets.token_bytes(32))
+    window = timedelta(seconds=config.server.timestamp_skew_s)
+    return Adapters(
+        store=store,
+        box=box,
+        clock=clock if clock is not None else SystemClock(),
+        queue=queue if queue is not None else MemoryDeliveryQueue(config.pipeline.queue_size),
+        limiter=limiter if limiter is not None else MemoryLimiter(),
+        nonces=nonces if nonces is not None else MemoryNonceGuard(window=window),
+        chance=chance if chance is not None else random.random,
+    )
+
+
+def bootstrap(
+    config: Config,
+    *,
+    store: Store | None = None,
+    limiter: Limiter | None = None,
+    queue: DeliveryQueue | None = None,
+    clock: Clock | None = None,
+    nonces: NonceGuard | None = None,
+    chance: Callable[[], float] | None = None,
+) -> Gateway:
+    """The server over the adapters the configuration names, except those passed in."""
+    from smsgate.app import Gateway  # noqa: PLC0415 - the CLI's admin commands need not load it
+
+    adapters = adapters_for(
+        config,
+        store=store,
+        limiter=limiter,
+        queue=queue,
+        clock=clock,
+        nonces=nonces,
+        chance=chance,
+    )
+    return Gateway(config, adapters)
