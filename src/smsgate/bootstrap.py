@@ -23,7 +23,7 @@ from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.replay.memory import MemoryNonceGuard
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage.factory import open_store
-from smsgate.config import Config
+from smsgate.config import Config, ConfigError
 from smsgate.ports.clock import Clock, SystemClock
 from smsgate.ports.limits import Limiter
 from smsgate.ports.queue import DeliveryQueue
@@ -73,6 +73,8 @@ def adapters_for(
         box = SecretBox.from_key_file(config.master_key_path, create=False)
     else:
         box = SecretBox(secrets.token_bytes(32))
+    if config.redis.url:
+        raise ConfigError("[redis] url: the Redis adapters are not in this build yet")
     window = timedelta(seconds=config.server.timestamp_skew_s)
     return Adapters(
         store=store,

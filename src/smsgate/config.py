@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from smsgate import errors
 from smsgate.domain.destinations import DEFAULT_BLOCKED_NETWORKS, parse_networks
@@ -31,12 +32,15 @@ __all__ = [
     "ENV_ACCESS_KEY_SECRET",
     "ENV_CONFIG",
     "ENV_DATA_DIR",
+    "ENV_REDIS_URL",
+    "ENV_STORE_URL",
     "AdminConfig",
     "CallbackConfig",
     "Config",
     "ConfigError",
     "HttpConfig",
     "PipelineConfig",
+    "RedisConfig",
     "ServerConfig",
     "SimulatorConfig",
     "SimulatorRule",
@@ -55,6 +59,9 @@ ENV_DATA_DIR = "SMSGATE_DATA_DIR"
 #: The AccessKey pair ``smsgate send`` and ``smsgate sign`` use when no flag names one.
 ENV_ACCESS_KEY_ID = "SMSGATE_ACCESS_KEY_ID"
 ENV_ACCESS_KEY_SECRET = "SMSGATE_ACCESS_KEY_SECRET"  # noqa: S105 - a variable name
+#: A PostgreSQL URL for the store, and a Redis URL for what processes share at request speed.
+ENV_STORE_URL = "SMSGATE_STORE_URL"
+ENV_REDIS_URL = "SMSGATE_REDIS_URL"
 
 
 class ConfigError(ValueError):
@@ -100,6 +107,19 @@ class HttpConfig:
 class StoreConfig:
     durability: Literal["full", "normal"] = "full"
     commit_linger_ms: float = 2.0  # a lone write waits this long for others to share its commit
+    #: Where the records live: "" for the data directory's SQLite file (the embedded default),
+    #: or a PostgreSQL URL (``postgresql://user@host:5432/smsgate``) that several smsgate
+    #: processes share. Kept out of repr: the URL may carry a password.
+    url: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisConfig:
+    #: "" keeps throttling counters and replay nonces in process memory (one process); a Redis
+    #: URL (``redis://host:6379/0``) shares them between processes. Kept out of repr (password).
+    url: str = field(default="", repr=False)
+    #: Every key smsgate writes starts with this, so that installations can share a server.
+    prefix: str = "smsgate:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +267,7 @@ class Config:
     admin: AdminConfig = field(default_factory=AdminConfig)
     smpp: SmppConfig = field(default_factory=SmppConfig)
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
     #: Where ``server.data_dir`` came from, for messages that name it ("--data-dir", ...).
     data_dir_source: str = field(default="the default", compare=False)
 
@@ -264,9 +285,17 @@ class Config:
 
 
 def load_config(
-    path: Path | None = None, *, environ: Mapping[str, str] | None = None, **overrides: Any
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    store_url: str | None = None,
+    redis_url: str | None = None,
+    **overrides: Any,
 ) -> Config:
     """Read the TOML file, then apply the environment and non-None ``overrides`` of [server].
+
+    ``store_url`` and ``redis_url`` (``--store``, ``--redis``) win over ``SMSGATE_STORE_URL``
+    and ``SMSGATE_REDIS_URL``, which win over ``[store] url`` and ``[redis] url``.
 
     ``path`` is the ``--config`` file; without it, ``SMSGATE_CONFIG`` names one. ``environ`` is
     the process environment unless given (tests pass their own). Every value is checked against
@@ -299,11 +328,37 @@ def load_config(
         admin=_admin(_table(raw.pop("admin", {}), "admin")),
         smpp=_smpp(_table(raw.pop("smpp", {}), "smpp")),
         upstream=_section(UpstreamConfig, _table(raw.pop("upstream", {}), "upstream"), "upstream"),
+        redis=_section(RedisConfig, _table(raw.pop("redis", {}), "redis"), "redis"),
         data_dir_source=source,
     )
     if raw:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(raw))}")
-    return config
+    store_url = _first(store_url, env.get(ENV_STORE_URL), config.store.url)
+    redis_url = _first(redis_url, env.get(ENV_REDIS_URL), config.redis.url)
+    return replace(
+        config,
+        store=replace(config.store, url=_url(store_url, _STORE_SCHEMES, "[store] url")),
+        redis=replace(config.redis, url=_url(redis_url, _REDIS_SCHEMES, "[redis] url")),
+    )
+
+
+_STORE_SCHEMES = ("postgresql", "postgres")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _first(*values: str | None) -> str:
+    """The first value given (the command line, then the environment, then the file)."""
+    return next((v for v in values if v is not None), "")
+
+
+def _url(value: str, schemes: tuple[str, ...], name: str) -> str:
+    """``value`` if empty or a URL of one of ``schemes``; the error names the setting, not the
+    URL, which may carry a password."""
+    if value and urlsplit(value).scheme not in schemes:
+        raise ConfigError(
+            f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+        )
+    return value
 
 
 def access_key_from_environment(environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:

@@ -568,3 +568,41 @@ def test_money_round_trips(text: str, micros: int, shown: str) -> None:
 def test_bad_money_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"amount|decimal"):
         parse_money(text)
+
+
+def test_the_store_and_redis_urls_come_from_the_command_line_the_environment_or_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "smsgate.toml"
+    path.write_text(
+        '[store]\nurl = "postgresql://file@db/smsgate"\n[redis]\nurl = "redis://file:6379/0"\n'
+    )
+    from_file = load_config(path, environ={})
+    assert (from_file.store.url, from_file.redis.url) == (
+        "postgresql://file@db/smsgate",
+        "redis://file:6379/0",
+    )
+    env = {"SMSGATE_STORE_URL": "postgres://env@db/x", "SMSGATE_REDIS_URL": "rediss://env:6380"}
+    from_env = load_config(path, environ=env)
+    assert (from_env.store.url, from_env.redis.url) == ("postgres://env@db/x", "rediss://env:6380")
+    given = load_config(path, environ=env, store_url="postgresql://cli@db/y", redis_url="")
+    assert (given.store.url, given.redis.url) == ("postgresql://cli@db/y", "")
+    assert load_config(environ={}).store.url == ""  # the embedded default: SQLite
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("store_url", "mysql://root:hunter2@db/x"), ("redis_url", "http://user:hunter2@cache")],
+)
+def test_a_url_of_the_wrong_kind_is_refused_without_echoing_it(setting: str, value: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(environ={}, **{setting: value})
+    assert "must be a URL starting with" in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+
+
+def test_a_password_in_a_url_stays_out_of_the_configs_repr() -> None:
+    config = load_config(
+        environ={}, store_url="postgresql://u:hunter2@db/x", redis_url="redis://:hunter2@cache"
+    )
+    assert "hunter2" not in repr(config)

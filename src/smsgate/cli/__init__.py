@@ -44,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             http_port=getattr(args, "http_port", None),
             smpp_port=getattr(args, "smpp_port", None),
             host=getattr(args, "host", None),
+            store_url=args.store,
+            redis_url=getattr(args, "redis", None),
         )
         result: int = args.run(config, args)
         return result
@@ -72,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir",
         help="data directory (default: $SMSGATE_DATA_DIR, else [server] data_dir of the "
         "configuration file, else ./smsgate-data)",
+    )
+    common.add_argument(
+        "--store",
+        metavar="URL",
+        help="a PostgreSQL URL shared by several smsgate processes (default: $SMSGATE_STORE_URL, "
+        "else [store] url, else the data directory's SQLite file)",
     )
     common.add_argument("--json", action="store_true", help="print JSON")
     parser = argparse.ArgumentParser(

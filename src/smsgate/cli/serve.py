@@ -88,6 +88,12 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--http-port", type=int, help="HTTP API port (default 8080)")
     serve.add_argument("--smpp-port", type=int, help="SMPP port (default 2775)")
+    serve.add_argument(
+        "--redis",
+        metavar="URL",
+        help="a Redis URL: throttling counters and replay nonces shared by every process "
+        "(default: $SMSGATE_REDIS_URL, else [redis] url, else in this process's memory)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     serve.add_argument(
         "--log-format",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.secret_files import make_private_directory
 from smsgate.adapters.storage.sqlite import SqliteStore
-from smsgate.config import Config
+from smsgate.config import Config, ConfigError
 
 __all__ = ["open_store"]
 
@@ -19,6 +19,8 @@ def open_store(config: Config) -> SqliteStore:
 
     A new master key is made only for a new database: one that exists holds secrets sealed with
     the old key, and a fresh key would silently make them unreadable."""
+    if config.store.url:
+        raise ConfigError("[store] url: the PostgreSQL store is not in this build yet")
     make_private_directory(config.server.data_dir)
     box = SecretBox.from_key_file(config.master_key_path, create=not config.db_path.exists())
     return SqliteStore(
