@@ -226,7 +226,10 @@ class Gateway:
         self._smpp = self.smpp_server()
         self.receipts.add_listener(self._smpp.outbox.on_final)
         self.upstream.inbound.add_listener(self._smpp.on_inbound)
-        smpp_port = await self._smpp.start(self.config.server.host, self.config.server.smpp_port)
+        server = self.config.server
+        smpp_port = await self._smpp.start(
+            server.host, server.smpp_port, reuse_port=server.reuse_port
+        )
         return Listening(self.config.server.host, port, smpp_port, self._smpp.tls_port)
 
     def smpp_server(self) -> SmppServer:
@@ -262,6 +265,7 @@ class Gateway:
             max_connections=max_connections,
             max_connections_per_peer=limits.max_connections_per_peer,
             shutdown_timeout=limits.shutdown_timeout_s,
+            reuse_port=self.config.server.reuse_port,
         )
         await site.start()
 

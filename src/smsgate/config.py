@@ -80,6 +80,14 @@ class ServerConfig:
     # How often cached keys and policy documents are checked against the store: changes made by
     # the CLI or the admin API take effect within this many seconds. 0 checks on every request.
     refresh_s: float = 1.0
+    #: Server processes on this machine behind the same ports (``serve --workers``); more than
+    #: one needs the shared store and counters ([store] url, [redis] url).
+    workers: int = 1
+    #: What this process does: ``all``; or one part of a scale-out installation: ``api`` (the
+    #: HTTP door), ``smpp`` (the SMPP door), ``worker`` (delivery, receipts, callbacks).
+    role: Literal["all", "api", "smpp", "worker"] = "all"
+    #: Open the listeners with SO_REUSEPORT (set by ``serve --workers`` for its children).
+    reuse_port: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,11 +343,32 @@ def load_config(
         raise ConfigError(f"unknown config sections: {', '.join(sorted(raw))}")
     store_url = _first(store_url, env.get(ENV_STORE_URL), config.store.url)
     redis_url = _first(redis_url, env.get(ENV_REDIS_URL), config.redis.url)
-    return replace(
+    config = replace(
         config,
         store=replace(config.store, url=_url(store_url, _STORE_SCHEMES, "[store] url")),
         redis=replace(config.redis, url=_url(redis_url, _REDIS_SCHEMES, "[redis] url")),
     )
+    _check_processes(config)
+    return config
+
+
+def _check_processes(config: Config) -> None:
+    """Several processes, or one with a part of the work, need state they all share."""
+    server = config.server
+    if server.node_id + server.workers - 1 > 1023:
+        raise ConfigError(
+            f"[server] node_id {server.node_id} with {server.workers} workers: the workers take "
+            f"node ids {server.node_id}-{server.node_id + server.workers - 1}, beyond 1023"
+        )
+    alone = "one process" if server.role == "all" else f"a process of role {server.role}"
+    if server.workers > 1 or server.role != "all":
+        what = f"{server.workers} workers" if server.workers > 1 else alone
+        if not (config.store.url and config.redis.url):
+            raise ConfigError(
+                f"{what} need a store and counters that every process shares: give --store "
+                "postgresql://... and --redis redis://... (or [store] url and [redis] url); "
+                "the embedded mode (SQLite, counters in memory) runs as one process"
+            )
 
 
 _STORE_SCHEMES = ("postgresql", "postgres")
@@ -392,12 +421,14 @@ _RANGES: dict[str, tuple[int, int]] = {
     "smpp_port": (0, 65535),
     "tls_port": (0, 65535),
     "node_id": (0, 1023),
+    "workers": (1, 64),
 }
 _WHAT = {
     "http_port": "a port number 0-65535",
     "smpp_port": "a port number 0-65535",
     "tls_port": "a port number 0-65535",
     "node_id": "a node_id 0-1023",
+    "workers": "a number of processes 1-64",
 }
 
 

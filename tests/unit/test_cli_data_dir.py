@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from smsgate.cli import main
-from smsgate.config import ENV_CONFIG, ENV_DATA_DIR, load_config
+from smsgate.config import ENV_CONFIG, ENV_DATA_DIR, ENV_REDIS_URL, ENV_STORE_URL, load_config
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +22,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The developer's own SMSGATE_* variables must not steer these tests."""
     monkeypatch.delenv(ENV_DATA_DIR, raising=False)
     monkeypatch.delenv(ENV_CONFIG, raising=False)
+    monkeypatch.delenv(ENV_STORE_URL, raising=False)
+    monkeypatch.delenv(ENV_REDIS_URL, raising=False)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -158,3 +160,13 @@ def test_every_command_finds_the_environments_data_dir_from_any_folder(
     assert isinstance(listed, list)
     assert [a["account_id"] for a in listed] == [created["account_id"]]
     assert list(elsewhere.iterdir()) == []
+
+
+def test_serve_with_several_workers_asks_for_the_shared_store_and_counters(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status, out, err = run(capsys, "serve", "--workers", "2", "--data-dir", str(tmp_path))
+
+    assert status == 2
+    assert "--store postgresql://... and --redis redis://..." in err
+    assert out == ""

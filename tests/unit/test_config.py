@@ -606,3 +606,25 @@ def test_a_password_in_a_url_stays_out_of_the_configs_repr() -> None:
         environ={}, store_url="postgresql://u:hunter2@db/x", redis_url="redis://:hunter2@cache"
     )
     assert "hunter2" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"workers": 2}, {"role": "api"}, {"workers": 2, "store_url": "postgresql://db/x"}],
+)
+def test_several_processes_or_a_part_alone_need_the_shared_store_and_counters(
+    overrides: dict[str, object],
+) -> None:
+    with pytest.raises(ConfigError, match="every process shares"):
+        load_config(environ={}, **overrides)
+
+
+def test_the_workers_node_ids_must_fit() -> None:
+    with pytest.raises(ConfigError, match="node ids 1020-1027, beyond 1023"):
+        load_config(
+            environ={},
+            node_id=1020,
+            workers=8,
+            store_url="postgresql://db/x",
+            redis_url="redis://cache",
+        )

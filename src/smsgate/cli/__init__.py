@@ -34,6 +34,7 @@ __all__ = ["main", "parse_args"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # serve --workers passes them on
     if not hasattr(args, "run"):
         _parser().print_help()
         return 2
@@ -44,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             http_port=getattr(args, "http_port", None),
             smpp_port=getattr(args, "smpp_port", None),
             host=getattr(args, "host", None),
+            workers=getattr(args, "workers", None),
+            role=getattr(args, "role", None),
+            node_id=getattr(args, "node_id", None),
+            reuse_port=getattr(args, "reuse_port", None),
             store_url=args.store,
             redis_url=getattr(args, "redis", None),
         )

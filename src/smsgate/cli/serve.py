@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from smsgate.cli.common import Commands, example, tune_for_traffic
+from smsgate.cli.workers import supervise
 from smsgate.config import Config
 from smsgate.logs import configure_logging
 from smsgate.ports.store import StoreError
@@ -24,6 +25,8 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     # every accepted message's latency) stretches by that much.
     sys.setswitchinterval(0.0005)
     tune_for_traffic()
+    if config.server.workers > 1:
+        return supervise(config, args.argv)
     try:
         asyncio.run(_serve_async(config))
     except (OSError, StoreError) as exc:  # a port taken, a key file damaged, a store unreadable
@@ -88,6 +91,25 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--http-port", type=int, help="HTTP API port (default 8080)")
     serve.add_argument("--smpp-port", type=int, help="SMPP port (default 2775)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="server processes behind the same ports (default 1; more need --store and --redis)",
+    )
+    serve.add_argument(
+        "--role",
+        choices=["all", "api", "smpp", "worker"],
+        help="what this process does (default all): the HTTP door, the SMPP door, or delivery "
+        "(queue, receipts, callbacks, connectors); one part alone needs --store and --redis",
+    )
+    serve.add_argument(
+        "--node-id",
+        type=int,
+        help="0-1023, in every message id this process issues: processes sharing a store need "
+        "distinct ones (--workers N takes N from this one)",
+    )
+    serve.add_argument("--reuse-port", action="store_true", default=None, help=argparse.SUPPRESS)
     serve.add_argument(
         "--redis",
         metavar="URL",

@@ -161,9 +161,11 @@ class GatedTCPSite(web.TCPSite):
         max_connections: int,
         max_connections_per_peer: int,
         shutdown_timeout: float,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, host, port, shutdown_timeout=shutdown_timeout, backlog=1024)
         self._limits = (max_connections, max_connections_per_peer)
+        self._share_port = reuse_port  # several processes behind one port (serve --workers)
         self.gate: ConnectionGate | None = None
 
     async def start(self) -> None:
@@ -176,7 +178,11 @@ class GatedTCPSite(web.TCPSite):
         self.gate = ConnectionGate(server, max_total, max_per_peer)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self.gate, self._host, self._port, backlog=self._backlog
+            self.gate,
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_port=self._share_port or None,
         )
         if self._server.sockets:
             self._bound_port = self._server.sockets[0].getsockname()[1]

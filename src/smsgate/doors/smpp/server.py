@@ -152,16 +152,19 @@ class SmppServer:
             peer="client",
         )
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on ``port`` (and on the TLS port when configured); returns the plain port."""
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Listen on ``port`` (and on the TLS port when configured); returns the plain port.
+
+        ``reuse_port``: other processes listen on the same ports (``serve --workers``)."""
         loop = asyncio.get_running_loop()
-        plain = await loop.create_server(self._connection, host, port)
+        share = reuse_port or None
+        plain = await loop.create_server(self._connection, host, port, reuse_port=share)
         self._servers.append(plain)
         if self.config.tls_cert:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
             secure = await loop.create_server(
-                self._connection, host, self.config.tls_port, ssl=context
+                self._connection, host, self.config.tls_port, ssl=context, reuse_port=share
             )
             self._servers.append(secure)
             self.tls_port = _bound_port(secure, self.config.tls_port)
