@@ -270,6 +270,45 @@ class MemoryLimiter:
         self._account_month = dict(account_month)
         self._platform_day = platform_day
 
+    #: Counts live in this process: a restart starts from what :meth:`seed_numbers` is given.
+    keeps_counts_across_restarts = False
+
+    async def seed_numbers(
+        self,
+        account_id: str,
+        records: Sequence[tuple[str, str, float]],
+        policy: LimitPolicy,
+        now: float,
+    ) -> None:
+        """Count messages accepted before this process started against their numbers' day
+        counts and sliding windows, as ``acquire`` counted them then.
+
+        ``records`` are ``(number, message type, accepted at)``, oldest first, of one account:
+        those of the current UTC day and of the last hour (which may begin the day before).
+        Nothing is decided: a message the store holds was accepted. Per-number state is kept
+        where ``policy`` (the account's, as it is now) needs it, as ``acquire`` keeps it.
+        Quotas are not counted here (``seed_usage`` sets them)."""
+        now = float(now)
+        if now >= self._day_end:
+            self._new_day(now)
+        if now >= self._hour_end:
+            self._new_hour(now)
+        by_type = policy.by_type
+        capped = policy.per_number_per_day is not None
+        day_start, day_end = self._day_start, self._day_end
+        for number, msg_type, accepted_at in records:
+            limits = by_type.get(msg_type)
+            if limits is None:
+                continue
+            at = float(accepted_at)  # a float, as _with_stamp tells one stamp from an array
+            if (capped or limits.per_day is not None) and day_start <= at < day_end:
+                counts = self._day_counts.setdefault(account_id, {}).setdefault(msg_type, {})
+                counts[number] = counts.get(number, 0) + 1
+            keep = limits.sliding_cap
+            if keep and 0 <= now - at < HOUR_S:
+                numbers = self._stamps_new.setdefault(account_id, {}).setdefault(msg_type, {})
+                numbers[number] = _with_stamp(numbers.get(number), at, keep)
+
     # --- introspection -------------------------------------------------------------------------
 
     def sizes(self) -> dict[str, int]:
