@@ -5,10 +5,13 @@ charging the account, ``accept_messages([one], price)``) before it answers, so t
 only from the writer grouping concurrent callers into one commit.
 
     python bench/store_bench.py [--seconds 3] [--concurrency 64] [--durability full normal]
-                                [--mode insert accept] [--accounts 1]
+                                [--mode insert accept] [--accounts 1] [--processes 1]
 
 Prints messages/s, the average batch size and per-call latency percentiles for each durability
 and mode. ``accept`` charges each message to one of ``--accounts`` funded accounts.
+``--processes N`` runs N processes, each with its own store on the one database file and
+``--concurrency`` callers, as ``serve --workers N`` would on SQLite: the total is what SQLite's
+one writer at a time allows several processes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import multiprocessing
 import secrets
 import statistics
 import tempfile
@@ -127,6 +131,87 @@ async def run(
     )
 
 
+def _process(
+    path: str,
+    key: bytes,
+    durability: Durability,
+    mode: Mode,
+    seconds: float,
+    concurrency: int,
+    account_id: str,
+    first_id: int,
+    results: multiprocessing.Queue[int],
+) -> None:
+    """One of ``--processes``: its own store on the shared file, its own callers."""
+
+    async def go() -> int:
+        store = SqliteStore(Path(path), SecretBox(key), durability=durability)
+        await store.start()
+        ids = itertools.count(first_id)
+        deadline = time.perf_counter() + seconds
+        latencies: list[float] = []
+        try:
+            counts = await asyncio.gather(
+                *(
+                    _caller(store, mode, account_id, ids, deadline, latencies)
+                    for _ in range(concurrency)
+                )
+            )
+        finally:
+            await store.close()
+        return sum(counts)
+
+    runner = asyncio.run if uvloop is None else uvloop.run
+    results.put(runner(go()))
+
+
+def run_processes(
+    durability: Durability, mode: Mode, seconds: float, concurrency: int, processes: int
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path, key = str(Path(tmp) / "bench.db"), secrets.token_bytes(32)
+
+        async def prepare() -> list[str]:
+            store = SqliteStore(Path(path), SecretBox(key), durability=durability)
+            await store.start()
+            try:
+                return await _open_accounts(store, processes)
+            finally:
+                await store.close()
+
+        account_ids = asyncio.run(prepare())
+        results: multiprocessing.Queue[int] = multiprocessing.Queue()
+        workers = [
+            multiprocessing.Process(
+                target=_process,
+                args=(
+                    path,
+                    key,
+                    durability,
+                    mode,
+                    seconds,
+                    concurrency,
+                    account_ids[i],
+                    1 + i * 10**12,
+                    results,
+                ),
+            )
+            for i in range(processes)
+        ]
+        started = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        total = sum(results.get() for _ in workers)
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - started
+    print(
+        f"durability={durability:<6} mode={mode:<6} processes={processes} "
+        f"concurrency={concurrency} each  messages/s={total / elapsed:,.0f} (n={total:,}; "
+        f"includes each process's start)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -137,7 +222,13 @@ def main() -> None:
     )
     parser.add_argument("--accounts", type=int, default=1, help="accounts charged by accept")
     parser.add_argument("--no-uvloop", action="store_true", help="use the stock asyncio loop")
+    parser.add_argument("--processes", type=int, default=1, help="processes on one database")
     args = parser.parse_args()
+    if args.processes > 1:
+        for durability in args.durability:
+            for mode in args.mode:
+                run_processes(durability, mode, args.seconds, args.concurrency, args.processes)
+        return
     runner = asyncio.run if args.no_uvloop or uvloop is None else uvloop.run
     for durability in args.durability:
         for mode in args.mode:
