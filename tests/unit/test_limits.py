@@ -993,3 +993,42 @@ def test_keys_stay_under_the_prefix(redis_client: Redis, redis_prefix: str) -> N
     assert one(theirs, T0) is None
     run(ours.release(A, [(N1, "OTP")], T0))
     assert one(theirs, T0 + 1) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
+
+
+def test_racing_batches_never_exceed_a_limit_and_leave_exact_counts(
+    redis_client: Redis, second_client: Redis, redis_prefix: str
+) -> None:
+    """Two processes send batches at once, mixing numbers and types past an account quota: no
+    limit is exceeded (a refusal may be too wide for a moment, never too narrow), and once
+    every refusal is given back the shared counts are exactly those of what was accepted."""
+    limiters = [RedisLimiter(c, prefix=redis_prefix) for c in (redis_client, second_client)]
+    numbers = [f"+4477009000{i:02d}" for i in range(8)]
+    p = policy(account_per_day=40, NOTIFY={"per_day": 3}, per_number_per_day=5)
+    batches = [
+        [(numbers[(b * 3 + i) % 8], ("OTP", "NOTIFY", "NOTIFY")[(b + i) % 3]) for i in range(4)]
+        for b in range(30)
+    ]
+
+    async def race() -> list[list[ResultCode | None]]:
+        return await asyncio.gather(
+            *(limiters[b % 2].acquire(A, batch, p, None, T0) for b, batch in enumerate(batches))
+        )
+
+    accepted = [
+        item
+        for batch, verdicts in zip(batches, run(race()), strict=True)
+        for item, verdict in zip(batch, verdicts, strict=True)
+        if verdict is None
+    ]
+    # The first script to run saw nothing counted, so its first item is accepted; how many
+    # more depends on the interleaving (refusals racing with their give-backs).
+    assert 1 <= len(accepted) <= 40
+    for number in numbers:
+        mine = [t for n, t in accepted if n == number]
+        assert mine.count("OTP") <= 1  # one a minute
+        assert mine.count("NOTIFY") <= 3
+        assert len(mine) <= 5
+    # The counts left are exactly the accepted ones: the account has 40 - len(accepted) left.
+    fresh = [(f"+4477009001{i:02d}", "MKT") for i in range(41 - len(accepted))]
+    verdicts = run(limiters[0].acquire(A, fresh, p, None, T0 + 1))
+    assert verdicts == [None] * (40 - len(accepted)) + [errors.DAY_LIMIT_CONTROL]
