@@ -1032,3 +1032,24 @@ def test_racing_batches_never_exceed_a_limit_and_leave_exact_counts(
     fresh = [(f"+4477009001{i:02d}", "MKT") for i in range(41 - len(accepted))]
     verdicts = run(limiters[0].acquire(A, fresh, p, None, T0 + 1))
     assert verdicts == [None] * (40 - len(accepted)) + [errors.DAY_LIMIT_CONTROL]
+
+
+def test_release_takes_back_its_own_stamp_of_an_instant_two_processes_share(
+    redis_client: Redis, second_client: Redis, redis_prefix: str
+) -> None:
+    """Two processes accept a message to one number at the same instant; one releases its own.
+    Its own stamp goes, not the other's, which that process may be about to give back."""
+    first, second = (RedisLimiter(c, prefix=redis_prefix) for c in (redis_client, second_client))
+    # White box: the first's stamp sorts first among equal scores, so "the first stamp of that
+    # instant" would be the wrong one.
+    first._token, second._token = "00000000", "ffffffff"
+    p = policy(OTP={"per_minute": 3})
+    assert one(first, T0, policy=p) is None
+    assert one(second, T0, policy=p) is None
+    run(second.release(A, [(N1, "OTP")], T0))
+
+    async def members() -> list[bytes]:
+        return await redis_client.zrange(f"{redis_prefix}lim:w:OTP:{N1}:{A}", 0, -1)
+
+    [left] = run(members())
+    assert left.startswith(b"00000000")

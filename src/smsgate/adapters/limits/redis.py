@@ -36,7 +36,9 @@ Why it may refuse too much, and only for a moment: between a script that counted
 Python then refuses and the give-back of that item, other processes see its count too, and may
 be refused because of it. That lasts one round trip (the give-back follows the decision at
 once). If the process dies between the two calls, the counts of its refused items stay until
-their window ends, as the counts of any message a dying process accepted but did not store.
+their window ends, as the counts of any message a dying process accepted but did not store;
+likewise if redis-py retries a script whose answer was lost with its connection (the script
+ran, so the batch is counted twice). Both err towards refusing.
 
 Key layout
 ----------
@@ -207,9 +209,10 @@ return out
 #: Gives counts back. KEYS: the three quota counters, then per item its day hash and its sorted
 #: set, each present when its ARGV entry is not empty. ARGV: how many to take off the quotas,
 #: the score of the stamps to remove (the acquire's ``now``), then two per item: the day hash
-#: field (or empty) and the sorted-set member: an exact member, ``*`` for any one stamp with
-#: that score, or empty. Nothing goes below zero and no key is created: a key that expired
-#: (its window ended) has nothing to give back.
+#: field (or empty) and the sorted-set member: an exact member, ``*`` and a limiter's token for
+#: one stamp with that score (this limiter's if it has one there: another process's stamp of
+#: the same instant may be one it is about to give back itself), or empty. Nothing goes below
+#: zero and no key is created: a key that expired (its window ended) has nothing to give back.
 _RELEASE = """
 local n, score = tonumber(ARGV[1]), ARGV[2]
 for i = 1, 3 do
@@ -233,9 +236,17 @@ for a = 3, #ARGV, 2 do
   if member ~= '' then
     local key = KEYS[k]
     k = k + 1
-    if member == '*' then
-      local found = redis.call('zrangebyscore', key, score, score, 'limit', 0, 1)
-      if found[1] then redis.call('zrem', key, found[1]) end
+    if string.sub(member, 1, 1) == '*' then
+      local token = string.sub(member, 2)
+      local found = redis.call('zrangebyscore', key, score, score)
+      local chosen = found[1]
+      for _, m in ipairs(found) do
+        if string.sub(m, 1, #token) == token then
+          chosen = m
+          break
+        end
+      end
+      if chosen then redis.call('zrem', key, chosen) end
     else
       redis.call('zrem', key, member)
     end
@@ -355,7 +366,7 @@ class RedisLimiter:
         args: list[str | int] = [len(items), repr(now)]
         for number, msg_type in items:
             keys += (f"{p}nd:{day}:{number}:{account_id}", f"{p}w:{msg_type}:{number}:{account_id}")
-            args += (msg_type, "*")
+            args += (msg_type, f"*{self._token}")
         await self._release(keys=keys, args=args)
 
     async def seed_usage(
