@@ -374,3 +374,17 @@ def test_the_redis_window_must_be_positive(redis_client: Redis) -> None:
     for window in (timedelta(0), -WINDOW):
         with pytest.raises(ValueError, match="positive"):
             RedisNonceGuard(redis_client, window)
+
+
+def test_a_call_retried_after_its_answer_was_lost_is_not_its_own_replay(
+    redis_client: Redis, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py sends a call again when its connection is lost before the answer came; the
+    first attempt may have stored the pair. The retry carries the same token (one per call),
+    which is what this stands for: the same call arriving twice."""
+    guard = RedisNonceGuard(redis_client, WINDOW, prefix=redis_prefix)
+    monkeypatch.setattr("smsgate.adapters.replay.redis.token_hex", lambda _: "samecall")
+    assert check(guard, AK, "n1", T0, T0)
+    assert check(guard, AK, "n1", T0, T0)  # the same call again: still new to its sender
+    monkeypatch.undo()
+    assert not check(guard, AK, "n1", T0, T0)  # another call with that pair: a replay

@@ -9,7 +9,9 @@ key id (length-prefixed, so ``("ab", "c")`` and ``("a", "bc")`` differ) and the 
 one length whatever a client sends as its nonce, and no client text reaches a key name. The
 digest is unkeyed, as every process must compute the same one; finding two pairs with one
 128-bit digest is out of reach. The value is the instant (milliseconds, rounded up) until which
-the pair is remembered, ``max(timestamp, now) + window``.
+the pair is remembered, ``max(timestamp, now) + window``, and a random token of the call that
+stored it, so that a call retried by redis-py after its answer was lost is not taken for a
+replay of itself.
 
 Why a script and not ``SET key 1 NX PX ttl``: ``NX`` decides by whether Redis still holds the
 key, which is Redis's clock; the port decides by the ``now`` it is given. The two agree when
@@ -20,11 +22,12 @@ racing with one pair cannot both be told it is new. The key's TTL is a duration 
 (the time left until that instant plus :data:`GRACE_MS`), never an absolute time: it only
 reclaims memory, and stays correct when ``now`` is a test's clock years from Redis's.
 
-Cost, measured on a 2-vCPU VM shared with other work, Redis 7.0 on the same machine: 140 bytes
+Cost, measured on a 2-vCPU VM shared with other work, Redis 7.0 on the same machine: 172 bytes
 of Redis ``used_memory`` per pair remembered (the key entry, its expiry entry, a 30-byte name,
-an integer value), so 420 MB at 3,333 requests/s over a 15-minute window, against about 16
-bytes per pair in the memory guard; 7.7 us of Redis time per check; 8,000 checks/s from one
-process with 64 callers (the process's CPU is the bound).
+a 22-byte value; 140 with the instant alone, before the retry token), so 520 MB at 3,333
+requests/s over a 15-minute window, against about 16 bytes per pair in the memory guard; 8 us
+of Redis time per check; 6,500 to 8,000 checks/s from one process with 64 callers (the
+process's CPU is the bound).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import math
 from datetime import datetime, timedelta
+from secrets import token_hex
 from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
@@ -44,11 +48,18 @@ DEFAULT_PREFIX = "smsgate:"
 GRACE_MS = 2_000
 
 #: KEYS: the pair's key. ARGV: now in milliseconds, the instant until which the pair is
-#: remembered (integer milliseconds), the key's TTL in milliseconds. 1 if the pair was new.
+#: remembered (integer milliseconds), the key's TTL in milliseconds, this call's token. The
+#: value is ``instant:token``. 1 if the pair was new, or was stored by this very call (redis-py
+#: retries a call whose answer was lost with its connection: the retry must not find its own
+#: first attempt and call the request a replay).
 _CHECK_AND_REMEMBER = """
-local kept = tonumber(redis.call('get', KEYS[1]) or '0')
-if kept > tonumber(ARGV[1]) then return 0 end
-redis.call('set', KEYS[1], ARGV[2], 'px', ARGV[3])
+local v = redis.call('get', KEYS[1])
+if v then
+  local sep = string.find(v, ':', 1, true)
+  if string.sub(v, sep + 1) == ARGV[4] then return 1 end
+  if tonumber(string.sub(v, 1, sep - 1)) > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('set', KEYS[1], ARGV[2] .. ':' .. ARGV[4], 'px', ARGV[3])
 return 1
 """
 
@@ -97,6 +108,7 @@ class RedisNonceGuard:
                 repr(now_seconds * 1000),
                 until_ms,
                 until_ms - math.floor(now_seconds * 1000) + GRACE_MS,
+                token_hex(4),
             ],
         )
         return bool(new)
