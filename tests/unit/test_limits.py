@@ -1,22 +1,31 @@
 """Throttling and quotas: the policy document, every refusal code, the windows, and a model test
-of the in-memory limiter against a slow reference that keeps every message it accepted."""
+of every limiter against a slow reference that keeps every message it accepted.
+
+The behaviour tests and the model tests run over :data:`LIMITERS`: the in-memory limiter and
+the Redis one (skipped, with the address tried, when Redis is not reachable; see
+``tests/services.py``). Tests of one limiter's own layout (memory sizes, Redis keys and TTLs)
+name it."""
 
 from __future__ import annotations
 
 import asyncio
 import calendar
+import itertools
 import json
+import secrets
 import tracemalloc
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 
 from smsgate import errors
 from smsgate.adapters.limits.memory import MemoryLimiter
+from smsgate.adapters.limits.redis import GRACE_MS, RedisLimiter
 from smsgate.domain.limits import (
     MESSAGE_TYPES,
     LimitPolicy,
@@ -28,6 +37,7 @@ from smsgate.domain.limits import (
 )
 from smsgate.errors import ResultCode
 from smsgate.ports.limits import Limiter
+from tests.services import redis_url
 
 T = TypeVar("T")
 
@@ -53,6 +63,51 @@ def run(work: Coroutine[Any, Any, T]) -> T:
     return _LOOP.run_until_complete(work)
 
 
+#: Every Limiter, by name: each is held to the same tests, and to the reference message by message.
+LIMITERS = ("memory", "redis")
+#: Makes a fresh limiter, empty, of the kind under test.
+NewLimiter: TypeAlias = Callable[[], Limiter]
+
+
+@pytest.fixture(scope="module")
+def redis_client() -> Iterator[Redis]:
+    """One client for the module's Redis tests, on the module's loop."""
+    client = Redis.from_url(redis_url())
+    yield client
+    run(client.aclose())
+
+
+@pytest.fixture
+def redis_prefix(redis_client: Redis) -> Iterator[str]:
+    """A key prefix of this test's own, so that tests (and installations) can share a server;
+    every key under it is deleted after the test."""
+    prefix = f"smsgate-test:{secrets.token_hex(8)}:"
+    yield prefix
+    run(delete_keys(redis_client, prefix))
+
+
+async def delete_keys(client: Redis, prefix: str) -> None:
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+    for start in range(0, len(keys), 1000):
+        await client.unlink(*keys[start : start + 1000])
+
+
+@pytest.fixture(params=LIMITERS)
+def new_limiter(request: pytest.FixtureRequest) -> NewLimiter:
+    """Makes empty limiters of one kind. Each Redis limiter gets a prefix of its own under the
+    test's, so that every Hypothesis example starts empty, as a new memory limiter does."""
+    if request.param == "memory":
+        return MemoryLimiter
+    client: Redis = request.getfixturevalue("redis_client")
+    prefix: str = request.getfixturevalue("redis_prefix")
+    serial = itertools.count()
+
+    def make() -> Limiter:
+        return RedisLimiter(client, prefix=f"{prefix}{next(serial)}:")
+
+    return make
+
+
 def at(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: float = 0.0) -> float:
     """POSIX seconds of a UTC date and time."""
     return calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0)) + s
@@ -62,7 +117,7 @@ T0 = at(2026, 3, 10, 9, 0)  # a Tuesday morning, mid-month, on the hour
 
 
 def one(
-    lim: MemoryLimiter,
+    lim: Limiter,
     now: float,
     number: str = N1,
     msg_type: str = "OTP",
@@ -153,10 +208,10 @@ def test_zero_is_refused_when_constructing_directly_too() -> None:
         LimitPolicy(account_per_day=0)
 
 
-def test_limits_need_not_nest() -> None:
+def test_limits_need_not_nest(new_limiter: NewLimiter) -> None:
     # Lowering the day limit alone must not require lowering the hour limit with it.
     p = policy(OTP={"per_day": 3})
-    lim = MemoryLimiter()
+    lim = new_limiter()
     verdicts = [one(lim, T0 + i * 61, policy=p) for i in range(4)]
     assert verdicts == [None, None, None, errors.BUSINESS_LIMIT_DAY]
 
@@ -164,15 +219,15 @@ def test_limits_need_not_nest() -> None:
 # --- each code, with the defaults ---------------------------------------------------------------
 
 
-def test_a_second_verification_code_within_a_minute_is_refused() -> None:
-    lim = MemoryLimiter()
+def test_a_second_verification_code_within_a_minute_is_refused(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     assert one(lim, T0) is None
     assert one(lim, T0 + 1) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
     assert one(lim, T0 + 59.999) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
 
 
-def test_the_minute_window_slides_and_ends_at_exactly_60_seconds() -> None:
-    lim = MemoryLimiter()
+def test_the_minute_window_slides_and_ends_at_exactly_60_seconds(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     start = T0 + 17.25  # not on a minute boundary: the window is not the clock's minute
     assert one(lim, start) is None
     assert one(lim, start + 59.999) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
@@ -180,10 +235,10 @@ def test_the_minute_window_slides_and_ends_at_exactly_60_seconds() -> None:
     assert one(lim, start + 119.5) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
 
 
-def test_a_sixth_code_within_an_hour_is_refused_until_exactly_3600_seconds_after_the_first() -> (
-    None
-):
-    lim = MemoryLimiter()
+def test_a_sixth_code_within_an_hour_is_refused_until_exactly_3600_seconds_after_the_first(
+    new_limiter: NewLimiter,
+) -> None:
+    lim = new_limiter()
     start = T0 + 1234.5  # the hour window straddles the clock hour
     sent = [start + i * 61 for i in range(5)]
     assert [one(lim, t) for t in sent] == [None] * 5
@@ -193,8 +248,8 @@ def test_a_sixth_code_within_an_hour_is_refused_until_exactly_3600_seconds_after
     assert one(lim, start + 3600 + 60) is errors.BUSINESS_LIMIT_HOUR  # the second has not
 
 
-def test_an_eleventh_code_in_a_utc_day_is_refused_until_midnight() -> None:
-    lim = MemoryLimiter()
+def test_an_eleventh_code_in_a_utc_day_is_refused_until_midnight(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     day = at(2026, 3, 10)
     sent = [day + i * 3601 for i in range(10)]  # one an hour: neither minute nor hour binds
     assert [one(lim, t) for t in sent] == [None] * 10
@@ -203,8 +258,8 @@ def test_an_eleventh_code_in_a_utc_day_is_refused_until_midnight() -> None:
     assert one(lim, at(2026, 3, 11)) is None
 
 
-def test_the_daily_cap_of_a_number_counts_every_type() -> None:
-    lim = MemoryLimiter()
+def test_the_daily_cap_of_a_number_counts_every_type(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     otp_sent = sum(one(lim, T0 + i * 3601, msg_type="OTP") is None for i in range(10))
     assert otp_sent == 10
     later = T0 + 10 * 3601
@@ -215,16 +270,16 @@ def test_the_daily_cap_of_a_number_counts_every_type() -> None:
     assert one(lim, later + 100, N2, msg_type="MKT") is None  # another number is not capped
 
 
-def test_notification_and_promotion_day_limits() -> None:
-    lim = MemoryLimiter()
+def test_notification_and_promotion_day_limits(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     p = policy(per_number_per_day=None)
     for msg_type in ("NOTIFY", "MKT"):
         assert [one(lim, T0, msg_type=msg_type, policy=p) for _ in range(50)] == [None] * 50
         assert one(lim, T0, msg_type=msg_type, policy=p) is errors.BUSINESS_LIMIT_DAY
 
 
-def test_the_account_daily_quota() -> None:
-    lim = MemoryLimiter()
+def test_the_account_daily_quota(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     p = policy(account_per_day=3)
     numbers = [f"+4477009001{i:02d}" for i in range(5)]
     verdicts = run(lim.acquire(A, [(n, "NOTIFY") for n in numbers], p, None, T0))
@@ -235,8 +290,8 @@ def test_the_account_daily_quota() -> None:
     assert one(lim, at(2026, 3, 11), N2, "MKT", policy=p) is None
 
 
-def test_the_account_monthly_quota_and_the_month_end() -> None:
-    lim = MemoryLimiter()
+def test_the_account_monthly_quota_and_the_month_end(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     p = policy(account_per_month=4)
     # Two a day on the last days of January (31 days): the month runs out on the 31st.
     days = [at(2026, 1, 30, 12), at(2026, 1, 31, 12)]
@@ -248,8 +303,8 @@ def test_the_account_monthly_quota_and_the_month_end() -> None:
     assert one(lim, at(2026, 2, 1), msg_type="MKT", policy=p) is None
 
 
-def test_the_month_ends_on_the_last_day_of_february_in_a_leap_year() -> None:
-    lim = MemoryLimiter()
+def test_the_month_ends_on_the_last_day_of_february_in_a_leap_year(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     p = policy(account_per_month=1)
     assert one(lim, at(2024, 2, 29, 23, 59), msg_type="NOTIFY", policy=p) is None
     assert one(lim, at(2024, 2, 29, 23, 59, 59.5), N2, "NOTIFY", policy=p) is (
@@ -262,8 +317,8 @@ def test_the_month_ends_on_the_last_day_of_february_in_a_leap_year() -> None:
     assert utc_day_bounds(at(2026, 3, 11)) == (at(2026, 3, 11), at(2026, 3, 12))
 
 
-def test_the_platform_daily_quota_counts_every_account() -> None:
-    lim = MemoryLimiter()
+def test_the_platform_daily_quota_counts_every_account(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     assert one(lim, T0, N1, "NOTIFY", platform=3) is None
     assert one(lim, T0, N1, "NOTIFY", account=B, platform=3) is None
     assert one(lim, T0, N2, "NOTIFY", account=B, platform=3) is None
@@ -272,8 +327,10 @@ def test_the_platform_daily_quota_counts_every_account() -> None:
     assert one(lim, at(2026, 3, 11), N2, "NOTIFY", platform=3) is None
 
 
-def test_calendar_limits_reset_at_midnight_but_the_minute_window_does_not() -> None:
-    lim = MemoryLimiter()
+def test_calendar_limits_reset_at_midnight_but_the_minute_window_does_not(
+    new_limiter: NewLimiter,
+) -> None:
+    lim = new_limiter()
     p = policy(OTP={"per_day": 1}, account_per_day=1)
     assert one(lim, at(2026, 3, 10, 23, 59, 30), policy=p) is None
     # The day's limits are gone at midnight; the minute still counts the message at 23:59:30.
@@ -301,11 +358,14 @@ TIGHT = LimitPolicy(
     ],
 )
 def test_quotas_come_first_in_precedence(
-    relaxed: dict[str, None], expected: ResultCode | None
+    relaxed: dict[str, None],
+    expected: ResultCode | None,
+    new_limiter: NewLimiter,
 ) -> None:
+    relaxed = dict(relaxed)  # a copy: the parameter is shared by every limiter's run
     platform = relaxed.pop("platform", 1)
     p = TIGHT.merged(relaxed)
-    lim = MemoryLimiter()
+    lim = new_limiter()
     assert one(lim, T0, policy=p, platform=platform) is None
     verdict = one(lim, T0, policy=p, platform=platform)
     if expected is None:  # then the number's own limits, checked next
@@ -334,10 +394,12 @@ def test_quotas_come_first_in_precedence(
     ],
 )
 def test_number_limits_in_precedence(
-    relaxed: dict[str, object], expected: ResultCode | None
+    relaxed: dict[str, object],
+    expected: ResultCode | None,
+    new_limiter: NewLimiter,
 ) -> None:
     p = TIGHT.merged({"account_per_day": None, "account_per_month": None, **relaxed})
-    lim = MemoryLimiter()
+    lim = new_limiter()
     assert one(lim, T0, policy=p) is None
     assert one(lim, T0, policy=p) is expected
 
@@ -379,16 +441,16 @@ def test_refusal_of_a_type_the_policy_does_not_know() -> None:
     assert refusal(DEFAULT.by_type.get("XYZ"), DEFAULT, None, Usage()) is errors.INVALID_PARAMETERS
 
 
-def test_a_batch_counts_its_own_earlier_messages() -> None:
-    lim = MemoryLimiter()
+def test_a_batch_counts_its_own_earlier_messages(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     verdicts = run(
         lim.acquire(A, [(N1, "OTP"), (N2, "OTP"), (N1, "OTP"), (N1, "NOTIFY")], DEFAULT, None, T0)
     )
     assert verdicts == [None, None, errors.BUSINESS_LIMIT_CONTROL_MINUTE, None]
 
 
-def test_a_refused_message_counts_nowhere() -> None:
-    lim = MemoryLimiter()
+def test_a_refused_message_counts_nowhere(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     p = policy(account_per_day=2)
     assert one(lim, T0, policy=p) is None
     for i in range(5):
@@ -397,8 +459,8 @@ def test_a_refused_message_counts_nowhere() -> None:
     assert one(lim, T0 + 1, N2, policy=p) is None
 
 
-def test_release_gives_the_counts_back() -> None:
-    lim = MemoryLimiter()
+def test_release_gives_the_counts_back(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     p = policy(account_per_day=1, account_per_month=1)
     assert one(lim, T0, policy=p, platform=1) is None
     assert one(lim, T0 + 1, N2, policy=p, platform=1) is errors.SYSTEM_LIMIT_CONTROL
@@ -408,8 +470,8 @@ def test_release_gives_the_counts_back() -> None:
     assert one(lim, T0 + 3, policy=p, platform=1) is errors.SYSTEM_LIMIT_CONTROL
 
 
-def test_release_gives_a_number_its_day_back() -> None:
-    lim = MemoryLimiter()
+def test_release_gives_a_number_its_day_back(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     p = policy(OTP={"per_day": 1}, NOTIFY={"per_day": 1})
     assert one(lim, T0, policy=p) is None
     assert run(lim.acquire(A, [(N1, "NOTIFY"), (N1, "NOTIFY")], p, None, T0)) == [
@@ -419,11 +481,12 @@ def test_release_gives_a_number_its_day_back() -> None:
     run(lim.release(A, [(N1, "OTP"), (N1, "NOTIFY")], T0))
     assert one(lim, T0 + 60, policy=p) is None
     assert one(lim, T0 + 60, msg_type="NOTIFY", policy=p) is None
-    assert lim.sizes()["day_counts"] == 2
+    if isinstance(lim, MemoryLimiter):
+        assert lim.sizes()["day_counts"] == 2
 
 
-def test_release_takes_back_only_the_message_it_names() -> None:
-    lim = MemoryLimiter()
+def test_release_takes_back_only_the_message_it_names(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     p = policy(OTP={"per_minute": 2})
     assert one(lim, T0, policy=p) is None
     assert one(lim, T0 + 10, policy=p) is None
@@ -435,8 +498,8 @@ def test_release_takes_back_only_the_message_it_names() -> None:
     assert one(lim, T0 + 60, policy=p) is None
 
 
-def test_release_after_midnight_leaves_the_new_day_alone() -> None:
-    lim = MemoryLimiter()
+def test_release_after_midnight_leaves_the_new_day_alone(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     p = policy(account_per_day=1, NOTIFY={"per_day": 1})
     late = at(2026, 3, 10, 23, 59, 59)
     assert one(lim, late, msg_type="NOTIFY", policy=p) is None
@@ -449,8 +512,8 @@ def test_release_after_midnight_leaves_the_new_day_alone() -> None:
     )
 
 
-def test_release_of_the_same_month_gives_the_month_back() -> None:
-    lim = MemoryLimiter()
+def test_release_of_the_same_month_gives_the_month_back(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     p = policy(account_per_month=1)
     assert one(lim, at(2026, 3, 10, 23, 59), msg_type="NOTIFY", policy=p) is None
     assert one(lim, at(2026, 3, 11, 8), msg_type="NOTIFY", policy=p) is errors.MONTH_LIMIT_CONTROL
@@ -458,8 +521,8 @@ def test_release_of_the_same_month_gives_the_month_back() -> None:
     assert one(lim, at(2026, 3, 11, 8), msg_type="NOTIFY", policy=p) is None
 
 
-def test_accounts_do_not_throttle_each_other() -> None:
-    lim = MemoryLimiter()
+def test_accounts_do_not_throttle_each_other(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     p = policy(account_per_day=1)
     assert one(lim, T0, account=A, policy=p) is None
     assert one(lim, T0, account=A, policy=p) is errors.DAY_LIMIT_CONTROL
@@ -469,8 +532,8 @@ def test_accounts_do_not_throttle_each_other() -> None:
     assert one(lim, T0 + 1, N2, account=A, policy=p) is errors.DAY_LIMIT_CONTROL
 
 
-def test_an_unknown_message_type_is_refused_and_not_counted() -> None:
-    lim = MemoryLimiter()
+def test_an_unknown_message_type_is_refused_and_not_counted(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     p = policy(account_per_day=1)
     assert one(lim, T0, msg_type="otp", policy=p) is errors.INVALID_PARAMETERS
     assert one(lim, T0, policy=p) is None
@@ -493,27 +556,29 @@ def test_no_limits_means_no_refusal_and_no_state_per_number() -> None:
     assert lim.sizes() == {"day_counts": 0, "timestamps": 0}
 
 
-def test_a_zero_limit_that_slipped_past_validation_refuses_instead_of_failing() -> None:
+def test_a_zero_limit_that_slipped_past_validation_refuses_instead_of_failing(
+    new_limiter: NewLimiter,
+) -> None:
     for name in ("per_minute", "per_hour", "per_day"):
         limits = WindowLimits()
         object.__setattr__(limits, name, 0)
         object.__setattr__(limits, "sliding_cap", 0 if name == "per_day" else 1)
         p = LimitPolicy(otp=limits, per_number_per_day=None)
-        lim = MemoryLimiter()
+        lim = new_limiter()
         assert one(lim, T0, policy=p) is not None, name
         assert one(lim, T0 + 7200, policy=p) is not None, name
     for name in ("per_number_per_day", "account_per_day", "account_per_month"):
         p = LimitPolicy()
         object.__setattr__(p, name, 0)
-        assert one(MemoryLimiter(), T0, msg_type="NOTIFY", policy=p) is not None, name
-    assert one(MemoryLimiter(), T0, platform=0) is errors.SYSTEM_LIMIT_CONTROL
+        assert one(new_limiter(), T0, msg_type="NOTIFY", policy=p) is not None, name
+    assert one(new_limiter(), T0, platform=0) is errors.SYSTEM_LIMIT_CONTROL
 
 
 # --- seeding ------------------------------------------------------------------------------------
 
 
-def test_seeded_quotas_count_and_per_number_counts_start_empty() -> None:
-    lim = MemoryLimiter()
+def test_seeded_quotas_count_and_per_number_counts_start_empty(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     run(lim.seed_usage({A: 2, B: 1}, {A: 9, B: 1}, 3, T0))
     p = policy(account_per_day=3, account_per_month=10)
     assert one(lim, T0, policy=p) is None  # A: 3rd today, 10th this month
@@ -527,18 +592,18 @@ def test_seeded_quotas_count_and_per_number_counts_start_empty() -> None:
     assert one(lim, T0, N1, "NOTIFY", account="other", platform=6) is errors.SYSTEM_LIMIT_CONTROL
 
 
-def test_seeds_belong_to_their_day_and_month() -> None:
-    lim = MemoryLimiter()
+def test_seeds_belong_to_their_day_and_month(new_limiter: NewLimiter) -> None:
+    lim = new_limiter()
     run(lim.seed_usage({A: 5}, {A: 5}, 5, at(2026, 3, 31, 23)))
     p = policy(account_per_day=5, account_per_month=5)
     assert one(lim, at(2026, 4, 1), policy=p, platform=5) is None
 
 
-def test_negative_seeds_are_refused() -> None:
+def test_negative_seeds_are_refused(new_limiter: NewLimiter) -> None:
     with pytest.raises(ValueError, match="account_day"):
-        run(MemoryLimiter().seed_usage({A: -1}, {}, 0, T0))
+        run(new_limiter().seed_usage({A: -1}, {}, 0, T0))
     with pytest.raises(ValueError, match="platform_day"):
-        run(MemoryLimiter().seed_usage({}, {}, -1, T0))
+        run(new_limiter().seed_usage({}, {}, -1, T0))
 
 
 # --- memory -------------------------------------------------------------------------------------
@@ -706,12 +771,11 @@ seeds = st.one_of(
 )
 
 
-#: Every Limiter, by name: each is held to the reference, message by message.
-LIMITERS: dict[str, Callable[[], Limiter]] = {"memory": MemoryLimiter}
-
-
-@pytest.mark.parametrize("make", LIMITERS.values(), ids=list(LIMITERS))
-@settings(max_examples=500, deadline=None)
+# new_limiter is a function-scoped fixture, which Hypothesis warns about because it is not made
+# again for each example; it is a factory, and each example makes its own empty limiter.
+@settings(
+    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     policy_a=policies,
     policy_b=policies,
@@ -721,7 +785,7 @@ LIMITERS: dict[str, Callable[[], Limiter]] = {"memory": MemoryLimiter}
     operations=ops,
 )
 def test_every_limiter_matches_the_reference(
-    make: Callable[[], Limiter],
+    new_limiter: NewLimiter,
     policy_a: LimitPolicy,
     policy_b: LimitPolicy,
     platform: int | None,
@@ -729,7 +793,7 @@ def test_every_limiter_matches_the_reference(
     seed: tuple[int, int, int] | None,
     operations: list[tuple[str, str | int, object, float]],
 ) -> None:
-    lim, ref = make(), Reference()
+    lim, ref = new_limiter(), Reference()
     account_policy = {A: policy_a, B: policy_b}
     now = start
     if seed is not None:
@@ -770,8 +834,9 @@ edge_steps = st.sampled_from(
 )
 
 
-@pytest.mark.parametrize("make", LIMITERS.values(), ids=list(LIMITERS))
-@settings(max_examples=1000, deadline=None)
+@settings(
+    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     p=sliding_only,
     start=starts,
@@ -781,13 +846,13 @@ edge_steps = st.sampled_from(
     ),
 )
 def test_sliding_windows_match_the_reference(
-    make: Callable[[], Limiter],
+    new_limiter: NewLimiter,
     p: LimitPolicy,
     start: float,
     operations: list[tuple[bool, int, int, float]],
 ) -> None:
     """The windows alone, one number, times on the window edges: where an off-by-one hides."""
-    lim, ref = make(), Reference()
+    lim, ref = new_limiter(), Reference()
     now = start
     counted: list[tuple[float, list[tuple[str, str]]]] = []
     for is_release, size, pick, step in operations:
@@ -803,3 +868,188 @@ def test_sliding_windows_match_the_reference(
                 still.pop()
                 run(lim.release(A, [(N1, "OTP")], when))
                 ref.release(A, [(N1, "OTP")], when)
+
+
+# --- the shared limiter (Redis) -----------------------------------------------------------------
+
+
+@pytest.fixture
+def second_client() -> Iterator[Redis]:
+    """A client with connections of its own: another process, as far as Redis can tell."""
+    client = Redis.from_url(redis_url())
+    yield client
+    run(client.aclose())
+
+
+async def _keys(client: Redis, prefix: str) -> dict[str, int]:
+    """Every key under ``prefix`` (named without it), with its time to live in milliseconds."""
+    return {
+        key.decode()[len(prefix) :]: await client.pttl(key)
+        async for key in client.scan_iter(match=f"{prefix}*", count=1000)
+    }
+
+
+def test_two_processes_enforce_one_verification_code_a_minute_together(
+    redis_client: Redis, second_client: Redis, redis_prefix: str
+) -> None:
+    """Two limiters, each with its own connections, acquire for one number at once: exactly one
+    is counted, and once the refusals are given back the counts are those of that one."""
+    limiters = [RedisLimiter(c, prefix=redis_prefix) for c in (redis_client, second_client)]
+
+    async def race() -> list[list[ResultCode | None]]:
+        return await asyncio.gather(
+            *(limiters[i % 2].acquire(A, [(N1, "OTP")], DEFAULT, None, T0) for i in range(40))
+        )
+
+    verdicts = [verdict for [verdict] in run(race())]
+    assert verdicts.count(None) == 1
+    # Racing acquires may see each other's counts before they are given back, so a refusal may
+    # name a wider limit (the day's 10) than the minute's: over-refusal, for one round trip.
+    assert set(verdicts) - {None} <= {
+        errors.BUSINESS_LIMIT_CONTROL_MINUTE,
+        errors.BUSINESS_LIMIT_HOUR,
+        errors.BUSINESS_LIMIT_DAY,
+    }
+    # Given back: the minute refuses (not the day), and the account has counted one message.
+    assert one(limiters[0], T0 + 1) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
+    p = policy(account_per_day=3)
+    assert one(limiters[1], T0 + 60, policy=p) is None  # the account's second today
+    assert one(limiters[0], T0 + 61, N2, "NOTIFY", policy=p) is None  # its third
+    assert one(limiters[1], T0 + 62, N2, "MKT", policy=p) is errors.DAY_LIMIT_CONTROL
+
+
+def test_a_new_limiter_sees_the_counts_and_a_seed_never_lowers_them(
+    redis_client: Redis, second_client: Redis, redis_prefix: str
+) -> None:
+    """A restarted process (a new limiter, new connections) finds the counts where they were:
+    per-number limits hold across restarts, and its seed from the store (which lags the
+    messages in flight) raises the quotas but never lowers them."""
+    p = policy(account_per_day=2)
+    assert one(RedisLimiter(redis_client, prefix=redis_prefix), T0, policy=p) is None
+    restarted = RedisLimiter(second_client, prefix=redis_prefix)
+    run(restarted.seed_usage({A: 0}, {A: 0}, 0, T0))  # the store has not seen it yet
+    assert one(restarted, T0 + 1, policy=p) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
+    assert one(restarted, T0 + 2, N2, policy=p) is None
+    assert one(restarted, T0 + 3, "+447700900003", policy=p) is errors.DAY_LIMIT_CONTROL
+    run(restarted.seed_usage({B: 5}, {}, 0, T0))  # a Redis that lost B's count gets it back
+    assert one(restarted, T0, account=B, policy=policy(account_per_day=6)) is None
+    assert one(restarted, T0, N2, account=B, policy=policy(account_per_day=6)) is (
+        errors.DAY_LIMIT_CONTROL
+    )
+
+
+def test_every_key_expires_with_its_window(redis_client: Redis, redis_prefix: str) -> None:
+    """TTLs are durations from the call, computed from the logical ``now``: this test's clock
+    is in March 2026, and a PEXPIREAT at its day's end would already have deleted the keys."""
+    lim = RedisLimiter(redis_client, prefix=redis_prefix)
+    now = at(2026, 3, 10, 18)  # six hours before midnight, 21 days and 6 hours before April
+    p = policy(MKT={"per_minute": 2}, account_per_month=100)
+    items = [(N1, "OTP"), (N2, "NOTIFY"), (N2, "MKT")]
+    assert run(lim.acquire(A, items, p, None, now)) == [None] * 3
+    ttls = run(_keys(redis_client, redis_prefix))
+    day, hour, minute = 6 * 3_600_000, 3_600_000, 60_000
+    month = 21 * 86_400_000 + day
+    day_number = int(now // 86_400)
+    expected = {
+        f"lim:pd:{day_number}": day,
+        f"lim:ad:{day_number}:{A}": day,
+        f"lim:am:202603:{A}": month,
+        f"lim:nd:{day_number}:{N1}:{A}": day,
+        f"lim:nd:{day_number}:{N2}:{A}": day,
+        f"lim:w:OTP:{N1}:{A}": hour,  # an hour limit: kept for the hour
+        f"lim:w:MKT:{N2}:{A}": minute,  # a minute limit only: kept for the minute
+    }
+    assert set(ttls) == set(expected)
+    for key, window in expected.items():
+        # Counted down by the time the test took, and at most GRACE_MS past the window's end.
+        assert window - 5_000 < ttls[key] <= window + GRACE_MS, key
+
+
+def test_refused_and_unlimited_messages_leave_no_key_per_number(
+    redis_client: Redis, redis_prefix: str
+) -> None:
+    """A flood past a quota is counted, then given back whole: nothing stays per number, as
+    in the memory limiter, where a quota refusal never reaches the per-number state."""
+    lim = RedisLimiter(redis_client, prefix=redis_prefix)
+    numbers = [f"+4477009{i:05d}" for i in range(100)]
+    verdicts = run(
+        lim.acquire(A, [(n, "OTP") for n in numbers], policy(account_per_day=3), None, T0)
+    )
+    assert verdicts == [None] * 3 + [errors.DAY_LIMIT_CONTROL] * 97
+    assert run(lim.acquire(B, [(n, "NOTIFY") for n in numbers], UNLIMITED, None, T0)) == (
+        [None] * 100
+    )
+    per_number = [key for key in run(_keys(redis_client, redis_prefix)) if ":+" in key]
+    assert sorted(per_number) == sorted(
+        f"lim:{kind}:{n}:{A}" for n in numbers[:3] for kind in (f"nd:{int(T0 // 86_400)}", "w:OTP")
+    )
+
+
+def test_keys_stay_under_the_prefix(redis_client: Redis, redis_prefix: str) -> None:
+    """Two installations (or tests) on one server, by prefix: neither sees the other."""
+    ours = RedisLimiter(redis_client, prefix=f"{redis_prefix}one:")
+    theirs = RedisLimiter(redis_client, prefix=f"{redis_prefix}two:")
+    assert one(ours, T0) is None
+    assert one(theirs, T0) is None
+    run(ours.release(A, [(N1, "OTP")], T0))
+    assert one(theirs, T0 + 1) is errors.BUSINESS_LIMIT_CONTROL_MINUTE
+
+
+def test_racing_batches_never_exceed_a_limit_and_leave_exact_counts(
+    redis_client: Redis, second_client: Redis, redis_prefix: str
+) -> None:
+    """Two processes send batches at once, mixing numbers and types past an account quota: no
+    limit is exceeded (a refusal may be too wide for a moment, never too narrow), and once
+    every refusal is given back the shared counts are exactly those of what was accepted."""
+    limiters = [RedisLimiter(c, prefix=redis_prefix) for c in (redis_client, second_client)]
+    numbers = [f"+4477009000{i:02d}" for i in range(8)]
+    p = policy(account_per_day=40, NOTIFY={"per_day": 3}, per_number_per_day=5)
+    batches = [
+        [(numbers[(b * 3 + i) % 8], ("OTP", "NOTIFY", "NOTIFY")[(b + i) % 3]) for i in range(4)]
+        for b in range(30)
+    ]
+
+    async def race() -> list[list[ResultCode | None]]:
+        return await asyncio.gather(
+            *(limiters[b % 2].acquire(A, batch, p, None, T0) for b, batch in enumerate(batches))
+        )
+
+    accepted = [
+        item
+        for batch, verdicts in zip(batches, run(race()), strict=True)
+        for item, verdict in zip(batch, verdicts, strict=True)
+        if verdict is None
+    ]
+    # The first script to run saw nothing counted, so its first item is accepted; how many
+    # more depends on the interleaving (refusals racing with their give-backs).
+    assert 1 <= len(accepted) <= 40
+    for number in numbers:
+        mine = [t for n, t in accepted if n == number]
+        assert mine.count("OTP") <= 1  # one a minute
+        assert mine.count("NOTIFY") <= 3
+        assert len(mine) <= 5
+    # The counts left are exactly the accepted ones: the account has 40 - len(accepted) left.
+    fresh = [(f"+4477009001{i:02d}", "MKT") for i in range(41 - len(accepted))]
+    verdicts = run(limiters[0].acquire(A, fresh, p, None, T0 + 1))
+    assert verdicts == [None] * (40 - len(accepted)) + [errors.DAY_LIMIT_CONTROL]
+
+
+def test_release_takes_back_its_own_stamp_of_an_instant_two_processes_share(
+    redis_client: Redis, second_client: Redis, redis_prefix: str
+) -> None:
+    """Two processes accept a message to one number at the same instant; one releases its own.
+    Its own stamp goes, not the other's, which that process may be about to give back."""
+    first, second = (RedisLimiter(c, prefix=redis_prefix) for c in (redis_client, second_client))
+    # White box: the first's stamp sorts first among equal scores, so "the first stamp of that
+    # instant" would be the wrong one.
+    first._token, second._token = "00000000", "ffffffff"
+    p = policy(OTP={"per_minute": 3})
+    assert one(first, T0, policy=p) is None
+    assert one(second, T0, policy=p) is None
+    run(second.release(A, [(N1, "OTP")], T0))
+
+    async def members() -> list[bytes]:
+        return await redis_client.zrange(f"{redis_prefix}lim:w:OTP:{N1}:{A}", 0, -1)
+
+    [left] = run(members())
+    assert left.startswith(b"00000000")
