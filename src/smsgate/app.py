@@ -85,6 +85,7 @@ class Gateway:
         self.clock = adapters.clock
         self.store = adapters.store
         self.box = adapters.box  # connector passwords are sealed with it
+        self._adapters = adapters
         self.readiness = Readiness(self.clock)
         self.store.set_disk_listener(self._on_disk)
         self.queue = adapters.queue
@@ -180,7 +181,8 @@ class Gateway:
         # requests arriving with the first connection must not be judged on empty defaults.
         await self.policy.load()  # policy documents, SMPP credentials among them
         await self.keyring.load()  # keys and their accounts
-        await self._restore_nonces()  # a request sent before the start is not taken again
+        if not self.nonces.keeps_nonces_across_restarts:
+            await self._restore_nonces()  # a request sent before the start is not taken again
         self._wire_core(await self.store.last_message_id())
         await self._seed_quotas()
 
@@ -288,6 +290,7 @@ class Gateway:
         await self.pusher.close()
         await self.mo_pusher.close()
         await self.store.close()
+        await self._adapters.close()
 
     def _build_connector(self, spec: ConnectorSpec, password: str) -> Carrier:
         """An upstream SMPP connector (not started) for the connector manager: what its SMSC

@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from redis.asyncio import Redis
+
 from smsgate.adapters.limits.memory import MemoryLimiter
+from smsgate.adapters.limits.redis import RedisLimiter
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
 from smsgate.adapters.replay.memory import MemoryNonceGuard
+from smsgate.adapters.replay.redis import RedisNonceGuard
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage.factory import open_store
-from smsgate.config import Config, ConfigError
+from smsgate.config import Config
 from smsgate.ports.clock import Clock, SystemClock
 from smsgate.ports.limits import Limiter
 from smsgate.ports.queue import DeliveryQueue
@@ -49,6 +53,12 @@ class Adapters:
     nonces: NonceGuard
     #: The fault injector's dice: ``random.random`` in service, fixed in tests.
     chance: Callable[[], float]
+    #: What the adapters opened beyond the store (a Redis connection pool), closed last.
+    closers: tuple[Callable[[], Awaitable[object]], ...] = ()
+
+    async def close(self) -> None:
+        for close in self.closers:
+            await close()
 
 
 def adapters_for(
@@ -64,8 +74,9 @@ def adapters_for(
     """The adapters the configuration names, except those passed in.
 
     The embedded default: the data directory's SQLite store, and the limiter, queue and replay
-    guard in process memory. A store passed in without a data directory behind it (a test's
-    memory store) gets a master key of its own for the run."""
+    guard in process memory. With ``[redis] url``, the limiter and the replay guard are the
+    ones every process shares in Redis. A store passed in without a data directory behind it
+    (a test's memory store) gets a master key of its own for the run."""
     if store is None:
         store = open_store(config)  # makes the master key if the database is new
         box = SecretBox.from_key_file(config.master_key_path, create=False)
@@ -73,9 +84,15 @@ def adapters_for(
         box = SecretBox.from_key_file(config.master_key_path, create=False)
     else:
         box = SecretBox(secrets.token_bytes(32))
-    if config.redis.url:
-        raise ConfigError("[redis] url: the Redis adapters are not in this build yet")
     window = timedelta(seconds=config.server.timestamp_skew_s)
+    closers: list[Callable[[], Awaitable[object]]] = []
+    if config.redis.url and (limiter is None or nonces is None):
+        # One client (a connection pool) for everything this process keeps in Redis.
+        client = Redis.from_url(config.redis.url)
+        closers.append(client.aclose)
+        prefix = config.redis.prefix
+        limiter = limiter if limiter is not None else RedisLimiter(client, prefix=prefix)
+        nonces = nonces if nonces is not None else RedisNonceGuard(client, window, prefix=prefix)
     return Adapters(
         store=store,
         box=box,
@@ -84,6 +101,7 @@ def adapters_for(
         limiter=limiter if limiter is not None else MemoryLimiter(),
         nonces=nonces if nonces is not None else MemoryNonceGuard(window=window),
         chance=chance if chance is not None else random.random,
+        closers=tuple(closers),
     )
 
 

@@ -60,6 +60,23 @@ class Limiter(Protocol):
         """
         ...
 
+    #: Whether the counts outlive this process (a shared limiter's do): when they do not, a
+    #: starting server seeds per-number counts from the store (``seed_numbers``).
+    keeps_counts_across_restarts: bool
+
+    async def seed_numbers(
+        self,
+        account_id: str,
+        records: Sequence[tuple[str, str, float]],
+        policy: LimitPolicy,
+        now: float,
+    ) -> None:
+        """Count messages accepted before this process started against their numbers' day
+        counts and sliding windows: ``(number, message type, accepted at)``, oldest first, of
+        one account, from the current UTC day and the last hour. Nothing is decided. A limiter
+        whose counts outlive the process ignores this (it counted them when they came)."""
+        ...
+
     async def seed_usage(
         self,
         account_day: dict[str, int],

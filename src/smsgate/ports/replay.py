@@ -25,6 +25,10 @@ __all__ = ["NonceGuard", "NonceStore", "StoredNonce"]
 
 
 class NonceGuard(Protocol):
+    #: Whether the pairs outlive this process (a shared guard's do): when they do not, a
+    #: starting server gives the guard the pairs the store kept (``NonceStore``).
+    keeps_nonces_across_restarts: bool
+
     async def check_and_remember(
         self, access_key_id: str, nonce: str, timestamp: datetime, now: datetime
     ) -> bool:

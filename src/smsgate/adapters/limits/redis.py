@@ -369,6 +369,18 @@ class RedisLimiter:
             args += (msg_type, f"*{self._token}")
         await self._release(keys=keys, args=args)
 
+    #: The counts live in Redis: a restart of smsgate forgets nothing.
+    keeps_counts_across_restarts = True
+
+    async def seed_numbers(
+        self,
+        account_id: str,
+        records: Sequence[tuple[str, str, float]],
+        policy: LimitPolicy,
+        now: float,
+    ) -> None:
+        """Nothing to do: every process counted in Redis as it accepted (see the port)."""
+
     async def seed_usage(
         self,
         account_day: dict[str, int],

@@ -126,6 +126,9 @@ class MemoryNonceGuard:
         """How many pairs are remembered (including any not yet dropped past their expiry)."""
         return self._count
 
+    #: Pairs live in this process: a starting server hands it those the store kept.
+    keeps_nonces_across_restarts = False
+
     async def check_and_remember(
         self, access_key_id: str, nonce: str, timestamp: datetime, now: datetime
     ) -> bool:

@@ -87,6 +87,11 @@ class RedisNonceGuard:
         self._prefix = f"{prefix}nonce:".encode()
         self._check = client.register_script(_CHECK_AND_REMEMBER)
 
+    #: Pairs live in Redis, shared by every process. A Redis that loses its data (run without
+    #: persistence, restarted) forgets the pairs of the replay window: run it with AOF where
+    #: that matters.
+    keeps_nonces_across_restarts = True
+
     async def check_and_remember(
         self, access_key_id: str, nonce: str, timestamp: datetime, now: datetime
     ) -> bool:
