@@ -67,7 +67,7 @@ _ATTEMPTS: Final = 3  # tries of one batch over transient failures
 _PROBE_INTERVAL_S: Final = 1.0  # while commits fail on the server's disk and none are waiting
 _TERMINATE_WAIT_MS: Final = 5000  # how long pg_terminate_backend waits for the old backend
 #: SQLSTATEs after which the whole batch may simply run again (nothing was committed).
-_TRANSIENT: Final = frozenset({"40001", "40P01", "57P01", "57P02", "57P03"})
+_TRANSIENT: Final = frozenset({"40001", "40P01"})  # and a lost connection (_is_connection_lost)
 #: SQLSTATEs that are the server's storage, as the SQLite writer reports its disk.
 _DISK: Final = {
     "53100": "disk_full",
@@ -290,6 +290,7 @@ class Writer:
         """``body`` in one transaction whose id is known, so that a lost COMMIT answer can be
         resolved; _RetryError when nothing can have been committed and trying again may work, the
         error itself when the body failed (rolled back)."""
+        pid = conn.get_server_pid()  # not to be had from a connection that broke
         try:
             await conn.execute("BEGIN")
             xid = await conn.fetchval("SELECT pg_current_xact_id()")
@@ -301,16 +302,16 @@ class Writer:
             raise
         try:
             await conn.execute("COMMIT")
-        except asyncpg.PostgresError as exc:  # the server answered: it rolled back
+        except Exception as exc:
+            if _is_connection_lost(exc):
+                self._drop(conn)
+                values = cast(list[object], result)
+                raise _CommitUnknownError(int(xid), pid, values, errors) from exc
+            # The server answered: it rolled back.
             await self._rollback(conn)
             if _is_transient(exc):
                 raise _RetryError from exc
             raise StoreError(f"COMMIT failed: {type(exc).__name__}: {exc}") from exc
-        except (OSError, asyncpg.InterfaceError, TimeoutError) as exc:
-            pid = conn.get_server_pid()
-            self._drop(conn)
-            values = cast(list[object], result)
-            raise _CommitUnknownError(int(xid), pid, values, errors) from exc
         return result
 
     async def _together(self, conn: Any, batch: list[_Op]) -> list[object]:
@@ -438,14 +439,20 @@ def _first_problem(errors: list[Any] | None) -> DiskProblem | None:
     return next(filter(None, map(disk_problem, errors or ())), None)
 
 
-def _is_transient(exc: BaseException) -> bool:
-    """Nothing was committed, and the same batch may well succeed on a fresh try."""
-    if isinstance(exc, _RetryError):
-        return True
+def _is_connection_lost(exc: BaseException) -> bool:
+    """The connection broke (or the server ended it): what was sent last may or may not have
+    been done."""
     if isinstance(exc, asyncpg.PostgresError):
         state = getattr(exc, "sqlstate", None) or ""
-        return state in _TRANSIENT or state.startswith("08")
+        return state.startswith(("08", "57P"))
     return isinstance(exc, (OSError, asyncpg.InterfaceError, TimeoutError))
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Nothing was committed, and the same batch may well succeed on a fresh try."""
+    if isinstance(exc, _RetryError) or _is_connection_lost(exc):
+        return True
+    return getattr(exc, "sqlstate", None) in _TRANSIENT
 
 
 def disk_problem(error: BaseException | None) -> DiskProblem | None:
