@@ -8,7 +8,8 @@ The accept path is the hot path: every API request and every SMPP submit awaits
   in a handful of statements and inserts every row of the run with one binary COPY.
 - **Exact money across processes.** The balances of the run's accounts are read
   ``FOR UPDATE``, in account order (so two processes' writers never lock them in opposite
-  orders), and the accepts are decided against them in Python in batch order. The row locks
+  orders), after the run's rows are in (so the locks are held only through the charge and the
+  COMMIT), and the accepts are decided against them in Python in batch order. The row locks
   make that exact while several processes charge the same account: another writer waits for
   this commit and then sees the balance it left. One guarded UPDATE per account takes the run's
   total (``balance >= charge``, and the table's CHECK under it); the charge and the rows commit
@@ -233,43 +234,53 @@ async def run_message_ops(conn: Any, ops: list[tuple[WriteFn, Any]]) -> list[obj
     """A run of adjacent insert, accept and nonce ops, set-wise; one value per op.
 
     The outcome is that of running the ops one by one in their order (charges touch only
-    balances, inserts only messages, nonces only nonces): each account's balance is read once,
-    locked; the accepts are decided against it in order; one guarded UPDATE takes each
-    account's total; one COPY inserts the rows of the inserts and of the accepted ops; one
-    statement keeps the nonces."""
-    accounts = sorted({arg[0] for fn, arg in ops if fn is accept_messages})
-    balances: dict[str, int] = {}
-    if accounts:
-        balances = {row[0]: row[1] for row in await conn.fetch(_LOCK_BALANCES, accounts)}
+    balances, inserts only messages, nonces only nonces). Every row of the run is inserted
+    first, with one COPY; only then are the run's balances read and locked, the accepts decided
+    against them in order, each account's total taken with one guarded UPDATE, and the rows of
+    refused accepts (rare: an account that cannot pay) deleted again. Taking the row locks last
+    keeps them only through the charge and the COMMIT: other processes charging the same
+    account wait for less than a whole batch. A row of a refused accept that shares an id with
+    a later op fails the COPY, and the writer re-runs the batch op by op, where it is exact."""
     rows: list[Row] = []
     nonces: list[Row] = []
-    taken: dict[str, int] = {}
-    values: list[object] = []
+    accounts: set[str] = set()
     for fn, arg in ops:
         if fn is insert_messages:
             rows.extend(arg)
-            values.append(None)
         elif fn is insert_nonces:
             nonces.extend(arg)
-            values.append(None)
         else:
-            account_id, charge, accept_rows = arg
-            balance = balances.get(account_id)
-            if balance is None or balance < charge:
-                values.append(False)
-                continue
-            balances[account_id] = balance - charge
-            taken[account_id] = taken.get(account_id, 0) + charge
-            rows.extend(accept_rows)
-            values.append(True)
+            accounts.add(arg[0])
+            rows.extend(arg[2])
+    await copy_messages(conn, rows)
+    await insert_nonce_rows(conn, nonces)
+    balances: dict[str, int] = {}
+    if accounts:
+        balances = {row[0]: row[1] for row in await conn.fetch(_LOCK_BALANCES, sorted(accounts))}
+    taken: dict[str, int] = {}
+    refused: list[int] = []
+    values: list[object] = []
+    for fn, arg in ops:
+        if fn is not accept_messages:
+            values.append(None)
+            continue
+        account_id, charge, accept_rows = arg
+        balance = balances.get(account_id)
+        if balance is None or balance < charge:
+            values.append(False)
+            refused.extend(row[0] for row in accept_rows)
+            continue
+        balances[account_id] = balance - charge
+        taken[account_id] = taken.get(account_id, 0) + charge
+        values.append(True)
     charges = [(account_id, total) for account_id, total in taken.items() if total]
     if charges:
         ids, totals = zip(*charges, strict=True)
         changed = status_count(await conn.execute(_CHARGE_MANY, list(ids), list(totals)))
         if changed != len(charges):  # cannot happen under the row locks: re-run op by op
             raise StoreError("a balance changed under the writer's lock")
-    await copy_messages(conn, rows)
-    await insert_nonce_rows(conn, nonces)
+    if refused:
+        await conn.execute("DELETE FROM messages WHERE id = ANY($1::bigint[])", refused)
     return values
 
 
