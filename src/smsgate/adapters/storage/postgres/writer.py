@@ -133,6 +133,7 @@ class Writer:
         self._linger = linger_s
         self._queue: collections.deque[_Op | object] = collections.deque()
         self._wakeup = asyncio.Event()
+        self._full = asyncio.Event()  # set when a batch's worth is waiting (ends a linger)
         self._conn: Any = None
         self._task: asyncio.Task[None] | None = None
         self._open = False
@@ -179,14 +180,15 @@ class Writer:
         if self.before_queue is not None:
             self.before_queue()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Op(fn, arg, future))
-        self._wakeup.set()
+        self.submit_future(fn, arg, future)
         return future
 
     def submit_future(self, fn: WriteFn, arg: Any, future: asyncio.Future[Any]) -> None:
         """Queue an operation whose future the caller made (shared by several callers)."""
         self._queue.append(_Op(fn, arg, future))
         self._wakeup.set()
+        if len(self._queue) >= self._max_batch:
+            self._full.set()
 
     async def write(self, fn: Callable[[Any, Any], Awaitable[_R]], arg: Any) -> _R:
         return cast(_R, await self.submit(fn, arg))
@@ -210,8 +212,11 @@ class Writer:
                         await self._probe()
                     continue
             if self._linger and len(queue) < max_batch and queue[0] is not _STOP:
-                # A trickle: let a few more writes join this commit (see SqliteStore._serve).
-                await asyncio.sleep(self._linger)
+                # A trickle: let more writes join this commit, for at most the linger or until
+                # a batch's worth is waiting (see SqliteStore._serve for what it buys).
+                self._full.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self._linger)
             batch: list[_Op] = []
             stopping = False
             while queue and len(batch) < max_batch:
