@@ -127,8 +127,9 @@ async def _measure(
     batches = sum(s.stats.batches for s in stores)
     ops = sum(s.stats.ops for s in stores)
     cuts = statistics.quantiles(latencies, n=100)
+    label = f"{name} accounts={len(accounts)}"
     print(
-        f"{name:<22} concurrency={args.concurrency} messages/s={total / elapsed:,.0f} "
+        f"{label:<32} concurrency={args.concurrency} messages/s={total / elapsed:,.0f} "
         f"(n={total:,}) batch avg={ops / max(batches, 1):.1f} "
         f"latency ms p50={cuts[49] * 1e3:.2f} p99={cuts[98] * 1e3:.2f} "
         f"cpu us/msg={cpu / max(total, 1) * 1e6:.0f}"

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast
@@ -54,6 +55,8 @@ __all__ = [
     "as_store_error",
     "disk_problem",
 ]
+
+log = logging.getLogger(__name__)
 
 _R = TypeVar("_R")
 
@@ -433,7 +436,10 @@ class Writer:
             return
         self._disk = problem
         if self._listener is not None:
-            self._listener(problem)
+            try:
+                self._listener(problem)
+            except Exception:  # the writer must go on whatever the listener does
+                log.exception("the store's disk listener failed")
 
 
 async def _nothing(_conn: Any) -> None:
