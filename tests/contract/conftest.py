@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage.memory import MemoryStore
+from smsgate.adapters.storage.postgres import PostgresStore
+from smsgate.adapters.storage.postgres.schema import apply_migrations
 from smsgate.adapters.storage.sqlite import SqliteStore
 from smsgate.domain.models import (
     AccessKey,
@@ -23,6 +28,7 @@ from smsgate.domain.models import (
 )
 from smsgate.ports.store import Store
 from tests import builders
+from tests.services import postgres_url
 
 
 def _account(account_id: str = "acc-1", **changes: Any) -> Account:
@@ -111,16 +117,85 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "smsgate.db"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store_factory(
     request: pytest.FixtureRequest, db_path: Path, secret_box: SecretBox
 ) -> Callable[[], Store]:
-    """Builds unstarted stores of one kind; sqlite ones all share one file (to test reopening).
+    """Builds unstarted stores of one kind; sqlite ones all share one file, postgresql ones
+    one database (to test reopening).
 
-    The return type also has mypy check that both adapters satisfy the Store protocol."""
+    The return type also has mypy check that every adapter satisfies the Store protocol."""
     if request.param == "memory":
         return MemoryStore
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("pg_url")
+        return lambda: PostgresStore(url, secret_box, pool_size=2)
     return lambda: SqliteStore(db_path, secret_box)
+
+
+# -- PostgreSQL: a fresh database per test -----------------------------------------------------
+#
+# Each test gets a database of its own, copied from a template that was migrated once per
+# session: CREATE DATABASE ... TEMPLATE, a test's use and DROP took 0.12 s here, against 0.4 s
+# for a new database migrated per test (and 0.05 s for a schema per test, which would not give
+# the migration tests a database of their own).
+
+
+def database_url(url: str, database: str) -> str:
+    """``url`` naming another database on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+async def _admin(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """The server's administrative URL (skips without a server, see tests/services.py)."""
+    return postgres_url()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin_url: str) -> Iterator[str]:
+    """A database with the current schema, copied by every test's database."""
+    name = f"smsgate_tpl_{secrets.token_hex(4)}"
+
+    async def create() -> None:
+        await _admin(pg_admin_url, f'CREATE DATABASE "{name}"')
+        conn = await asyncpg.connect(database_url(pg_admin_url, name))
+        try:
+            await apply_migrations(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    yield name
+    asyncio.run(_admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def pg_empty_url(pg_admin_url: str) -> AsyncIterator[str]:
+    """The URL of a new database without any schema, dropped after the test."""
+    name = f"smsgate_t_{secrets.token_hex(6)}"
+    await _admin(pg_admin_url, f'CREATE DATABASE "{name}"')
+    yield database_url(pg_admin_url, name)
+    await _admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def pg_url(pg_admin_url: str, pg_template: str) -> AsyncIterator[str]:
+    """The URL of a new database with the current schema, dropped after the test."""
+    name = f"smsgate_t_{secrets.token_hex(6)}"
+    await _admin(pg_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    yield database_url(pg_admin_url, name)
+    await _admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The store's share of billing: charging on accept, refunding on receipts, for every adapter.
 
-Examples first (parametrised over the memory fake and SQLite like ``test_store.py``), then
+Examples first (parametrised over every adapter like ``test_store.py``), then
 properties: random balances and random concurrent accepts must end exactly as the same accepts
 run one by one in their order would, and refunds must be paid once however often a receipt comes.
 """

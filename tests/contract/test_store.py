@@ -1,8 +1,9 @@
 """The store contract: every adapter of ``smsgate.ports.store.Store`` must pass this suite.
 
-The ``store`` fixture is parametrised over the memory fake and SQLite, so the core's unit tests
-(which use the fake) mean the same thing in production. SQLite-only properties (encryption at
-rest, durability across reopening, group-commit failure isolation) are at the bottom.
+The ``store`` fixture is parametrised over the memory fake, SQLite and PostgreSQL, so the core's
+unit tests (which use the fake) mean the same thing in production. SQLite-only properties
+(encryption at rest, durability across reopening, group-commit failure isolation) are at the
+bottom; PostgreSQL's own are in ``test_store_postgres.py``.
 """
 
 from __future__ import annotations

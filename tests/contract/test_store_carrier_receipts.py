@@ -1,6 +1,6 @@
 """The store contract for upstream carriers' receipts: ids found by their carrier key, long
 messages delivered part by part, receipts kept until their submit is recorded, and SUBMITTED
-messages found once their validity runs out. Runs over the memory fake and SQLite (conftest)."""
+messages found once their validity runs out. Runs over every adapter (conftest)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The store contract for MO (inbound) messages: parts kept until their message is whole,
 messages numbered once, and their deliveries (HTTP pushes, SMPP deliver_sm) queued with them.
-Runs over the memory fake and SQLite (conftest)."""
+Runs over every adapter (conftest)."""
 
 from __future__ import annotations
 
