@@ -9,19 +9,32 @@ from __future__ import annotations
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.secret_files import make_private_directory
 from smsgate.adapters.storage.sqlite import SqliteStore
-from smsgate.config import Config, ConfigError
+from smsgate.config import Config
+from smsgate.ports.store import Store
 
 __all__ = ["open_store"]
 
 
-def open_store(config: Config) -> SqliteStore:
-    """The store of a data directory (not started).
+def open_store(config: Config) -> Store:
+    """The store the configuration names (not started): the data directory's SQLite file, or
+    the PostgreSQL database of ``[store] url``.
 
-    A new master key is made only for a new database: one that exists holds secrets sealed with
-    the old key, and a fresh key would silently make them unreadable."""
-    if config.store.url:
-        raise ConfigError("[store] url: the PostgreSQL store is not in this build yet")
+    A new master key is made only for a new SQLite database: one that exists holds secrets
+    sealed with the old key, and a fresh key would silently make them unreadable. With
+    PostgreSQL the key is made if the data directory has none (the first machine); every other
+    machine of the installation needs a copy of it (a wrong key is refused with a message
+    naming it when the first secret is read)."""
     make_private_directory(config.server.data_dir)
+    if config.store.url:
+        from smsgate.adapters.storage.postgres import PostgresStore  # noqa: PLC0415 - asyncpg
+
+        box = SecretBox.from_key_file(config.master_key_path, create=True)
+        return PostgresStore(
+            config.store.url,
+            box,
+            durability=config.store.durability,
+            commit_linger_s=config.store.commit_linger_ms / 1000,
+        )
     box = SecretBox.from_key_file(config.master_key_path, create=not config.db_path.exists())
     return SqliteStore(
         config.db_path,
