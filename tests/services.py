@@ -11,14 +11,25 @@ failure, so that CI cannot pass by skipping the scale-out leg.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import secrets
 import socket
+from collections.abc import Iterator
 from functools import cache
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
-__all__ = ["postgres_url", "redis_url"]
+__all__ = [
+    "admin_statements",
+    "database_url",
+    "fresh_postgres_database",
+    "postgres_url",
+    "redis_url",
+]
 
 _POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 _REDIS = "redis://127.0.0.1:6379/0"
@@ -55,3 +66,32 @@ def _unreachable(url: str, default_port: int) -> str | None:
             return None
     except OSError as error:
         return error.strerror or type(error).__name__
+
+
+def database_url(url: str, database: str) -> str:
+    """``url`` naming another database on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+async def admin_statements(url: str, *statements: str) -> None:
+    """Run statements that cannot run in a transaction (CREATE/DROP DATABASE), in order."""
+    conn = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """The URL of a new, empty database (smsgate migrates it), dropped afterwards: for tests
+    whose servers run in other processes."""
+    admin = postgres_url()
+    name = f"smsgate_t_{secrets.token_hex(6)}"
+    asyncio.run(admin_statements(admin, f'CREATE DATABASE "{name}"'))
+    try:
+        yield database_url(admin, name)
+    finally:
+        asyncio.run(admin_statements(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -28,7 +27,7 @@ from smsgate.domain.models import (
 )
 from smsgate.ports.store import Store
 from tests import builders
-from tests.services import postgres_url
+from tests.services import admin_statements, database_url, postgres_url
 
 
 def _account(account_id: str = "acc-1", **changes: Any) -> Account:
@@ -141,21 +140,6 @@ def store_factory(
 # the migration tests a database of their own).
 
 
-def database_url(url: str, database: str) -> str:
-    """``url`` naming another database on the same server."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + database))
-
-
-async def _admin(url: str, *statements: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def pg_admin_url() -> str:
     """The server's administrative URL (skips without a server, see tests/services.py)."""
@@ -168,7 +152,7 @@ def pg_template(pg_admin_url: str) -> Iterator[str]:
     name = f"smsgate_tpl_{secrets.token_hex(4)}"
 
     async def create() -> None:
-        await _admin(pg_admin_url, f'CREATE DATABASE "{name}"')
+        await admin_statements(pg_admin_url, f'CREATE DATABASE "{name}"')
         conn = await asyncpg.connect(database_url(pg_admin_url, name))
         try:
             await apply_migrations(conn)
@@ -177,25 +161,25 @@ def pg_template(pg_admin_url: str) -> Iterator[str]:
 
     asyncio.run(create())
     yield name
-    asyncio.run(_admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin_statements(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
 async def pg_empty_url(pg_admin_url: str) -> AsyncIterator[str]:
     """The URL of a new database without any schema, dropped after the test."""
     name = f"smsgate_t_{secrets.token_hex(6)}"
-    await _admin(pg_admin_url, f'CREATE DATABASE "{name}"')
+    await admin_statements(pg_admin_url, f'CREATE DATABASE "{name}"')
     yield database_url(pg_admin_url, name)
-    await _admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin_statements(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 async def pg_url(pg_admin_url: str, pg_template: str) -> AsyncIterator[str]:
     """The URL of a new database with the current schema, dropped after the test."""
     name = f"smsgate_t_{secrets.token_hex(6)}"
-    await _admin(pg_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    await admin_statements(pg_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
     yield database_url(pg_admin_url, name)
-    await _admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin_statements(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

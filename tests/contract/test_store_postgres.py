@@ -24,8 +24,8 @@ from smsgate.adapters.storage.postgres import MIGRATIONS, PostgresStore, migrate
 from smsgate.domain.inbound import InboundMessage
 from smsgate.domain.models import Accepted, Message, MessageStatus, Receipt
 from smsgate.ports.store import PendingReceipt, StoreError
-from tests.contract.conftest import database_url
 from tests.contract.test_billing import _balances, _check_billing, _ops
+from tests.services import database_url
 
 MakeMessage = Callable[..., Message]
 OpenAccount = Callable[..., Awaitable[None]]
