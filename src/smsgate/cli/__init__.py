@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             role=getattr(args, "role", None),
             node_id=getattr(args, "node_id", None),
             reuse_port=getattr(args, "reuse_port", None),
-            store_url=args.store,
+            store_url=getattr(args, "store", None),
             redis_url=getattr(args, "redis", None),
         )
         result: int = args.run(config, args)
