@@ -40,20 +40,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, cast
 
-from cryptography.exceptions import InvalidTag
-
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage import sqlite_inbound as mo
 from smsgate.adapters.storage.common import (
     accepting_account,
-    balance_refusal,
-    check_json,
     id_window,
     parse_after_id,
     parse_id,
 )
 from smsgate.adapters.storage.disk import DiskProblem, disk_problem
-from smsgate.adapters.storage.sqlite import rows
+from smsgate.adapters.storage.sqlite import callbacks, rows
+from smsgate.adapters.storage.sqlite.accounts import AccountsMixin
+from smsgate.adapters.storage.sqlite.callbacks import CallbacksMixin
+from smsgate.adapters.storage.sqlite.policy import PolicyMixin
 from smsgate.adapters.storage.sqlite.rows import (
     M_COLUMNS,
     MESSAGE_COLUMNS,
@@ -78,30 +77,21 @@ from smsgate.adapters.storage.sqlite.sql import (
     execute_one,
     fetch_all,
     fetch_one,
-    fetch_value,
     rollback,
 )
+from smsgate.adapters.storage.sqlite.templates import TemplatesMixin
 from smsgate.domain.carrier_receipts import carrier_key
 from smsgate.domain.ids import first_id_at
 from smsgate.domain.inbound import InboundMessage
 from smsgate.domain.models import (
     FINAL_STATUSES,
     Accepted,
-    AccessKey,
-    Account,
-    AccountState,
     Message,
     MessageStatus,
     Receipt,
-    ReviewStatus,
-    SignName,
-    Template,
-    TemplateStatus,
 )
-from smsgate.domain.pricing import MAX_AMOUNT_MICROS
 from smsgate.ports.replay import StoredNonce
 from smsgate.ports.store import (
-    CallbackJob,
     CallbackRetry,
     InboundPart,
     InboundPushJob,
@@ -121,18 +111,13 @@ _Op = tuple[_WriteFn, Any, asyncio.Future[Any]]
 # The names the contract tests read (rows of an older schema, query plans), where they were.
 _MESSAGE_COLUMNS = rows.MESSAGE_COLUMNS
 _message_row = rows.message_row
+_SELECT_DUE_CALLBACKS = callbacks._SELECT_DUE_CALLBACKS
+_SELECT_NEXT_CALLBACK = callbacks._SELECT_NEXT_CALLBACK
 
 
 _STOP: Final = object()  # queued by close(): the writer finishes what precedes it, then exits
 _PROBE_INTERVAL_S: Final = 1.0  # while writes fail on the disk and none are waiting
 
-
-_ACCOUNT_COLUMNS: Final = "id, name, state, balance_micros, callback_url, created_at"
-_A_COLUMNS: Final = ", ".join("a." + c.strip() for c in _ACCOUNT_COLUMNS.split(","))
-_KEY_COLUMNS: Final = "id, account_id, secret_sealed, enabled, allowed_actions, created_at"
-_K_COLUMNS: Final = ", ".join("k." + c.strip() for c in _KEY_COLUMNS.split(","))
-_TEMPLATE_COLUMNS: Final = "account_id, code, content, template_type, status, created_at"
-_SIGN_COLUMNS: Final = "account_id, name, status, created_at"
 
 _INSERT_MESSAGE: Final = (
     f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES "
@@ -160,13 +145,6 @@ _COUNT_WINDOW_TO: Final = f"SELECT COUNT(*) {_WINDOW} AND m.to_number = ?"
 _PAGE_WINDOW: Final = f"SELECT {M_COLUMNS} {_WINDOW} ORDER BY m.id DESC LIMIT ? OFFSET ?"
 _PAGE_WINDOW_TO: Final = (
     f"SELECT {M_COLUMNS} {_WINDOW} AND m.to_number = ? ORDER BY m.id DESC LIMIT ? OFFSET ?"
-)
-_PUT_DOCUMENT: Final = (
-    "INSERT INTO documents (name, version, updated_at, body) "
-    "VALUES (?1, 1, (julianday('now') - 2440587.5) * 86400.0, ?2) "
-    "ON CONFLICT (name) DO UPDATE SET version = version + 1, "
-    "updated_at = excluded.updated_at, body = excluded.body "
-    "RETURNING version"
 )
 _INSERT_NONCE: Final = (
     "INSERT OR IGNORE INTO nonces (expires_at, access_key_id, nonce) VALUES (?, ?, ?)"
@@ -253,19 +231,6 @@ _SELECT_SMPP_RECEIPTS: Final = (
     f"SELECT {M_COLUMNS} FROM smpp_receipts r JOIN messages m ON m.id = r.message_id "
     "WHERE r.account_id = ? AND r.message_id > ? ORDER BY r.message_id LIMIT ?"
 )
-_SELECT_DUE_CALLBACKS: Final = (
-    f"SELECT c.id, c.account_id, c.url, c.attempts, {M_COLUMNS} FROM callbacks c "
-    "JOIN messages m ON m.id = c.message_id "
-    "WHERE c.state = 'pending' AND c.next_attempt_at <= ? "
-    "ORDER BY c.next_attempt_at, c.id LIMIT ?"
-)
-# The same join as due_callbacks, so that a callback whose message is gone cannot announce a due
-# time that due_callbacks would never honour (a busy loop in the notifier); ORDER BY + LIMIT 1
-# walks the callbacks_due index and stops at the first hit, where MIN() over a join would not.
-_SELECT_NEXT_CALLBACK: Final = (
-    "SELECT c.next_attempt_at FROM callbacks c JOIN messages m ON m.id = c.message_id "
-    "WHERE c.state = 'pending' ORDER BY c.next_attempt_at LIMIT 1"
-)
 
 
 @dataclass(slots=True)
@@ -277,7 +242,7 @@ class WriterStats:
     isolated_batches: int = 0  # batches re-run one savepoint per op because one op failed
 
 
-class SqliteStore:
+class SqliteStore(AccountsMixin, TemplatesMixin, CallbacksMixin, PolicyMixin):
     """The :class:`smsgate.ports.store.Store` port on one SQLite file.
 
     ``durability="full"`` syncs the WAL at every commit: an accepted message survives a power
@@ -355,138 +320,6 @@ class SqliteStore:
             self._queue_nonces()
             self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
-
-    # -- accounts and keys --------------------------------------------------------------------
-
-    async def create_account(self, account: Account, key: AccessKey) -> None:
-        if key.account_id != account.id:
-            raise ValueError("the key belongs to another account")
-        if account.balance_micros < 0:
-            raise ValueError("insufficient balance")
-        await self._write(_create_account, (_account_row(account), self._key_row(key)))
-
-    async def get_account(self, account_id: str) -> Account | None:
-        row = await self._read(
-            fetch_one, f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,)
-        )
-        return None if row is None else _account_from_row(row)
-
-    async def list_accounts(self) -> list[Account]:
-        rows = await self._read(
-            fetch_all, f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY id", ()
-        )
-        return [_account_from_row(row) for row in rows]
-
-    async def set_account_state(self, account_id: str, state: AccountState) -> bool:
-        return await self._write(
-            execute_one, ("UPDATE accounts SET state = ? WHERE id = ?", (state.value, account_id))
-        )
-
-    async def add_balance(self, account_id: str, delta_micros: int) -> int | None:
-        return await self._write(_add_balance, (account_id, delta_micros))
-
-    async def set_callback_url(self, account_id: str, url: str | None) -> bool:
-        return await self._write(
-            execute_one, ("UPDATE accounts SET callback_url = ? WHERE id = ?", (url, account_id))
-        )
-
-    async def add_key(self, key: AccessKey) -> None:
-        await self._write(_insert_key, self._key_row(key))
-
-    async def list_keys(self, account_id: str) -> list[AccessKey]:
-        rows = await self._read(
-            fetch_all,
-            f"SELECT {_KEY_COLUMNS} FROM access_keys WHERE account_id = ? ORDER BY id",
-            (account_id,),
-        )
-        return [self._key_from_row(row) for row in rows]
-
-    async def set_key_enabled(self, key_id: str, enabled: bool) -> bool:
-        return await self._write(
-            execute_one, ("UPDATE access_keys SET enabled = ? WHERE id = ?", (enabled, key_id))
-        )
-
-    async def set_key_actions(self, key_id: str, actions: frozenset[str] | None) -> bool:
-        sql = "UPDATE access_keys SET allowed_actions = ? WHERE id = ?"
-        return await self._write(execute_one, (sql, (_actions_json(actions), key_id)))
-
-    async def delete_key(self, key_id: str) -> bool:
-        return await self._write(execute_one, ("DELETE FROM access_keys WHERE id = ?", (key_id,)))
-
-    async def find_key(self, key_id: str) -> tuple[AccessKey, Account] | None:
-        row = await self._read(
-            fetch_one,
-            f"SELECT {_K_COLUMNS}, {_A_COLUMNS} FROM access_keys k "
-            "JOIN accounts a ON a.id = k.account_id WHERE k.id = ?",
-            (key_id,),
-        )
-        if row is None:
-            return None
-        return self._key_from_row(row[:6]), _account_from_row(row[6:])
-
-    async def list_all_keys(self, limit: int) -> list[tuple[AccessKey, Account]]:
-        if limit <= 0:
-            return []
-        rows = await self._read(
-            fetch_all,
-            f"SELECT {_K_COLUMNS}, {_A_COLUMNS} FROM access_keys k "
-            "JOIN accounts a ON a.id = k.account_id ORDER BY k.id LIMIT ?",
-            (limit,),
-        )
-        return [(self._key_from_row(row[:6]), _account_from_row(row[6:])) for row in rows]
-
-    def _key_row(self, key: AccessKey) -> Row:
-        """Secrets are sealed here, on the loop thread, so the cipher is never shared."""
-        return (
-            key.id,
-            key.account_id,
-            self._box.seal(key.secret),
-            key.enabled,
-            _actions_json(key.allowed_actions),
-            key.created_at,
-        )
-
-    def _key_from_row(self, row: Row) -> AccessKey:
-        try:
-            secret = self._box.open(row[2])
-        except (ValueError, InvalidTag) as exc:
-            raise StoreError(
-                f"cannot open the secret of key {row[0]!r}: the master key (master.key) is not "
-                "the one this database was made with; restore that one from your backup"
-            ) from exc
-        return AccessKey(
-            id=row[0],
-            account_id=row[1],
-            secret=secret,
-            enabled=bool(row[3]),
-            allowed_actions=None if row[4] is None else frozenset(json.loads(row[4])),
-            created_at=row[5],
-        )
-
-    # -- templates ----------------------------------------------------------------------------
-
-    async def put_template(self, template: Template) -> None:
-        await self._write(_put_template, _template_row(template))
-
-    async def get_template(self, account_id: str, code: str) -> Template | None:
-        row = await self._read(
-            fetch_one,
-            f"SELECT {_TEMPLATE_COLUMNS} FROM templates WHERE account_id = ? AND code = ?",
-            (account_id, code),
-        )
-        return None if row is None else _template_from_row(row)
-
-    async def list_templates(self, account_id: str) -> list[Template]:
-        rows = await self._read(
-            fetch_all,
-            f"SELECT {_TEMPLATE_COLUMNS} FROM templates WHERE account_id = ? ORDER BY code",
-            (account_id,),
-        )
-        return [_template_from_row(row) for row in rows]
-
-    async def delete_template(self, account_id: str, code: str) -> bool:
-        sql = "DELETE FROM templates WHERE account_id = ? AND code = ?"
-        return await self._write(execute_one, (sql, (account_id, code)))
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -646,34 +479,6 @@ class SqliteStore:
         sql = "INSERT INTO conversion_data (account_id, rate, report_time) VALUES (?, ?, ?)"
         await self._write(execute_one, (sql, (account_id, rate, report_time)))
 
-    # -- callbacks ----------------------------------------------------------------------------
-
-    async def due_callbacks(self, now: float, limit: int) -> list[CallbackJob]:
-        if limit <= 0:
-            return []
-        return await self._read(_due_callbacks, now, limit)
-
-    async def next_callback_due(self) -> float | None:
-        row = await self._read(fetch_one, _SELECT_NEXT_CALLBACK, ())
-        return None if row is None else cast(float, row[0])
-
-    async def finish_callbacks(self, ids: Sequence[int]) -> None:
-        if ids:
-            sql = "DELETE FROM callbacks WHERE id = ?"
-            await self._write(execute_many, (sql, [(i,) for i in ids]))
-
-    async def retry_callbacks(self, retries: Sequence[CallbackRetry]) -> None:
-        if retries:
-            sql = (
-                "UPDATE callbacks SET attempts = ?, next_attempt_at = ?, last_error = ?, "
-                "state = ? WHERE id = ?"
-            )
-            rows = [
-                (r.attempts, r.next_attempt_at, r.last_error, "dead" if r.dead else "pending", r.id)
-                for r in retries
-            ]
-            await self._write(execute_many, (sql, rows))
-
     # -- inbound (MO) messages ----------------------------------------------------------------
 
     async def add_inbound_part(self, part: InboundPart) -> list[InboundPart] | None:
@@ -771,47 +576,6 @@ class SqliteStore:
     async def prune_nonces(self, now: float) -> int:
         sql = "DELETE FROM nonces WHERE expires_at <= ?"
         return await self._write(execute_count, (sql, (now,)))
-
-    # -- policy: documents and sign names -----------------------------------------------------
-
-    async def get_document(self, name: str) -> tuple[int, str] | None:
-        row = await self._read(
-            fetch_one, "SELECT version, body FROM documents WHERE name = ?", (name,)
-        )
-        return None if row is None else (row[0], row[1])
-
-    async def put_document(self, name: str, body: str) -> int:
-        check_json(name, body)
-        return await self._write(fetch_value, (_PUT_DOCUMENT, (name, body)))
-
-    async def document_versions(self) -> dict[str, int]:
-        rows = await self._read(fetch_all, "SELECT name, version FROM documents", ())
-        return dict(rows)
-
-    async def put_sign_name(self, sign: SignName) -> None:
-        row = (sign.account_id, sign.name, sign.status.value, sign.created_at)
-        sql = f"INSERT OR REPLACE INTO sign_names ({_SIGN_COLUMNS}) VALUES (?, ?, ?, ?)"
-        await self._write(execute_one, (sql, row))
-
-    async def get_sign_name(self, account_id: str, name: str) -> SignName | None:
-        row = await self._read(
-            fetch_one,
-            f"SELECT {_SIGN_COLUMNS} FROM sign_names WHERE account_id = ? AND name = ?",
-            (account_id, name),
-        )
-        return None if row is None else _sign_from_row(row)
-
-    async def list_sign_names(self, account_id: str) -> list[SignName]:
-        rows = await self._read(
-            fetch_all,
-            f"SELECT {_SIGN_COLUMNS} FROM sign_names WHERE account_id = ? ORDER BY name",
-            (account_id,),
-        )
-        return [_sign_from_row(row) for row in rows]
-
-    async def delete_sign_name(self, account_id: str, name: str) -> bool:
-        sql = "DELETE FROM sign_names WHERE account_id = ? AND name = ?"
-        return await self._write(execute_one, (sql, (account_id, name)))
 
     # -- plumbing: the write queue ------------------------------------------------------------
 
@@ -1080,39 +844,6 @@ def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
 
 
 # -- write operations (writer thread, inside the batch's transaction) -------------------------
-
-
-def _create_account(conn: sqlite3.Connection, arg: tuple[Row, Row]) -> None:
-    account_row, key_row = arg
-    conn.execute(
-        f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", account_row
-    )
-    _insert_key(conn, key_row)
-
-
-def _insert_key(conn: sqlite3.Connection, key_row: Row) -> None:
-    conn.execute(f"INSERT INTO access_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", key_row)
-
-
-def _add_balance(conn: sqlite3.Connection, arg: tuple[str, int]) -> int | None:
-    """One guarded UPDATE: the balance cannot go below zero whatever runs beside it."""
-    account_id, delta = arg
-    rows = conn.execute(
-        "UPDATE accounts SET balance_micros = balance_micros + ?1 "
-        "WHERE id = ?2 AND balance_micros + ?1 BETWEEN 0 AND ?3 RETURNING balance_micros",
-        (delta, account_id, MAX_AMOUNT_MICROS),
-    ).fetchall()
-    if rows:
-        return cast(int, rows[0][0])
-    if conn.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchall():
-        raise ValueError(balance_refusal(delta))
-    return None
-
-
-def _put_template(conn: sqlite3.Connection, row: Row) -> None:
-    conn.execute(
-        f"INSERT OR REPLACE INTO templates ({_TEMPLATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", row
-    )
 
 
 def _insert_messages(conn: sqlite3.Connection, rows: list[Row]) -> None:
@@ -1429,20 +1160,6 @@ def _unfinished_messages(conn: sqlite3.Connection, after: int, limit: int) -> li
     return [message_from_row(row) for row in rows]
 
 
-def _due_callbacks(conn: sqlite3.Connection, now: float, limit: int) -> list[CallbackJob]:
-    rows = conn.execute(_SELECT_DUE_CALLBACKS, (now, limit)).fetchall()
-    return [
-        CallbackJob(
-            id=row[0],
-            account_id=row[1],
-            url=row[2],
-            message=message_from_row(row[4:]),
-            attempts=row[3],
-        )
-        for row in rows
-    ]
-
-
 # -- rows <-> records -------------------------------------------------------------------------
 
 
@@ -1476,56 +1193,4 @@ def _pending_from_row(row: Row) -> PendingReceipt:
         done_at=row[6],
         refund=bool(row[7]),
         received_at=row[8],
-    )
-
-
-def _account_row(account: Account) -> Row:
-    return (
-        account.id,
-        account.name,
-        account.state.value,
-        account.balance_micros,
-        account.callback_url,
-        account.created_at,
-    )
-
-
-def _account_from_row(row: Row) -> Account:
-    return Account(
-        id=row[0],
-        name=row[1],
-        state=AccountState(row[2]),
-        balance_micros=row[3],
-        callback_url=row[4],
-        created_at=row[5],
-    )
-
-
-def _actions_json(actions: frozenset[str] | None) -> str | None:
-    return None if actions is None else json.dumps(sorted(actions))
-
-
-def _sign_from_row(row: Row) -> SignName:
-    return SignName(account_id=row[0], name=row[1], status=ReviewStatus(row[2]), created_at=row[3])
-
-
-def _template_row(template: Template) -> Row:
-    return (
-        template.account_id,
-        template.code,
-        template.content,
-        template.template_type,
-        template.status.value,
-        template.created_at,
-    )
-
-
-def _template_from_row(row: Row) -> Template:
-    return Template(
-        account_id=row[0],
-        code=row[1],
-        content=row[2],
-        template_type=row[3],
-        status=TemplateStatus(row[4]),
-        created_at=row[5],
     )
