@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, cast
 
 from smsgate.adapters.secret_box import SecretBox
-from smsgate.adapters.storage import sqlite_inbound as mo
 from smsgate.adapters.storage.common import (
     accepting_account,
     id_window,
@@ -52,6 +51,7 @@ from smsgate.adapters.storage.disk import DiskProblem, disk_problem
 from smsgate.adapters.storage.sqlite import callbacks, rows
 from smsgate.adapters.storage.sqlite.accounts import AccountsMixin
 from smsgate.adapters.storage.sqlite.callbacks import CallbacksMixin
+from smsgate.adapters.storage.sqlite.inbound import InboundMixin
 from smsgate.adapters.storage.sqlite.policy import PolicyMixin
 from smsgate.adapters.storage.sqlite.rows import (
     M_COLUMNS,
@@ -82,7 +82,6 @@ from smsgate.adapters.storage.sqlite.sql import (
 from smsgate.adapters.storage.sqlite.templates import TemplatesMixin
 from smsgate.domain.carrier_receipts import carrier_key
 from smsgate.domain.ids import first_id_at
-from smsgate.domain.inbound import InboundMessage
 from smsgate.domain.models import (
     FINAL_STATUSES,
     Accepted,
@@ -92,9 +91,6 @@ from smsgate.domain.models import (
 )
 from smsgate.ports.replay import StoredNonce
 from smsgate.ports.store import (
-    CallbackRetry,
-    InboundPart,
-    InboundPushJob,
     PendingReceipt,
     StoreError,
 )
@@ -242,7 +238,7 @@ class WriterStats:
     isolated_batches: int = 0  # batches re-run one savepoint per op because one op failed
 
 
-class SqliteStore(AccountsMixin, TemplatesMixin, CallbacksMixin, PolicyMixin):
+class SqliteStore(AccountsMixin, TemplatesMixin, CallbacksMixin, InboundMixin, PolicyMixin):
     """The :class:`smsgate.ports.store.Store` port on one SQLite file.
 
     ``durability="full"`` syncs the WAL at every commit: an accepted message survives a power
@@ -478,62 +474,6 @@ class SqliteStore(AccountsMixin, TemplatesMixin, CallbacksMixin, PolicyMixin):
     async def add_conversion_data(self, account_id: str, rate: float, report_time: float) -> None:
         sql = "INSERT INTO conversion_data (account_id, rate, report_time) VALUES (?, ?, ?)"
         await self._write(execute_one, (sql, (account_id, rate, report_time)))
-
-    # -- inbound (MO) messages ----------------------------------------------------------------
-
-    async def add_inbound_part(self, part: InboundPart) -> list[InboundPart] | None:
-        return await self._write(mo.add_part, mo.part_row(part))
-
-    async def store_inbound(
-        self, message: InboundMessage, *, completes: InboundPart | None = None, smpp: bool = False
-    ) -> InboundMessage | None:
-        group = None if completes is None else completes.group
-        return await self._write(mo.store_message, (message, group, smpp))
-
-    async def due_inbound_pushes(self, now: float, limit: int) -> list[InboundPushJob]:
-        if limit <= 0:
-            return []
-        rows = await self._read(fetch_all, mo.DUE_PUSHES, (now, limit))
-        return [mo.push_from_row(row) for row in rows]
-
-    async def next_inbound_push_due(self) -> float | None:
-        row = await self._read(fetch_one, mo.NEXT_PUSH, ())
-        return None if row is None else cast(float, row[0])
-
-    async def finish_inbound_pushes(self, ids: Sequence[int]) -> None:
-        if ids:
-            await self._write(execute_many, (mo.FINISH_PUSH, [(i,) for i in ids]))
-
-    async def retry_inbound_pushes(self, retries: Sequence[CallbackRetry]) -> None:
-        if retries:
-            rows = [
-                (r.attempts, r.next_attempt_at, r.last_error, "dead" if r.dead else "pending", r.id)
-                for r in retries
-            ]
-            await self._write(execute_many, (mo.RETRY_PUSH, rows))
-
-    async def pending_smpp_inbound(
-        self, account_id: str, after_sequence_id: int | None, limit: int
-    ) -> list[InboundMessage]:
-        if limit <= 0:
-            return []
-        after = -1 if after_sequence_id is None else after_sequence_id
-        rows = await self._read(fetch_all, mo.PENDING_SMPP, (account_id, after, limit))
-        return [mo.message_from_row(row) for row in rows]
-
-    async def finish_smpp_inbound(self, account_id: str, sequence_ids: Sequence[int]) -> None:
-        if sequence_ids:
-            rows = [(account_id, i) for i in sequence_ids]
-            await self._write(execute_many, (mo.FINISH_SMPP, rows))
-
-    async def list_inbound(self, account_id: str, limit: int) -> list[InboundMessage]:
-        if limit <= 0:
-            return []
-        rows = await self._read(fetch_all, mo.LIST, (account_id, limit))
-        return [mo.message_from_row(row) for row in rows]
-
-    async def prune_inbound_parts(self, received_before: float) -> int:
-        return await self._write(execute_count, (mo.PRUNE_PARTS, (received_before,)))
 
     # -- replay nonces ------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Final
 
 from smsgate.adapters.secret_files import create_private_file, restrict_to_owner
-from smsgate.adapters.storage import sqlite_inbound as mo
 from smsgate.adapters.storage.sqlite.sql import rollback
 from smsgate.domain.carrier_receipts import carrier_key
 from smsgate.ports.store import StoreError
@@ -21,6 +20,50 @@ __all__ = ["MIGRATIONS", "close_writer", "connect_reader", "connect_writer"]
 
 _BUSY_TIMEOUT_MS: Final = 5000
 _WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
+
+# MO messages, their parts and their deliveries (how they are used: inbound.py).
+_INBOUND_MIGRATION: Final = (
+    """CREATE TABLE mo_messages (
+        sequence_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        dest_code TEXT NOT NULL,
+        text TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        connector TEXT NOT NULL
+    )""",
+    "CREATE INDEX mo_messages_account ON mo_messages (account_id, sequence_id)",
+    """CREATE TABLE mo_parts (
+        connector TEXT NOT NULL,
+        source TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        reference INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        number INTEGER NOT NULL,
+        data_coding INTEGER NOT NULL,
+        received_at REAL NOT NULL,
+        body BLOB NOT NULL,
+        PRIMARY KEY (connector, source, destination, reference, total, number)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX mo_parts_age ON mo_parts (received_at)",
+    """CREATE TABLE mo_pushes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        sequence_id INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'dead'))
+    )""",
+    "CREATE INDEX mo_pushes_due ON mo_pushes (state, next_attempt_at)",
+    """CREATE TABLE smpp_mo (
+        account_id TEXT NOT NULL,
+        sequence_id INTEGER NOT NULL,
+        PRIMARY KEY (account_id, sequence_id)
+    ) WITHOUT ROWID""",
+)
 
 # Each migration is the list of statements taking the schema from version i to i + 1; the
 # database's PRAGMA user_version says how many have been applied. Append, never edit.
@@ -225,8 +268,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """CREATE INDEX messages_expiry_own ON messages (created_at + validity_period)
             WHERE status = 'submitted' AND validity_period IS NOT NULL""",
     ),
-    # MO messages, their parts and their deliveries (see sqlite_inbound).
-    mo.MIGRATION,
+    # MO messages, their parts and their deliveries (see inbound.py).
+    _INBOUND_MIGRATION,
     (
         # SUBMITTED messages by connector and send date, for a drained connector's count of
         # the receipts it still owes (_COUNT_AWAITING_RECEIPT): only those waiting for a
