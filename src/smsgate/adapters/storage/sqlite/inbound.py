@@ -1,7 +1,6 @@
-"""MO (inbound) messages in the SQLite store: schema, statements and the writer's operations.
+"""MO (inbound) messages: parts of long ones until whole, the messages, and their deliveries.
 
-Kept apart from ``sqlite.py`` (which runs them on its writer and reader threads): MO messages
-touch none of the tables of outgoing messages.
+MO messages touch none of the tables of outgoing messages (``schema.py`` creates theirs):
 
 - ``mo_parts`` holds the parts of long MO messages until their group is whole. Each part is
   stored before the SMSC is answered, so a part taken is never lost to a crash; the group's
@@ -17,72 +16,21 @@ touch none of the tables of outgoing messages.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Final, cast
 
-from smsgate.domain.inbound import InboundMessage
-from smsgate.ports.store import InboundPart, InboundPushJob
-
-__all__ = [
-    "DUE_PUSHES",
-    "FINISH_PUSH",
-    "FINISH_SMPP",
-    "LIST",
-    "MIGRATION",
-    "NEXT_PUSH",
-    "PENDING_SMPP",
-    "PRUNE_PARTS",
-    "RETRY_PUSH",
-    "add_part",
-    "message_from_row",
-    "part_row",
-    "push_from_row",
-    "store_message",
-]
-
-_Row = tuple[Any, ...]
-
-MIGRATION: Final = (
-    """CREATE TABLE mo_messages (
-        sequence_id INTEGER PRIMARY KEY AUTOINCREMENT,
-        account_id TEXT NOT NULL,
-        source TEXT NOT NULL,
-        destination TEXT NOT NULL,
-        dest_code TEXT NOT NULL,
-        text TEXT NOT NULL,
-        received_at REAL NOT NULL,
-        connector TEXT NOT NULL
-    )""",
-    "CREATE INDEX mo_messages_account ON mo_messages (account_id, sequence_id)",
-    """CREATE TABLE mo_parts (
-        connector TEXT NOT NULL,
-        source TEXT NOT NULL,
-        destination TEXT NOT NULL,
-        reference INTEGER NOT NULL,
-        total INTEGER NOT NULL,
-        number INTEGER NOT NULL,
-        data_coding INTEGER NOT NULL,
-        received_at REAL NOT NULL,
-        body BLOB NOT NULL,
-        PRIMARY KEY (connector, source, destination, reference, total, number)
-    ) WITHOUT ROWID""",
-    "CREATE INDEX mo_parts_age ON mo_parts (received_at)",
-    """CREATE TABLE mo_pushes (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        account_id TEXT NOT NULL,
-        url TEXT NOT NULL,
-        sequence_id INTEGER NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL NOT NULL,
-        last_error TEXT,
-        state TEXT NOT NULL CHECK (state IN ('pending', 'dead'))
-    )""",
-    "CREATE INDEX mo_pushes_due ON mo_pushes (state, next_attempt_at)",
-    """CREATE TABLE smpp_mo (
-        account_id TEXT NOT NULL,
-        sequence_id INTEGER NOT NULL,
-        PRIMARY KEY (account_id, sequence_id)
-    ) WITHOUT ROWID""",
+from smsgate.adapters.storage.sqlite.base import StoreBase
+from smsgate.adapters.storage.sqlite.sql import (
+    Row,
+    execute_count,
+    execute_many,
+    fetch_all,
+    fetch_one,
 )
+from smsgate.domain.inbound import InboundMessage
+from smsgate.ports.store import CallbackRetry, InboundPart, InboundPushJob
+
+__all__ = ["InboundMixin"]
 
 _COLUMNS: Final = (
     "sequence_id, account_id, source, destination, dest_code, text, received_at, connector"
@@ -92,35 +40,95 @@ _PART_COLUMNS: Final = (
     "connector, source, destination, reference, total, number, data_coding, received_at, body"
 )
 _GROUP: Final = "connector = ? AND source = ? AND destination = ? AND reference = ? AND total = ?"
-
-DUE_PUSHES: Final = (
+_DUE_PUSHES: Final = (
     f"SELECT p.id, p.account_id, p.url, p.attempts, {_M_COLUMNS} FROM mo_pushes p "
     "JOIN mo_messages m ON m.sequence_id = p.sequence_id "
     "WHERE p.state = 'pending' AND p.next_attempt_at <= ? "
     "ORDER BY p.next_attempt_at, p.id LIMIT ?"
 )
-NEXT_PUSH: Final = (
+_NEXT_PUSH: Final = (
     "SELECT p.next_attempt_at FROM mo_pushes p "
     "JOIN mo_messages m ON m.sequence_id = p.sequence_id "
     "WHERE p.state = 'pending' ORDER BY p.next_attempt_at LIMIT 1"
 )
-FINISH_PUSH: Final = "DELETE FROM mo_pushes WHERE id = ?"
-RETRY_PUSH: Final = (
+_FINISH_PUSH: Final = "DELETE FROM mo_pushes WHERE id = ?"
+_RETRY_PUSH: Final = (
     "UPDATE mo_pushes SET attempts = ?, next_attempt_at = ?, last_error = ?, state = ? WHERE id = ?"
 )
-PENDING_SMPP: Final = (
+_PENDING_SMPP: Final = (
     f"SELECT {_M_COLUMNS} FROM smpp_mo s JOIN mo_messages m ON m.sequence_id = s.sequence_id "
     "WHERE s.account_id = ? AND s.sequence_id > ? ORDER BY s.sequence_id LIMIT ?"
 )
-FINISH_SMPP: Final = "DELETE FROM smpp_mo WHERE account_id = ? AND sequence_id = ?"
-LIST: Final = (
+_FINISH_SMPP: Final = "DELETE FROM smpp_mo WHERE account_id = ? AND sequence_id = ?"
+_LIST: Final = (
     f"SELECT {_M_COLUMNS} FROM mo_messages m WHERE m.account_id = ? "
     "ORDER BY m.sequence_id DESC LIMIT ?"
 )
-PRUNE_PARTS: Final = "DELETE FROM mo_parts WHERE received_at < ?"
+_PRUNE_PARTS: Final = "DELETE FROM mo_parts WHERE received_at < ?"
 
 
-def part_row(part: InboundPart) -> _Row:
+class InboundMixin(StoreBase):
+    """The InboundStore port: MO messages, their parts and deliveries."""
+
+    async def add_inbound_part(self, part: InboundPart) -> list[InboundPart] | None:
+        return await self._write(_add_part, _part_row(part))
+
+    async def store_inbound(
+        self, message: InboundMessage, *, completes: InboundPart | None = None, smpp: bool = False
+    ) -> InboundMessage | None:
+        group = None if completes is None else completes.group
+        return await self._write(_store_message, (message, group, smpp))
+
+    async def due_inbound_pushes(self, now: float, limit: int) -> list[InboundPushJob]:
+        if limit <= 0:
+            return []
+        rows = await self._read(fetch_all, _DUE_PUSHES, (now, limit))
+        return [_push_from_row(row) for row in rows]
+
+    async def next_inbound_push_due(self) -> float | None:
+        row = await self._read(fetch_one, _NEXT_PUSH, ())
+        return None if row is None else cast(float, row[0])
+
+    async def finish_inbound_pushes(self, ids: Sequence[int]) -> None:
+        if ids:
+            await self._write(execute_many, (_FINISH_PUSH, [(i,) for i in ids]))
+
+    async def retry_inbound_pushes(self, retries: Sequence[CallbackRetry]) -> None:
+        if retries:
+            rows = [
+                (r.attempts, r.next_attempt_at, r.last_error, "dead" if r.dead else "pending", r.id)
+                for r in retries
+            ]
+            await self._write(execute_many, (_RETRY_PUSH, rows))
+
+    async def pending_smpp_inbound(
+        self, account_id: str, after_sequence_id: int | None, limit: int
+    ) -> list[InboundMessage]:
+        if limit <= 0:
+            return []
+        after = -1 if after_sequence_id is None else after_sequence_id
+        rows = await self._read(fetch_all, _PENDING_SMPP, (account_id, after, limit))
+        return [_inbound_from_row(row) for row in rows]
+
+    async def finish_smpp_inbound(self, account_id: str, sequence_ids: Sequence[int]) -> None:
+        if sequence_ids:
+            rows = [(account_id, i) for i in sequence_ids]
+            await self._write(execute_many, (_FINISH_SMPP, rows))
+
+    async def list_inbound(self, account_id: str, limit: int) -> list[InboundMessage]:
+        if limit <= 0:
+            return []
+        rows = await self._read(fetch_all, _LIST, (account_id, limit))
+        return [_inbound_from_row(row) for row in rows]
+
+    async def prune_inbound_parts(self, received_before: float) -> int:
+        return await self._write(execute_count, (_PRUNE_PARTS, (received_before,)))
+
+
+# -- rows <-> records -------------------------------------------------------------------------
+
+
+def _part_row(part: InboundPart) -> Row:
     return (
         part.connector,
         part.source,
@@ -134,7 +142,7 @@ def part_row(part: InboundPart) -> _Row:
     )
 
 
-def _part_from_row(row: _Row) -> InboundPart:
+def _part_from_row(row: Row) -> InboundPart:
     return InboundPart(
         connector=row[0],
         source=row[1],
@@ -148,7 +156,7 @@ def _part_from_row(row: _Row) -> InboundPart:
     )
 
 
-def message_from_row(row: _Row) -> InboundMessage:
+def _inbound_from_row(row: Row) -> InboundMessage:
     return InboundMessage(
         sequence_id=row[0],
         account_id=row[1],
@@ -161,16 +169,20 @@ def message_from_row(row: _Row) -> InboundMessage:
     )
 
 
-def push_from_row(row: _Row) -> InboundPushJob:
+def _push_from_row(row: Row) -> InboundPushJob:
     return InboundPushJob(
-        id=row[0], account_id=row[1], url=row[2], attempts=row[3], message=message_from_row(row[4:])
+        id=row[0],
+        account_id=row[1],
+        url=row[2],
+        attempts=row[3],
+        message=_inbound_from_row(row[4:]),
     )
 
 
 # -- the writer's operations (writer thread, inside the batch's transaction) -------------------
 
 
-def add_part(conn: sqlite3.Connection, row: _Row) -> list[InboundPart] | None:
+def _add_part(conn: sqlite3.Connection, row: Row) -> list[InboundPart] | None:
     """Keep the part (the first of a number counts); the group's parts once it is whole."""
     conn.execute(
         f"INSERT OR IGNORE INTO mo_parts ({_PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
@@ -183,8 +195,8 @@ def add_part(conn: sqlite3.Connection, row: _Row) -> list[InboundPart] | None:
     return [_part_from_row(part) for part in parts]
 
 
-def store_message(
-    conn: sqlite3.Connection, arg: tuple[InboundMessage, _Row | None, bool]
+def _store_message(
+    conn: sqlite3.Connection, arg: tuple[InboundMessage, Row | None, bool]
 ) -> InboundMessage | None:
     """Remove the group's parts (nothing stored if they are gone), store the message, queue
     its push (the account's URL as it is now) and its SMPP delivery."""
