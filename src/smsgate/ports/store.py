@@ -1,8 +1,8 @@
 """The store port: what the core needs to keep, whatever database keeps it.
 
-The embedded adapter is SQLite (``adapters/storage/sqlite.py``); a memory fake serves unit tests
-(``adapters/storage/memory.py``); PostgreSQL comes with scale-out. The same contract tests
-(``tests/contract/test_store.py``) run against every adapter.
+The embedded adapter is SQLite (``adapters/storage/sqlite/``); several processes share PostgreSQL
+(``adapters/storage/postgres/``); a memory fake serves unit tests (``adapters/storage/memory.py``).
+The same contract tests (``tests/contract/``) run against every adapter.
 
 Every write method is durable when its awaitable returns: the core answers "OK" to a client only
 after :meth:`MessageStore.insert_messages` has returned. Adapters batch concurrent writes into one
