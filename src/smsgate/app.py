@@ -23,6 +23,7 @@ from smsgate.adapters.carriers.simulator import CarrierSimulator
 from smsgate.adapters.carriers.smpp import SmppCarrier, SmppConnector
 from smsgate.adapters.notify.http_callbacks import CallbackPusher
 from smsgate.adapters.notify.sms_up import SmsUpPusher
+from smsgate.adapters.queue.shared import SharedDeliveryQueue
 from smsgate.adapters.secret_files import load_or_create_token
 from smsgate.adapters.storage.disk import ADVICE, DiskProblem
 from smsgate.bootstrap import Adapters
@@ -67,13 +68,17 @@ _NONCE_PAGE = 10_000
 _NONCE_PRUNE_S = 10.0
 #: The connector manager looks at the connectors document at least this far apart.
 _MIN_RECONCILE_S = 0.25
+#: With several processes, how often SMPP binds look for receipts another process applied.
+_OWED_REREAD_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
 class Listening:
+    """Where this process listens; None for a door its role does not open."""
+
     http_host: str
-    http_port: int
-    smpp_port: int
+    http_port: int | None
+    smpp_port: int | None
     smpp_tls_port: int | None = None
 
 
@@ -177,6 +182,8 @@ class Gateway:
         :meth:`start` does before its loops and listeners (and all that a test of one door
         needs)."""
         await self.store.start()
+        if isinstance(self.queue, SharedDeliveryQueue):
+            await self.queue.start()
         # Every cache that decides requests is loaded before the doors open: a burst of
         # requests arriving with the first connection must not be judged on empty defaults.
         await self.policy.load()  # policy documents, SMPP credentials among them
@@ -187,9 +194,24 @@ class Gateway:
         await self._seed_quotas()
 
     async def start(self) -> Listening:
+        """Start what this process's role asks (``[server] role``; all of it by default):
+        the delivery side (carriers, connectors, the queue's workers, receipts, callbacks,
+        expiry), the HTTP door with the admin API, the SMPP door."""
+        role = self.config.server.role
+        delivers = role in ("all", "worker")
         # Before anything starts: a damaged token file stops the start with nothing to undo.
         token = load_or_create_token(self.config.admin.token, self.config.admin_token_path)
         await self.open()
+        if delivers:
+            await self._start_delivery()
+        http_port = smpp_port = None
+        if role in ("all", "api"):
+            http_port = await self._start_http(token)
+        if role in ("all", "smpp"):
+            smpp_port = await self._start_smpp()
+        return Listening(self.config.server.host, http_port, smpp_port, self._smpp_tls_port())
+
+    async def _start_delivery(self) -> None:
         await self.carrier.start(self.receipts.report)
         await self._start_connectors()
         self.receipts.set_wakeup(self._receipts_ready.set)
@@ -204,6 +226,9 @@ class Gateway:
         self._spawn(lambda: self.expiry.run(self.config.upstream.expiry_sweep_s), "expiry")
         self._spawn(self._prune_nonces_forever, "nonces")
         self._spawn(self.connectors.run, "connectors")
+        self._spawn(lambda: self._recover(recover_before), "recovery")
+
+    async def _start_http(self, token: str) -> int:
         app = self.door.application()
         health.register(app, self.readiness)
         admin = AdminService(self.store, self.clock)
@@ -219,20 +244,22 @@ class Gateway:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await self._open_http_site()
-        self._spawn(
-            lambda: self._recover(recover_before),
-            "recovery",
-        )
         sockets = self._runner.addresses
-        port = sockets[0][1] if sockets else self.config.server.http_port
-        self._smpp = self.smpp_server()
-        self.receipts.add_listener(self._smpp.outbox.on_final)
-        self.upstream.inbound.add_listener(self._smpp.on_inbound)
+        return int(sockets[0][1]) if sockets else self.config.server.http_port
+
+    async def _start_smpp(self) -> int:
+        self._smpp = smpp = self.smpp_server()
+        self.receipts.add_listener(smpp.outbox.on_final)
+        self.upstream.inbound.add_listener(smpp.on_inbound)
+        if isinstance(self.queue, SharedDeliveryQueue):
+            # Receipts of messages this process's binds submitted may be applied by another
+            # process (whichever worker delivered them): read what the binds are owed.
+            self._spawn(self._reread_owed_forever, "smpp-owed")
         server = self.config.server
-        smpp_port = await self._smpp.start(
-            server.host, server.smpp_port, reuse_port=server.reuse_port
-        )
-        return Listening(self.config.server.host, port, smpp_port, self._smpp.tls_port)
+        return await smpp.start(server.host, server.smpp_port, reuse_port=server.reuse_port)
+
+    def _smpp_tls_port(self) -> int | None:
+        return self._smpp.tls_port if self._smpp is not None else None
 
     def smpp_server(self) -> SmppServer:
         """The SMPP door over the core (not listening yet); :meth:`open` must have run."""
@@ -289,6 +316,8 @@ class Gateway:
         await self.upstream.close()
         await self.pusher.close()
         await self.mo_pusher.close()
+        if isinstance(self.queue, SharedDeliveryQueue):
+            await self.queue.close()
         await self.store.close()
         await self._adapters.close()
 
@@ -356,7 +385,21 @@ class Gateway:
         self._tasks.append(asyncio.create_task(guarded(), name=name))
 
     async def _recover(self, before_id: str) -> None:
+        if isinstance(self.queue, SharedDeliveryQueue):
+            # Queued messages need no recovery: they are the store's, and a dead worker's
+            # claims run out. What this node handed to a carrier that forgot it on restart
+            # (the simulator) is handed over again.
+            if self.carrier.resubmit_on_recovery:
+                await self.queue.recover_node(self.config.server.node_id)
+            return
         await recover_unfinished(self.store, self.queue, self.carrier, before_id)
+
+    async def _reread_owed_forever(self) -> None:
+        """Every ``_OWED_REREAD_S``, have the SMPP outboxes read what bound accounts are owed."""
+        while True:
+            await asyncio.sleep(_OWED_REREAD_S)
+            if self._smpp is not None:
+                self._smpp.reread_owed()
 
     async def _deliver_forever(self) -> None:
         while True:

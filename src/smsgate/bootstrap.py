@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from smsgate.adapters.limits.memory import MemoryLimiter
 from smsgate.adapters.limits.redis import RedisLimiter
 from smsgate.adapters.queue.memory import MemoryDeliveryQueue
+from smsgate.adapters.queue.shared import SharedDeliveryQueue
 from smsgate.adapters.replay.memory import MemoryNonceGuard
 from smsgate.adapters.replay.redis import RedisNonceGuard
 from smsgate.adapters.secret_box import SecretBox
@@ -30,7 +31,7 @@ from smsgate.adapters.storage.factory import open_store
 from smsgate.config import Config
 from smsgate.ports.clock import Clock, SystemClock
 from smsgate.ports.limits import Limiter
-from smsgate.ports.queue import DeliveryQueue
+from smsgate.ports.queue import DeliveryQueue, WorkStore
 from smsgate.ports.replay import NonceGuard
 from smsgate.ports.store import Store
 
@@ -75,7 +76,8 @@ def adapters_for(
 
     The embedded default: the data directory's SQLite store, and the limiter, queue and replay
     guard in process memory. With ``[redis] url``, the limiter and the replay guard are the
-    ones every process shares in Redis. A store passed in without a data directory behind it
+    ones every process shares in Redis; with a PostgreSQL store, the store is the delivery queue
+    every process shares. A store passed in without a data directory behind it
     (a test's memory store) gets a master key of its own for the run."""
     if store is None:
         store = open_store(config)  # makes the master key if the database is new
@@ -97,12 +99,20 @@ def adapters_for(
         store=store,
         box=box,
         clock=clock if clock is not None else SystemClock(),
-        queue=queue if queue is not None else MemoryDeliveryQueue(config.pipeline.queue_size),
+        queue=queue if queue is not None else _queue_for(config, store),
         limiter=limiter if limiter is not None else MemoryLimiter(),
         nonces=nonces if nonces is not None else MemoryNonceGuard(window=window),
         chance=chance if chance is not None else random.random,
         closers=tuple(closers),
     )
+
+
+def _queue_for(config: Config, store: Store) -> DeliveryQueue:
+    """The queue the store allows: a store that several processes share is the queue itself."""
+    capacity = config.pipeline.queue_size
+    if isinstance(store, WorkStore):
+        return SharedDeliveryQueue(store, capacity, config.server.node_id)
+    return MemoryDeliveryQueue(capacity)
 
 
 def bootstrap(

@@ -8,10 +8,14 @@ import gc
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smsgate.cli.common import Commands, example, tune_for_traffic
 from smsgate.cli.workers import supervise
 from smsgate.config import Config
+
+if TYPE_CHECKING:
+    from smsgate.app import Listening
 from smsgate.logs import configure_logging
 from smsgate.ports.store import StoreError
 
@@ -41,23 +45,7 @@ async def _serve_async(config: Config) -> None:
     gateway = bootstrap(config)
     listening = await gateway.start()
     gc.freeze()  # what start-up built lives for the whole run: never scan it again
-    data_dir = config.server.data_dir.resolve()
-    print(
-        f"smsgate: HTTP API (Alibaba Cloud SMS 2018-05-01) listening on "
-        f"http://{listening.http_host}:{listening.http_port}\n"
-        f"smsgate: SMPP 3.4 listening on {listening.http_host}:{listening.smpp_port}\n"
-        + (
-            f"smsgate: SMPP 3.4 over TLS listening on {listening.http_host}:"
-            f"{listening.smpp_tls_port}\n"
-            if listening.smpp_tls_port is not None
-            else ""
-        )
-        + f"smsgate: data directory {data_dir}\n"
-        f"smsgate: admin API under /admin, token {_token_source(config)}\n"
-        f"smsgate: create credentials with: {_self_command()} accounts create "
-        f"--data-dir {data_dir} --name demo --balance 100 --json",
-        flush=True,
-    )
+    print("\n".join(_banner(config, listening)), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,6 +53,40 @@ async def _serve_async(config: Config) -> None:
     await stop.wait()
     print("smsgate: stopping", flush=True)
     await gateway.stop()
+
+
+def _banner(config: Config, listening: Listening) -> list[str]:
+    """What the operator needs to know once the server is up: where it listens, where its data
+    is, how to get started."""
+    host, server = listening.http_host, config.server
+    lines = []
+    if listening.http_port is not None:
+        lines.append(
+            "smsgate: HTTP API (Alibaba Cloud SMS 2018-05-01) listening on "
+            f"http://{host}:{listening.http_port}"
+        )
+    if listening.smpp_port is not None:
+        lines.append(f"smsgate: SMPP 3.4 listening on {host}:{listening.smpp_port}")
+    if listening.smpp_tls_port is not None:
+        lines.append(f"smsgate: SMPP 3.4 over TLS listening on {host}:{listening.smpp_tls_port}")
+    if server.role in ("all", "worker"):
+        lines.append(f"smsgate: delivering as node {server.node_id}")
+    data_dir = server.data_dir.resolve()
+    if config.store.url:
+        lines.append(f"smsgate: store PostgreSQL (keys in {data_dir})")
+    else:
+        lines.append(f"smsgate: data directory {data_dir}")
+    if config.redis.url:
+        lines.append("smsgate: limits and replay nonces shared in Redis")
+    if listening.http_port is not None:
+        lines.append(f"smsgate: admin API under /admin, token {_token_source(config)}")
+    store = " --store URL" if config.store.url else ""
+    lines.append(
+        f"smsgate: create credentials with: {_self_command()} accounts create "
+        f"--data-dir {data_dir}{store} --name demo --balance 100 --json"
+    )
+    lines.append(f"smsgate: ready (role {server.role})")
+    return lines
 
 
 def _self_command() -> str:

@@ -9,12 +9,12 @@ messages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 from smsgate.domain.models import Message
 
-__all__ = ["DeliveryQueue"]
+__all__ = ["DeliveryQueue", "WorkStore"]
 
 
 class DeliveryQueue(Protocol):
@@ -66,4 +66,42 @@ class DeliveryQueue(Protocol):
 
     async def get_batch(self, max_items: int) -> list[Message]:
         """Wait for at least one message; return up to ``max_items``. Frees their room."""
+        ...
+
+
+@runtime_checkable
+class WorkStore(Protocol):
+    """A store that is also the queue several processes share (the PostgreSQL store): queued
+    messages are its accepted ones, claimed by one worker at a time under a lease."""
+
+    async def claim_work(self, node_id: int, limit: int, lease_s: float) -> list[Message]:
+        """Up to ``limit`` queued, due messages nobody holds, now held by ``node_id`` for
+        ``lease_s`` seconds (a worker that dies leaves them to others when the lease ends)."""
+        ...
+
+    async def requeue_work(self, message_ids: Sequence[str], delay_s: float) -> None:
+        """Give claimed messages back, to be taken again ``delay_s`` from now."""
+        ...
+
+    async def release_node_work(self, node_id: int) -> None:
+        """Give back every message ``node_id`` holds (a node starting again: the holder was
+        its previous life)."""
+        ...
+
+    async def waiting_work(self) -> int:
+        """How many messages are queued, claimed or not."""
+        ...
+
+    async def node_submitted(self, node_id: int, after: str | None, limit: int) -> list[Message]:
+        """A page of the messages ``node_id`` handed to a carrier that still owes their receipt
+        (by id, after ``after``): what a restarted node gives again to a carrier that keeps
+        nothing across restarts."""
+        ...
+
+    async def notify_work(self) -> None:
+        """Tell every process's workers that work was queued."""
+        ...
+
+    async def listen_work(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+        """Call ``wake`` whenever work is announced; returns how to stop listening."""
         ...

@@ -34,6 +34,7 @@ def open_store(config: Config) -> Store:
             box,
             durability=config.store.durability,
             commit_linger_s=config.store.commit_linger_ms / 1000,
+            claimant=f"node:{config.server.node_id}",
         )
     box = SecretBox.from_key_file(config.master_key_path, create=not config.db_path.exists())
     return SqliteStore(

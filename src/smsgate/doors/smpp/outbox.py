@@ -284,6 +284,16 @@ class Outbox(ABC, Generic[K, T, L]):
             account.scanning = True
             self._tasks.spawn(self._scan(account_id, account))
 
+    def reread(self) -> None:
+        """Read again what every bound account is owed: with several processes sharing the
+        store, another one may have queued deliveries for binds of this one (a receipt applied
+        by the worker that delivered the message; an MO message stored where its SMSC is
+        bound), and only the store tells."""
+        for account_id, account in self._accounts.items():
+            if account.links:
+                self._mark_backlog(account)
+                self.pump(account_id)
+
     # --- routing --------------------------------------------------------------------------------
 
     def _enqueue(self, account: _Account[K, T, L], item: T, *, first: bool = False) -> None:

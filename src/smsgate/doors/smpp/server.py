@@ -170,6 +170,11 @@ class SmppServer:
             self.tls_port = _bound_port(secure, self.config.tls_port)
         return _bound_port(plain, port)
 
+    def reread_owed(self) -> None:
+        """Have both outboxes read what bound accounts are owed (see ``Outbox.reread``)."""
+        self.outbox.reread()
+        self.mo_outbox.reread()
+
     async def stop(self) -> None:
         """Stop as a polite SMSC does (§4.2), within ``shutdown_s``: stop listening and reading
         new requests, let the requests in flight be answered, send every bind an unbind and

@@ -37,6 +37,10 @@ class PgParts:
     #: How long a claim on due work lasts before another process may take the work over.
     _claim_s: float
 
+    async def _connect(self, name: str, **settings: str) -> Any:
+        """A connection of its own (named ``name`` on the server); the store's to make."""
+        raise NotImplementedError
+
     async def _write(self, fn: Callable[[Any, Any], Awaitable[_R]], arg: Any) -> _R:
         """Queue one operation for the writer and wait until its batch is committed."""
         return await self._writer.write(fn, arg)

@@ -43,6 +43,7 @@ from smsgate.adapters.storage.postgres.policy import Policy
 from smsgate.adapters.storage.postgres.receipts import Receipts
 from smsgate.adapters.storage.postgres.schema import apply_migrations, pending
 from smsgate.adapters.storage.postgres.templates import Templates
+from smsgate.adapters.storage.postgres.work import Work
 from smsgate.adapters.storage.postgres.writer import Writer, WriterStats
 from smsgate.ports.store import StoreError
 
@@ -59,7 +60,9 @@ _RELEASE_CLAIMS: Final = (
 )
 
 
-class PostgresStore(Accounts, Templates, Messages, Receipts, Callbacks, Inbound, Policy, Nonces):
+class PostgresStore(
+    Accounts, Templates, Messages, Receipts, Callbacks, Inbound, Policy, Nonces, Work
+):
     """The :class:`smsgate.ports.store.Store` port on PostgreSQL (see the module docstring).
 
     ``durability="full"`` commits with ``synchronous_commit = on``: an accepted message
@@ -84,6 +87,7 @@ class PostgresStore(Accounts, Templates, Messages, Receipts, Callbacks, Inbound,
         claim_s: float = 60.0,
         migrate: bool = True,
         command_timeout_s: float = 30.0,
+        claimant: str | None = None,
     ) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
@@ -98,7 +102,10 @@ class PostgresStore(Accounts, Templates, Messages, Receipts, Callbacks, Inbound,
         self._claim_s = claim_s
         self._migrate = migrate
         self._command_timeout = command_timeout_s
-        self._claimant = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        # Who this instance is in claims. A server passes its node id, unique among the live
+        # processes of an installation and the same after a restart: a restarted process then
+        # takes back its own claims at once instead of waiting for their leases to run out.
+        self._claimant = claimant or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._pool: Any = None
         self._started = False
         self._writer = Writer(
