@@ -146,3 +146,16 @@ async def test_the_bound_counts_what_the_store_holds_and_what_was_reserved(
         assert await queue.room() == 5
     finally:
         await queue.close()
+
+
+async def test_a_live_worker_keeps_its_claims_by_renewing_them(
+    pair: list[PostgresStore], queued: list[str]
+) -> None:
+    holder, other = pair
+    assert len(await holder.claim_work(1, 20, 0.3)) == 20
+
+    assert await holder.renew_node_work(1, 3600.0) == 20
+    await asyncio.sleep(0.5)  # past the first lease, on the database's clock
+
+    assert await other.claim_work(2, 20, 60.0) == []
+    assert await holder.renew_node_work(2, 3600.0) == 0  # another node's claims are not its

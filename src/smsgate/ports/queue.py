@@ -88,6 +88,11 @@ class WorkStore(Protocol):
         its previous life)."""
         ...
 
+    async def renew_node_work(self, node_id: int, lease_s: float) -> int:
+        """Extend every live claim of ``node_id`` to ``lease_s`` from now (a live worker's
+        heartbeat: its claims end only when it stops renewing them); how many."""
+        ...
+
     async def waiting_work(self) -> int:
         """How many messages are queued, claimed or not."""
         ...

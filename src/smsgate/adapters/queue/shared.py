@@ -12,11 +12,16 @@ accepted it. What this adapter adds is what each process needs around that:
   when there are none it waits for a notification that work came (``pg_notify``, sent by the
   processes that accept, at most one per ``notify_every_s``) or for ``poll_s``, whichever comes
   first, so that a lost notification costs at most one poll.
+- **Keeping it.** A carrier that answers only with the receipt (the simulator) leaves a message
+  queued while it holds it, so a worker renews all its node's claims three times per lease
+  while it lives: its work is taken over only once it is gone, after ``lease_s``, or at once
+  when its node starts again (``release_node_work``).
 - **Giving back.** ``put_later`` and ``put_when_room`` hand claimed messages back to the store
   (due later, or at once); every process's workers may then take them.
 
-What a restarted node owes a carrier that keeps nothing across restarts (the simulator) is not
-this queue's: the server asks the store for that node's messages (``WorkStore.node_submitted``).
+A carrier that records hand-overs and keeps nothing across restarts would leave its messages
+SUBMITTED, out of the queue: :meth:`SharedDeliveryQueue.recover_node` hands a restarted node's
+back to its workers (``WorkStore.node_submitted``).
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ class SharedDeliveryQueue:
         self._tasks = BackgroundTasks()
         self._stop_listening: Callable[[], Awaitable[None]] | None = None
         self._depth_task: asyncio.Task[None] | None = None
+        self._renewing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Read the depth, listen for work, and keep the depth fresh in the background."""
@@ -76,10 +82,11 @@ class SharedDeliveryQueue:
         self._depth_task = asyncio.create_task(self._follow_depth(), name="queue-depth")
 
     async def close(self) -> None:
-        if self._depth_task is not None:
-            self._depth_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._depth_task
+        for task in (self._depth_task, self._renewing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._tasks.cancel()
         if self._stop_listening is not None:
             with contextlib.suppress(Exception):  # the connection may be gone already
@@ -139,6 +146,8 @@ class SharedDeliveryQueue:
         return recovered
 
     async def get_batch(self, max_items: int) -> list[Message]:
+        if self._renewing is None:  # this process delivers: keep its claims alive
+            self._renewing = asyncio.create_task(self._renew_forever(), name="queue-leases")
         if self._recovered:
             count = min(max_items, len(self._recovered))
             return [self._recovered.popleft() for _ in range(count)]
@@ -161,6 +170,17 @@ class SharedDeliveryQueue:
             await self._work.notify_work()
         except StoreError as exc:  # the workers' next poll finds the work anyway
             log.warning("cannot announce queued work: %s", exc)
+
+    async def _renew_forever(self) -> None:
+        """Renew this node's claims three times per lease: a message stays claimed while a
+        carrier that answers only with its receipt holds it, for as long as that takes, and
+        is taken over only when this process is gone (its renewals stop)."""
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                await self._work.renew_node_work(self._node, self._lease_s)
+            except StoreError as exc:
+                log.warning("cannot renew the claims of node %d: %s", self._node, exc)
 
     async def _follow_depth(self) -> None:
         while True:

@@ -54,6 +54,11 @@ _RELEASE_NODE: Final = (
     "UPDATE messages SET work_claimed_until = NULL "
     "WHERE status = 'accepted' AND work_node = $1 AND work_claimed_until IS NOT NULL"
 )
+_RENEW_NODE: Final = (
+    f"WITH renewed AS (UPDATE messages SET work_claimed_until = {DB_NOW} + $2 "
+    f"WHERE status = 'accepted' AND work_node = $1 AND work_claimed_until > {DB_NOW} "
+    "RETURNING 1) SELECT count(*) FROM renewed"
+)
 _WAITING: Final = "SELECT count(*) FROM messages WHERE status = 'accepted'"
 _NODE_SUBMITTED: Final = (
     f"SELECT {M_COLUMNS} FROM messages m WHERE m.status = 'submitted' AND m.work_node = $1 "
@@ -79,6 +84,12 @@ class Work(PgParts):
         own previous life (a node id is one live process's), so that the work need not wait
         for the lease to run out."""
         await self._fetch(_RELEASE_NODE, node_id)
+
+    async def renew_node_work(self, node_id: int, lease_s: float) -> int:
+        """Extend every live claim of ``node_id`` to ``lease_s`` from now; how many. A carrier
+        that answers with its receipt (the simulator) keeps a message queued while it holds
+        it: the worker's lease must outlast the carrier's hold, however long that is."""
+        return int(await self._fetchval(_RENEW_NODE, node_id, lease_s))
 
     async def waiting_work(self) -> int:
         """How many messages are queued (claimed or not): the depth the doors' bound counts."""
