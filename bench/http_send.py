@@ -6,6 +6,10 @@ with its own nonce exactly as aliyun-python-sdk-core signs them. Prints accepted
 latency percentiles, answers by code, and the server's resident memory sampled during the run.
 
     python3 dev.py bench-http --messages 200000 --concurrency 64
+
+Scale-out: ``--workers N`` runs ``serve --workers N``; ``--postgres ADMIN_URL`` puts the server
+on a new database of that PostgreSQL server (dropped after) and ``--redis URL`` shares its
+limits and nonces there (both needed for N > 1). Server CPU and RSS are the whole process tree's.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import hmac
 import json
 import multiprocessing
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -29,7 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 
 def pct(value: str) -> str:
@@ -181,6 +186,36 @@ def children_cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and of its live descendants (``--workers``: the
+    supervisor, its server processes and their connector processes)."""
+    ticks: dict[int, tuple[int, int]] = {}  # pid -> (ppid, ticks)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = _stat_fields(stat)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        ticks[int(stat.parent.name)] = (int(fields[1]), _cpu_ticks(fields))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += ticks.get(current, (0, 0))[1]
+        todo.extend(child for child, (parent, _) in ticks.items() if parent == current)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and its direct children (the servers of ``--workers``)."""
+    total = rss_mb(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if _stat_fields(stat)[1] == str(pid):
+                total += rss_mb(int(stat.parent.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def _stat_fields(stat: Path) -> list[str]:
     """The fields of a /proc/PID/stat after the command name (state first, then the ppid)."""
     return stat.read_text().rsplit(")", 1)[1].split()
@@ -312,7 +347,15 @@ def main() -> None:
     parser.add_argument(
         "--server-config", default="", help="TOML added to the server's configuration"
     )
+    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        help="run the server on a new PostgreSQL database of this server (dropped after)",
+    )
+    parser.add_argument("--redis", metavar="URL", help="share limits and nonces in this Redis")
     args = parser.parse_args()
+    database = _scale_out_environment(args)
 
     tmp = Path(tempfile.mkdtemp(prefix="smsgate-bench-"))
     server = None
@@ -328,7 +371,7 @@ def main() -> None:
                 data_dir,
                 args.port,
                 args.durability,
-                ("--smpp-port", "0"),
+                ("--smpp-port", "0", "--workers", str(args.workers)),
                 extra_config=args.server_config.replace("\\n", "\n"),
             )
             url = f"http://127.0.0.1:{args.port}/"
@@ -350,7 +393,7 @@ def main() -> None:
             for _ in range(args.procs)
         ]
         rss: list[float] = []
-        cpu_before = cpu_seconds(server.pid) if server is not None else 0.0
+        cpu_before = tree_cpu_seconds(server.pid) if server is not None else 0.0
         for p in procs:
             p.start()
         results = []
@@ -358,10 +401,10 @@ def main() -> None:
             with contextlib.suppress(Exception):
                 results.append(out.get(timeout=2))
             if server is not None:
-                rss.append(rss_mb(server.pid))
+                rss.append(tree_rss_mb(server.pid))
         for p in procs:
             p.join()
-        server_cpu = cpu_seconds(server.pid) - cpu_before if server is not None else 0.0
+        server_cpu = tree_cpu_seconds(server.pid) - cpu_before if server is not None else 0.0
         latencies = sorted(lat for r in results for lat in r[0])
         codes: Counter[str] = Counter()
         for r in results:
@@ -396,8 +439,48 @@ def main() -> None:
     finally:
         if server is not None:
             server.terminate()
-            server.wait(30)
+            server.wait(60)
         shutil.rmtree(tmp, ignore_errors=True)
+        if database is not None:
+            _drop_database(*database)
+
+
+def _scale_out_environment(args: argparse.Namespace) -> tuple[str, str] | None:
+    """Point the server (and the CLI that makes its account) at a new PostgreSQL database and
+    at Redis, through the environment; returns (admin URL, database) to drop after."""
+    if args.redis:
+        os.environ["SMSGATE_REDIS_URL"] = args.redis
+        args.server_config += f'\n[redis]\nprefix = "smsgate-bench:{secrets.token_hex(4)}:"\n'
+    if not args.postgres:
+        return None
+    import asyncpg
+
+    name = f"smsgate_bench_{secrets.token_hex(4)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(args.postgres)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    parts = urlsplit(args.postgres)
+    os.environ["SMSGATE_STORE_URL"] = urlunsplit(parts._replace(path="/" + name))
+    return args.postgres, name
+
+
+def _drop_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
 
 
 if __name__ == "__main__":
