@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ from smsgate.config import Config
 from smsgate.domain.connectors import ConnectorSpec
 from smsgate.domain.faults import FaultInjector
 from smsgate.domain.ids import MessageIdGenerator, first_id_at
-from smsgate.domain.limits import utc_day_bounds, utc_month_bounds
+from smsgate.domain.limits import HOUR_S, utc_day_bounds, utc_month_bounds
 from smsgate.doors import health
 from smsgate.doors.admin import AdminApi
 from smsgate.doors.aliyun import render
@@ -68,6 +69,8 @@ _NONCE_PAGE = 10_000
 _NONCE_PRUNE_S = 10.0
 #: The connector manager looks at the connectors document at least this far apart.
 _MIN_RECONCILE_S = 0.25
+#: Messages read per page when the limiter is seeded at start.
+_SEED_PAGE = 10_000
 #: With several processes, how often SMPP binds look for receipts another process applied.
 _OWED_REREAD_S = 0.5
 
@@ -192,6 +195,8 @@ class Gateway:
             await self._restore_nonces()  # a request sent before the start is not taken again
         self._wire_core(await self.store.last_message_id())
         await self._seed_quotas()
+        if not self.limiter.keeps_counts_across_restarts:
+            await self._seed_numbers()  # a restart does not reset per-number limits
 
     async def start(self) -> Listening:
         """Start what this process's role asks (``[server] role``; all of it by default):
@@ -344,6 +349,33 @@ class Gateway:
         by_day = await self.store.count_messages_since(first_id_at(int(day_start * 1000)))
         by_month = await self.store.count_messages_since(first_id_at(int(month_start * 1000)))
         await self.limiter.seed_usage(by_day, by_month, sum(by_day.values()), now)
+
+    async def _seed_numbers(self) -> None:
+        """Give the limiter the messages of the windows still open: the UTC day's and the last
+        hour's (which may begin the day before), a page at a time, oldest first."""
+        now = self.clock.now()
+        since = min(utc_day_bounds(now)[0], now - HOUR_S)
+        since_id = first_id_at(int(since * 1000))
+        after: str | None = None
+        seeded = 0
+        started = time.monotonic()
+        while page := await self.store.numbers_since(since_id, after, _SEED_PAGE):
+            by_account: dict[str, list[tuple[str, str, float]]] = {}
+            for use in page:
+                by_account.setdefault(use.account_id, []).append(
+                    (use.to, use.msg_type, use.created_at)
+                )
+            for account_id, records in by_account.items():
+                limits = await self.policy.account_limits(account_id)
+                await self.limiter.seed_numbers(account_id, records, limits, now)
+            seeded += len(page)
+            after = page[-1].message_id
+        if seeded:
+            log.info(
+                "per-number limits: counted %d messages of the open windows in %.1f s",
+                seeded,
+                time.monotonic() - started,
+            )
 
     def _on_disk(self, problem: DiskProblem | None) -> None:
         """The store's writes started failing on the disk, or work again (once per change)."""

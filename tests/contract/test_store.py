@@ -1207,3 +1207,22 @@ async def test_sqlite_commit_linger_lets_a_trickle_share_one_commit(
         assert [m.id for m in await store.unfinished_messages(None, 10)] == ["1", "2"]
     finally:
         await store.close()
+
+
+async def test_numbers_since_pages_what_per_number_limits_count(
+    store: Store, open_account: OpenAccount, make_message: MakeMessage
+) -> None:
+    await open_account(store)
+    gen = MessageIdGenerator(1)
+    ids = [gen.next_id(int(T0 * 1000) + i) for i in range(5)]
+    await store.insert_messages(
+        [make_message(i, to=f"+659123456{n}", msg_type="OTP") for n, i in enumerate(ids)]
+    )
+
+    first = await store.numbers_since(ids[1], None, 2)
+    rest = await store.numbers_since(ids[1], first[-1].message_id, 10)
+
+    assert [u.message_id for u in first + rest] == ids[1:]
+    assert [u.to for u in first] == ["+6591234561", "+6591234562"]
+    assert {(u.account_id, u.msg_type) for u in first + rest} == {("acc-1", "OTP")}
+    assert await store.numbers_since(ids[1], ids[-1], 10) == []

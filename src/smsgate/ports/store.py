@@ -38,6 +38,7 @@ __all__ = [
     "InboundPushJob",
     "InboundStore",
     "MessageStore",
+    "NumberUse",
     "PendingReceipt",
     "PolicyStore",
     "Store",
@@ -142,6 +143,14 @@ class MessageStore(Protocol):
     ) -> tuple[int, list[Message]]:
         """An account's messages created in [since, until), optionally to one number, newest
         first: (total count, one page)."""
+        ...
+
+    async def numbers_since(
+        self, since_id: str, after_id: str | None, limit: int
+    ) -> list[NumberUse]:
+        """A page of what per-number limits counted: the messages with an id at or above
+        ``since_id`` (and above ``after_id``, the last of the previous page), by id. A starting
+        server seeds its limiter with the windows still open."""
         ...
 
     async def count_messages_since(self, since_id: str) -> dict[str, int]:
@@ -406,6 +415,17 @@ class PolicyStore(Protocol):
     async def get_sign_name(self, account_id: str, name: str) -> SignName | None: ...
     async def list_sign_names(self, account_id: str) -> list[SignName]: ...
     async def delete_sign_name(self, account_id: str, name: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NumberUse:
+    """One accepted message as per-number limits count it."""
+
+    message_id: str
+    account_id: str
+    to: str
+    msg_type: str
+    created_at: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from smsgate.ports.store import (
     CallbackRetry,
     InboundPart,
     InboundPushJob,
+    NumberUse,
     PendingReceipt,
     StoreError,
     StoreProblem,
@@ -291,6 +292,21 @@ class MemoryStore:
         )
         page = ids[offset : offset + max(limit, 0)]
         return len(ids), [_copy(self._messages[i]) for i in page]
+
+    async def numbers_since(
+        self, since_id: str, after_id: str | None, limit: int
+    ) -> list[NumberUse]:
+        self._check_open()
+        since = parse_id(since_id)
+        if since is None:
+            raise ValueError(f"not a message id: {since_id!r}")
+        after = parse_id(after_id) if after_id is not None else None
+        floor = since if after is None else max(since, after + 1)
+        found = sorted(i for i in self._messages if i >= floor)[:limit]
+        return [
+            NumberUse(m.id, m.account_id, m.to, m.msg_type, m.created_at)
+            for m in (self._messages[i] for i in found)
+        ]
 
     async def count_messages_since(self, since_id: str) -> dict[str, int]:
         self._check_open()

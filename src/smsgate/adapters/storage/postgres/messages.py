@@ -46,7 +46,7 @@ from smsgate.adapters.storage.postgres.rows import (
 )
 from smsgate.adapters.storage.postgres.writer import GroupFn, WriteFn
 from smsgate.domain.models import Message
-from smsgate.ports.store import StoreError
+from smsgate.ports.store import NumberUse, StoreError
 
 __all__ = ["GROUPED", "Messages", "accept_messages", "insert_messages", "run_message_ops"]
 
@@ -66,6 +66,10 @@ _CHARGE_ONE: Final = (
 )
 # Per account, a range of messages_account since the id: only the index is read where the
 # visibility map allows. Messages of an account that is not in accounts are not counted.
+_NUMBERS_SINCE: Final = (
+    "SELECT id, account_id, to_number, msg_type, created_at FROM messages "
+    "WHERE id >= $1 ORDER BY id LIMIT $2"
+)
 _COUNT_SINCE: Final = (
     "SELECT a.id, c.n FROM accounts a CROSS JOIN LATERAL "
     "(SELECT count(*) AS n FROM messages m WHERE m.account_id = a.id AND m.id >= $1) c "
@@ -130,6 +134,17 @@ class Messages(PgParts):
 
         total, rows = await self._in_snapshot(read)
         return total, [message_from_row(row) for row in rows]
+
+    async def numbers_since(
+        self, since_id: str, after_id: str | None, limit: int
+    ) -> list[NumberUse]:
+        since = parse_id(since_id)
+        if since is None:
+            raise ValueError(f"not a message id: {since_id!r}")
+        after = parse_id(after_id) if after_id is not None else None
+        floor = since if after is None else max(since, after + 1)
+        rows = await self._fetch(_NUMBERS_SINCE, floor, limit)
+        return [NumberUse(str(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
     async def count_messages_since(self, since_id: str) -> dict[str, int]:
         since = parse_id(since_id)
