@@ -19,6 +19,7 @@ from smsgate.cli import (
     connectors,
     inbound,
     init,
+    migrate,
     policy,
     review,
     send,
@@ -109,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         smpp,
         connectors,
         inbound,
+        migrate,
     ):
         module.add_commands(commands, common)
     return parser
