@@ -498,6 +498,28 @@ async def _count(url: str, table: str) -> int:
         await conn.close()
 
 
+def test_a_value_the_postgresql_column_does_not_take_fails_the_move_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], database: str
+) -> None:
+    """SQLite keeps text in an INTEGER column if told to; PostgreSQL will not: the move stops
+    naming the table, and even the migrations it applied are rolled back."""
+    data_dir = installation(tmp_path, capsys)
+    sqlite = sqlite3.connect(data_dir / "smsgate.db")
+    with sqlite:
+        sqlite.execute("UPDATE messages SET segments = 'many' WHERE id = 2000003")
+    sqlite.close()
+
+    status, out, err = run(capsys, "migrate", "--from", str(data_dir), "--to", database)
+
+    assert (status, out) == (1, "")
+    assert err == (
+        "smsgate: copying messages: TypeError: 'str' object cannot be interpreted as an "
+        "integer; nothing was committed\n"
+    )
+    status, out, _ = run(capsys, "migrate", "--store", database, "--json")
+    assert (status, json.loads(out)["applied"]) == (0, ["0001_initial"])  # none was left
+
+
 def test_verify_names_each_difference(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], database: str
 ) -> None:

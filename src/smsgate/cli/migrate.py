@@ -13,8 +13,8 @@ installation must use the source's ``master.key``. Its servers look for it in th
 directory: the one this command is given (``--data-dir``, ``SMSGATE_DATA_DIR``, ``[server]
 data_dir``), else the source directory itself, which can then simply be kept as the data
 directory. A key there already must be the same key (else the move is refused before anything
-is copied); a missing one is copied there (mode 0600) once the move has committed. The output
-names the file: every other machine of the installation needs a copy of it.
+is copied); a missing one is copied there (mode 0600, written once) before the move starts.
+The output names the file: every other machine of the installation needs a copy of it.
 
 Output follows the other commands: a summary for people or ``--json`` on stdout; progress of a
 large move goes to stderr, so that ``--json`` stays clean.
@@ -115,12 +115,15 @@ def _move(config: Config, source_dir: Path, url: str, as_json: bool) -> int:
     key = _source_key(source_config.master_key_path)
     # Where the PostgreSQL installation's servers will look for the key (see the docstring).
     key_path = source_config.master_key_path
-    if config.data_dir_source != "the default":
+    if config.data_dir_source != Config().data_dir_source:
         key_path = config.master_key_path
     _check_key_destination(key_path, key)
     try:
         with SqliteSource(source_config.db_path) as source:
             _check_key_opens(source, key, source_config.master_key_path)
+            # Before the move: a failure here copies nothing, and a key left by a move that
+            # fails later is the right one for the next attempt.
+            key_copied = _place_key(key_path, key)
             result = asyncio.run(move(source, url, progress=_Progress(sys.stderr)))
     except (SourceError, TargetNotEmptyError) as exc:
         raise CliError(str(exc)) from None
@@ -136,8 +139,7 @@ def _move(config: Config, source_dir: Path, url: str, as_json: bool) -> int:
             file=sys.stderr,
         )
         return 1
-    copied = _place_key(key_path, key)
-    print_output(_success(source_config.db_path, url, result, key_path, copied), as_json)
+    print_output(_success(source_config.db_path, url, result, key_path, key_copied), as_json)
     return 0
 
 

@@ -6,15 +6,21 @@ How, and why so:
   migrations, the copy of every table, the identities' new starts and the verification. A
   failure anywhere, a verification that finds a difference among them, rolls all of it back:
   the database is as it was, and the move can simply be run again.
-- **Into an empty database only.** Merging two installations' records could give one id to two
-  messages or keys; the move refuses (:class:`TargetNotEmptyError`) a database whose tables hold any
-  row, after locking them (``EXCLUSIVE``: readers go on, no process can write them until the
-  move commits). The migrations' advisory lock is held to the end too, so a server starting on
-  the database meanwhile waits for the move rather than seeing half of it.
+- **Into an empty database only.** Merging two installations' records could give one id to
+  two messages or keys; the move refuses (:class:`TargetNotEmptyError`) a database whose tables
+  hold any row, after locking them (``EXCLUSIVE``: readers go on, no process can write them
+  until the move commits). The migrations' advisory lock is held to the end too, so a server
+  starting on the database meanwhile waits at its migrations rather than writing beside the
+  move.
 - **Fast.** Each table is one ``COPY`` (asyncpg's ``copy_records_to_table``, binary) fed by a
   stream of pages off the SQLite cursor: a table of millions of messages never sits in memory,
-  and rows cross as COPY data rather than one INSERT each. Secondary indexes are built after
-  the copy rather than kept up row by row.
+  and rows cross as COPY data rather than one INSERT each. The client is the bottleneck (11-15
+  us of CPU a message with its carrier ids in ``bench/migrate_copy.py``: reading SQLite rows
+  into Python objects is the largest part, asyncpg's encoding of them the next, text[] costly
+  among it); PostgreSQL keeps its indexes up on its own core meanwhile. Dropping the secondary
+  indexes for the copy and building them afterwards was tried and measured no faster
+  (1,000,000 messages, five runs each on a busy 2-core machine: median 65,000 messages/s
+  against 72,000 with the indexes kept).
 - **Identities past every id given.** See :mod:`.tables`: ``setval`` after the copy, to the
   highest of the ids copied and SQLite's AUTOINCREMENT counter.
 """
@@ -106,15 +112,11 @@ async def move(
             applied = await apply_migrations(conn)
             await _lock_empty(conn, tables)
             copy_started = time.perf_counter()
-            filled = [t.table for t in tables if expected.rows[t.table]]
-            indexes = await _drop_secondary_indexes(conn, filled)
             copied: dict[str, int] = {}
             for table in tables:
                 copied[table.table] = await _copy(
                     conn, source, table, now, page_rows, expected.rows[table.table], progress
                 )
-            for definition in indexes:
-                await conn.execute(definition)
             copy_s = time.perf_counter() - copy_started
             await _advance_identities(conn, source, tables)
             verification = await verify(conn, expected, tables)
@@ -137,25 +139,6 @@ async def _lock_empty(conn: Any, tables: tuple[TableCopy, ...]) -> None:
     held = [name for i, name in enumerate(names) if row[i]]
     if held:
         raise TargetNotEmptyError(held)
-
-
-async def _drop_secondary_indexes(conn: Any, tables: list[str]) -> list[str]:
-    """Drop the indexes of ``tables`` other than their keys; the statements making them again.
-
-    Built once over the copied rows (a sort), an index costs a fraction of what it costs to
-    insert every row into it on the way: the 200,000 messages of ``bench/migrate_copy.py``
-    took 3.1 s to COPY with ``messages_account`` and the partial indexes, 1.5 s without. The
-    definitions come from the database itself, so they are the migrations' own. Keys stay:
-    the primary keys refuse a row copied twice."""
-    rows = await conn.fetch(
-        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-        "WHERE i.indrelid = ANY(SELECT unnest($1::text[])::regclass) AND NOT i.indisunique "
-        "ORDER BY 1",
-        tables,
-    )
-    for name, _definition in rows:
-        await conn.execute(f"DROP INDEX {name}")
-    return [definition for _name, definition in rows]
 
 
 async def _copy(
