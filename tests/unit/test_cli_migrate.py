@@ -512,10 +512,8 @@ def test_a_value_the_postgresql_column_does_not_take_fails_the_move_whole(
     status, out, err = run(capsys, "migrate", "--from", str(data_dir), "--to", database)
 
     assert (status, out) == (1, "")
-    assert err == (
-        "smsgate: copying messages: TypeError: 'str' object cannot be interpreted as an "
-        "integer; nothing was committed\n"
-    )
+    assert err.startswith("smsgate: copying messages: TypeError: ")
+    assert err.endswith("; nothing was committed\n")
     status, out, _ = run(capsys, "migrate", "--store", database, "--json")
     assert (status, json.loads(out)["applied"]) == (0, ["0001_initial"])  # none was left
 

@@ -68,9 +68,7 @@ class SqliteSource:
         """Take the exclusive lock and check the schema; SourceError if it cannot be moved."""
         if not self.path.is_file():  # sqlite3.connect would create an empty one
             raise SourceError(f"no SQLite database {self.path}")
-        conn = sqlite3.connect(
-            self.path, isolation_level=None, timeout=self._busy_timeout_s, check_same_thread=False
-        )
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_timeout_s)
         try:
             conn.execute("PRAGMA locking_mode = EXCLUSIVE")
             try:
