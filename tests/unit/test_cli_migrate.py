@@ -22,7 +22,7 @@ import pytest
 
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage.postgres import PostgresStore
-from smsgate.adapters.storage.postgres.schema import apply_migrations
+from smsgate.adapters.storage.postgres.schema import MIGRATIONS, apply_migrations
 from smsgate.adapters.storage.sqlite import SqliteStore
 from smsgate.adapters.storage.sqlite.schema import close_writer, connect_writer
 from smsgate.adapters.storage.transfer import (
@@ -35,6 +35,7 @@ from smsgate.adapters.storage.transfer import (
 from smsgate.cli import main
 from smsgate.cli.migrate import shown_url
 from smsgate.config import ENV_CONFIG, ENV_DATA_DIR, ENV_REDIS_URL, ENV_STORE_URL
+from smsgate.domain.ids import parse_message_id
 from smsgate.domain.inbound import InboundMessage
 from smsgate.domain.models import (
     Accepted,
@@ -55,6 +56,7 @@ from tests.services import fresh_postgres_database
 NOW = time.time()
 ACME, BETA = "1000000000000001", "1000000000000002"
 NOWHERE = "postgresql://nobody@127.0.0.1:1/none"  # never reached: the command stops before
+VERSIONS = [m.version for m in MIGRATIONS]
 
 
 @pytest.fixture(autouse=True)
@@ -298,10 +300,10 @@ def test_migrate_applies_the_migrations_then_says_the_database_is_current(
 ) -> None:
     status, out, _ = run(capsys, "migrate", "--store", database, "--json")
     assert status == 0
-    assert json.loads(out)["applied"] == ["0001_initial"]
+    assert json.loads(out)["applied"] == VERSIONS
     status, out, _ = run(capsys, "migrate", "--store", database)
     assert status == 0
-    assert out.endswith("is current (schema 0001_initial): nothing to apply\n")
+    assert out.endswith(f"is current (schema {VERSIONS[-1]}): nothing to apply\n")
     status, out, _ = run(capsys, "migrate", "--store", database, "--json")
     assert json.loads(out)["applied"] == []
 
@@ -310,8 +312,8 @@ def test_migrate_applies_the_migrations_then_says_the_database_is_current(
 
 
 def test_the_plan_covers_both_schemas_column_by_column(tmp_path: Path, database: str) -> None:
-    """Every SQLite column is read by the plan, every PostgreSQL column written (claims start
-    empty), and no table of either schema is left undecided."""
+    """Every SQLite column is read by the plan, every PostgreSQL column written or named as
+    left to its default, and no table of either schema is left undecided."""
     sqlite = connect_writer(tmp_path / "smsgate.db", "normal")
     try:
         sqlite_tables = {
@@ -324,11 +326,11 @@ def test_the_plan_covers_both_schemas_column_by_column(tmp_path: Path, database:
 
     read: dict[str, set[str]] = {}
     for table in TABLES:
-        expressions = set(table.expressions or table.columns)
-        assert expressions <= sqlite_tables[table.source], table.table
-        read.setdefault(table.source, set()).update(expressions)
-        claims = {"claimed_by", "claimed_until"} & pg_tables[table.table]
-        assert pg_tables[table.table] == {*table.columns, *claims}, table.table
+        names = {e for e in table.expressions or table.columns if e.isidentifier()}
+        assert names <= sqlite_tables[table.source], table.table
+        read.setdefault(table.source, set()).update(names)
+        assert pg_tables[table.table] == {*table.columns, *table.defaults}, table.table
+        assert not set(table.columns) & set(table.defaults), table.table
     for name, columns in sqlite_tables.items():
         assert name in SKIPPED or read[name] == columns, name
     assert set(pg_tables) == {t.table for t in TABLES} | {"schema_migrations"}
@@ -357,7 +359,7 @@ def test_a_move_copies_every_record_as_the_postgresql_store_reads_it(
     report = moved(capsys, data_dir, database)
 
     assert (report["verified"], report["committed"]) == (True, True)
-    assert report["migrations_applied"] == ["0001_initial"]
+    assert report["migrations_applied"] == VERSIONS
     assert report["master_key"] == str((data_dir / "master.key").resolve())
     assert report["master_key_copied"] is False  # the servers use the source directory's
     rows = {t["table"]: (t["sqlite"], t["postgresql"]) for t in report["tables"]}
@@ -375,6 +377,21 @@ def test_a_move_copies_every_record_as_the_postgresql_store_reads_it(
     }
 
     asyncio.run(_same_records(data_dir, database))
+    # The shared work queue's columns: nothing claimed, queued messages due at once, and each
+    # message with the node its id names (the embedded server made and handed over them all).
+    work = asyncio.run(_fetch(database, "SELECT id, work_due_at, work_claimed_until, work_node"))
+    assert len(work) == 30
+    assert {(due, claimed) for _, due, claimed, _ in work} == {(0, None)}
+    assert all(node == parse_message_id(str(mid)).node_id for mid, _, _, node in work)
+    assert {node for *_, node in work} == {488, 732}  # ids 2,000,000+ and 3,000,000+
+
+
+async def _fetch(url: str, select: str) -> list[tuple[Any, ...]]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(row) for row in await conn.fetch(f"{select} FROM messages ORDER BY id")]
+    finally:
+        await conn.close()
 
 
 async def _same_records(data_dir: Path, url: str) -> None:
@@ -515,7 +532,7 @@ def test_a_value_the_postgresql_column_does_not_take_fails_the_move_whole(
     assert err.startswith("smsgate: copying messages: TypeError: ")
     assert err.endswith("; nothing was committed\n")
     status, out, _ = run(capsys, "migrate", "--store", database, "--json")
-    assert (status, json.loads(out)["applied"]) == (0, ["0001_initial"])  # none was left
+    assert (status, json.loads(out)["applied"]) == (0, VERSIONS)  # none was left applied
 
 
 def test_verify_names_each_difference(

@@ -24,8 +24,15 @@ How the two schemas differ, column by column, and what each row goes through on 
   :class:`~smsgate.adapters.secret_box.SecretBox` and the PostgreSQL installation uses the
   same ``master.key``. Nothing is unsealed on the way.
 - **Claims** (``claimed_by``, ``claimed_until`` on callbacks, MO pushes, owed SMPP receipts and
-  MO messages) exist only in PostgreSQL, where several processes share the work: they start
-  NULL, as no process holds a claim yet.
+  MO messages) exist only in PostgreSQL, where several processes share the work: they keep
+  their defaults (NULL), as no process holds a claim yet.
+- **The work queue** is the messages table in PostgreSQL (migration 0002, ``postgres/work.py``).
+  ``work_due_at`` keeps its default (0: an ACCEPTED message is due at once) and
+  ``work_claimed_until`` its NULL (nobody holds it). ``work_node`` is the node id that the
+  message's id carries: an embedded installation's one server made every message and handed it
+  over, and a PostgreSQL server of that node takes back the SUBMITTED messages of its node
+  when its carrier forgets them across a restart (the simulator), as the embedded server
+  handed its unfinished ones over again.
 - **Identities.** ``callbacks``, ``mo_pushes``, ``mo_messages`` and ``conversion_data`` number
   their rows with an identity in PostgreSQL. The copied ids are kept (a callback's id, an MO
   message's ``sequence_id`` already given to a client, must not change), and each identity is
@@ -44,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from smsgate.adapters.storage.postgres.rows import MESSAGE_COLUMN_NAMES
+from smsgate.domain.ids import MAX_NODE_ID, MAX_SEQUENCE
 
 __all__ = ["SKIPPED", "SKIPPED_PREFIX", "TABLES", "Row", "TableCopy"]
 
@@ -70,6 +78,8 @@ class TableCopy:
     identity: str | None = None
     #: SQLite expressions for ``columns`` where they differ from the column names.
     expressions: tuple[str, ...] | None = None
+    #: PostgreSQL columns not copied: they keep their defaults (the module docstring says why).
+    defaults: tuple[str, ...] = ()
 
     @property
     def select(self) -> str:
@@ -126,6 +136,9 @@ def _pending_receipt(row: Row) -> Row:
 
 
 _PUSH_COLUMNS: Final = ("account_id", "url", "attempts", "next_attempt_at", "last_error", "state")
+_CLAIMS: Final = ("claimed_by", "claimed_until")
+#: The node bits of a message id (``domain.ids``: above the 12 bits of the sequence).
+NODE_OF_ID: Final = f"(id >> {MAX_SEQUENCE.bit_length()}) & {MAX_NODE_ID}"
 
 #: Every table copied, parents before the tables whose foreign keys name them.
 TABLES: Final[tuple[TableCopy, ...]] = (
@@ -176,7 +189,9 @@ TABLES: Final[tuple[TableCopy, ...]] = (
     TableCopy(
         "messages",
         "messages",
-        MESSAGE_COLUMN_NAMES,
+        (*MESSAGE_COLUMN_NAMES, "work_node"),
+        expressions=(*MESSAGE_COLUMN_NAMES, NODE_OF_ID),
+        defaults=("work_due_at", "work_claimed_until"),
         order="id",
         convert=_message,
         why="every message in its state: the record, and the outbox of unfinished ones",
@@ -218,6 +233,7 @@ TABLES: Final[tuple[TableCopy, ...]] = (
         "callbacks",
         "callbacks",
         ("id", "message_id", *_PUSH_COLUMNS),
+        defaults=_CLAIMS,
         order="id",
         identity="id",
         why="receipt pushes still owed (pending) or given up (dead), attempts kept",
@@ -226,6 +242,7 @@ TABLES: Final[tuple[TableCopy, ...]] = (
         "smpp_receipts",
         "smpp_receipts",
         ("account_id", "message_id"),
+        defaults=_CLAIMS,
         order="account_id, message_id",
         why="SMPP receipts owed to receiver binds until acknowledged",
     ),
@@ -278,6 +295,7 @@ TABLES: Final[tuple[TableCopy, ...]] = (
         "mo_pushes",
         "mo_pushes",
         ("id", "sequence_id", *_PUSH_COLUMNS),
+        defaults=_CLAIMS,
         order="id",
         identity="id",
         why="SmsUp pushes of MO messages still owed or given up",
@@ -286,6 +304,7 @@ TABLES: Final[tuple[TableCopy, ...]] = (
         "smpp_mo",
         "smpp_mo",
         ("account_id", "sequence_id"),
+        defaults=_CLAIMS,
         order="account_id, sequence_id",
         why="MO messages owed to SMPP receiver binds until acknowledged",
     ),
