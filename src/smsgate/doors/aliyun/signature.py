@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote, unquote_to_bytes
 
 from smsgate.errors import (
     INCOMPLETE_SIGNATURE,
@@ -108,6 +108,11 @@ def _pct(text: str) -> str:
 
 def _pct_run(match: re.Match[str]) -> str:
     return "%" + match[0].encode("utf-8").hex("%").upper()
+
+
+#: Reserved ASCII characters other than ``%``, ``&`` and ``=``, which ``_pct_twice`` does first.
+_OTHER_RESERVED_ASCII = re.compile(r"[^A-Za-z0-9_.~%&=-]").findall
+_PCT_TWICE_ASCII = {ch: f"%25{ord(ch):02X}" for ch in _PCT_ASCII}
 
 
 def _pct_canonical(query: str) -> str:
@@ -276,11 +281,30 @@ def _v1_string_to_sign(method: str, params: dict[str, str], signing: dict[str, s
     """``METHOD&%2F&pct(canonical query)``, the canonical query sorted by decoded key."""
     pairs = [*params.items(), *signing.items()]
     pairs.sort()  # keys are unique, so values never take part in the ordering
+    plain = "&".join([f"{key}={value}" for key, value in pairs])
+    if plain.isascii() and plain.count("=") == len(pairs) and plain.count("&") == len(pairs) - 1:
+        return f"{method}&%2F&{_pct_twice(plain)}"
     try:
         canonical = "&".join([f"{_pct(key)}={_pct(value)}" for key, value in pairs])
     except UnicodeEncodeError as exc:
         raise _not_unicode() from exc
     return f"{method}&%2F&{_pct_canonical(canonical)}"
+
+
+def _pct_twice(plain: str) -> str:
+    """``_pct_canonical`` of the canonical query, from ``plain``: the same pairs joined unencoded.
+
+    Only for ASCII pairs none of whose keys and values holds ``&`` or ``=``: then the only ``&``
+    and ``=`` in ``plain`` are the separators, which end up as ``%26`` and ``%3D``, and every
+    other reserved character ``c`` as ``%25`` and its code (``pct`` gives ``%XX``, the second
+    encoding turns its ``%`` into ``%25``). One pass per distinct character over the whole query
+    costs about half of encoding each key and value on its own (a dozen per request).
+    """
+    text = plain.replace("%", "%2525") if "%" in plain else plain
+    text = text.replace("&", "%26").replace("=", "%3D")
+    for char in set(_OTHER_RESERVED_ASCII(text)):
+        text = text.replace(char, _PCT_TWICE_ASCII[char])
+    return text
 
 
 # --- V3 ------------------------------------------------------------------------------------------
@@ -498,13 +522,37 @@ def _is_form(headers: Mapping[str, str]) -> bool:
 
 
 def _decode_form(body: bytes) -> list[tuple[str, str]]:
-    """Decode an ``application/x-www-form-urlencoded`` body; invalid UTF-8 is a client error."""
+    """Decode an ``application/x-www-form-urlencoded`` body; invalid UTF-8 is a client error.
+
+    The pairs are ``parse_qsl(body.decode(), keep_blank_values=True, errors="strict")``'s, at a
+    third of its cost: the body is split into names and values as parse_qsl splits it, and they
+    are decoded together, in one ``unquote`` of them joined by ``&``, rather than one call each
+    (two dozen per request). That is the same decoding as long as no name or value decodes to a
+    ``&``, which only ``%26`` gives; a body holding one goes to parse_qsl itself.
+    """
     try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+        text = body.decode("utf-8")
+        if "%26" in text:
+            return parse_qsl(text, keep_blank_values=True, errors="strict")
+        fields: list[str] = []
+        for pair in text.split("&"):
+            if pair:  # parse_qsl skips empty pairs, and takes a pair without "=" as a blank value
+                name, _, value = pair.partition("=")
+                fields += (name, value)
+        if not fields:
+            return []
+        joined = "&".join(fields).replace("+", " ")
+        if "%" in joined:
+            if joined.isascii():  # unquote's own path for text that is one ASCII run
+                joined = unquote_to_bytes(joined).decode("utf-8")
+            else:
+                joined = unquote(joined, errors="strict")
     except UnicodeDecodeError as exc:
         raise GatewayError(
             INVALID_PARAMETER, "The form body is not valid percent-encoded UTF-8."
         ) from exc
+    decoded = iter(joined.split("&"))
+    return list(zip(decoded, decoded, strict=True))
 
 
 def _parse_timestamp(text: str, name: str) -> datetime:
