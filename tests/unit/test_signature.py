@@ -385,6 +385,9 @@ def test_v1_unsupported_signature_method(name: str, value: str) -> None:
         "2026-13-24T22:55:27Z",
         "2026-02-30T22:55:27Z",
         "2026-11-24T24:00:00Z",
+        "2026-11-24T22:60:27Z",
+        "2026-11-24T22:55:60Z",
+        "0000-11-24T22:55:27Z",
         "２０２６-11-24T22:55:27Z",  # full-width digits
         "1764024927",
         "not a date",

@@ -38,7 +38,7 @@ import hmac
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, unquote_to_bytes
 
@@ -560,18 +560,16 @@ def _decode_form(body: bytes) -> list[tuple[str, str]]:
 
 
 def _parse_timestamp(text: str, name: str) -> datetime:
-    """Parse ``yyyy-MM-ddTHH:mm:ssZ`` into an aware UTC datetime."""
-    if _TIMESTAMP_RE.fullmatch(text):
+    """Parse ``yyyy-MM-ddTHH:mm:ssZ`` into an aware UTC datetime.
+
+    Once the shape is checked, ``fromisoformat`` reads it (in C, a tenth of six ``int`` calls):
+    its ``Z`` is :data:`UTC` itself, and an impossible date or time is its ``ValueError`` as it
+    is the constructor's. Hour 24, which Python 3.13 reads as the next midnight, is refused
+    before.
+    """
+    if _TIMESTAMP_RE.fullmatch(text) and text[11:13] != "24":
         try:
-            return datetime(
-                int(text[0:4]),
-                int(text[5:7]),
-                int(text[8:10]),
-                int(text[11:13]),
-                int(text[14:16]),
-                int(text[17:19]),
-                tzinfo=UTC,
-            )
+            return datetime.fromisoformat(text)
         except ValueError:
             pass
     raise GatewayError(
