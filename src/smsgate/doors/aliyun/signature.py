@@ -110,9 +110,12 @@ def _pct_run(match: re.Match[str]) -> str:
     return "%" + match[0].encode("utf-8").hex("%").upper()
 
 
-#: Reserved ASCII characters other than ``%``, ``&`` and ``=``, which ``_pct_twice`` does first.
-_OTHER_RESERVED_ASCII = re.compile(r"[^A-Za-z0-9_.~%&=-]").findall
-_PCT_TWICE_ASCII = {ch: f"%25{ord(ch):02X}" for ch in _PCT_ASCII}
+#: ``_pct_twice``: deleting these from a query's bytes leaves the reserved ones (a C loop);
+#: ``%``, ``&`` and ``=`` are replaced first; the others by their escape, escaped again.
+_UNRESERVED_BYTES = "".join(sorted(_UNRESERVED)).encode("ascii")
+_PERCENT, _DONE_FIRST = ord("%"), (ord("%"), ord("&"), ord("="))
+_ASCII_CHAR = {code: chr(code) for code in range(128)}
+_PCT_TWICE_ASCII = {code: f"%25{code:02X}" for code in range(128)}
 
 
 def _pct_canonical(query: str) -> str:
@@ -304,10 +307,12 @@ def _pct_twice(plain: str) -> str:
     encoding turns its ``%`` into ``%25``). One pass per distinct character over the whole query
     costs about half of encoding each key and value on its own (a dozen per request).
     """
-    text = plain.replace("%", "%2525") if "%" in plain else plain
+    reserved = set(plain.encode("ascii").translate(None, _UNRESERVED_BYTES))
+    text = plain.replace("%", "%2525") if _PERCENT in reserved else plain
     text = text.replace("&", "%26").replace("=", "%3D")
-    for char in set(_OTHER_RESERVED_ASCII(text)):
-        text = text.replace(char, _PCT_TWICE_ASCII[char])
+    reserved.difference_update(_DONE_FIRST)
+    for code in reserved:
+        text = text.replace(_ASCII_CHAR[code], _PCT_TWICE_ASCII[code])
     return text
 
 
