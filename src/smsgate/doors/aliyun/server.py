@@ -183,7 +183,7 @@ class AliyunDoor:
             raise GatewayError(errors.REQUEST_TOO_LARGE) from None
         except TimeoutError:
             raise GatewayError(errors.REQUEST_TIMEOUT) from None
-        if _is_form_body(request) and body.count(b"&") >= self._limits.max_parameters:
+        if body.count(b"&") >= self._limits.max_parameters and _is_form_body(request):
             raise self._too_many_parameters()
         return body
 
