@@ -277,3 +277,51 @@ def test_argentinian_mobiles_dialled_with_15_are_left_to_parse() -> None:
     # 54 11 15 xxxx xxxx: parse rewrites it to the international mobile form 54 9 11 ...
     assert numbers._split("54111512345678") is None
     assert parse_destination("54111512345678").e164 == "5491112345678"
+
+
+# --- The quick number type agrees with phonenumbers.number_type ---------------------------------
+
+
+def _quick_type(number: phonenumbers.PhoneNumber) -> int:
+    return numbers._number_type(
+        number.country_code,
+        phonenumbers.region_code_for_number(number),
+        phonenumbers.national_significant_number(number),
+    )
+
+
+def _examples(region: str) -> list[phonenumbers.PhoneNumber]:
+    """``region``'s example numbers of every type (001: of every non-geographic code)."""
+    if region == "001":
+        found = [
+            phonenumbers.example_number_for_non_geo_entity(code)
+            for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)
+        ]
+    else:
+        found = [phonenumbers.example_number_for_type(region, kind) for kind in _TYPE_NAMES_ALL]
+    return [number for number in found if number is not None]
+
+
+@pytest.mark.parametrize("region", [*sorted(phonenumbers.SUPPORTED_REGIONS), "001"])
+def test_the_quick_number_type_of_every_example_number(region: str) -> None:
+    """Every example number, and its neighbours a digit shorter, longer or changed (which fall
+    outside the lengths or patterns of some types)."""
+    for number in _examples(region):
+        national = str(number.national_number)
+        for variant in (national, national[:-1], national + "5", "9" + national[1:]):
+            if variant:
+                candidate = phonenumbers.PhoneNumber(
+                    country_code=number.country_code, national_number=int(variant)
+                )
+                assert _quick_type(candidate) == phonenumbers.number_type(candidate), candidate
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    code=st.sampled_from(_CODES),
+    national=st.text("0123456789", min_size=2, max_size=14),
+)
+def test_the_quick_number_type_of_any_digits(code: int, national: str) -> None:
+    number = _parsed(f"{code}{national}")
+    if number is not None:
+        assert _quick_type(number) == phonenumbers.number_type(number)

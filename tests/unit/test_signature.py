@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from unittest import mock
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
 from alibabacloud_tea_openapi.utils import Utils as TeaUtils
@@ -30,7 +30,10 @@ from yarl import URL
 
 from smsgate.doors.aliyun.signature import (
     SignedRequest,
+    _decode_form,
     _pct,
+    _pct_canonical,
+    _v1_string_to_sign,
     check_timestamp,
     parse_signed_request,
     verify_signature,
@@ -382,6 +385,9 @@ def test_v1_unsupported_signature_method(name: str, value: str) -> None:
         "2026-13-24T22:55:27Z",
         "2026-02-30T22:55:27Z",
         "2026-11-24T24:00:00Z",
+        "2026-11-24T22:60:27Z",
+        "2026-11-24T22:55:60Z",
+        "0000-11-24T22:55:27Z",
         "２０２６-11-24T22:55:27Z",  # full-width digits
         "1764024927",
         "not a date",
@@ -680,3 +686,50 @@ def test_the_fast_percent_encoder_is_rfc3986_quote(text: str) -> None:
     except UnicodeEncodeError:
         return
     assert _pct(text) == expected
+
+
+#: Pieces of form bodies that stress the decoder: separators, escapes of separators, '+', valid,
+#: truncated, lower-case and invalid escapes, and raw non-ASCII text.
+_FORM_PIECES = [*"ab=&+% é~", "%26", "%3D", "%3d", "%2B", "%20", "%C3%A9", "%c3%a9", "%E9", "%zz"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.sampled_from(_FORM_PIECES), max_size=30).map(lambda p: "".join(p).encode()),
+        st.binary(max_size=30),
+    )
+)
+def test_the_form_decoder_is_parse_qsl(body: bytes) -> None:
+    """The same pairs as ``parse_qsl``, and a client error exactly where it fails to decode."""
+    try:
+        expected: object = parse_qsl(body.decode(), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        expected = INVALID_PARAMETER
+    try:
+        decoded: object = _decode_form(body)
+    except GatewayError as exc:
+        decoded = exc.gateway_code
+    assert decoded == expected
+
+
+_ASCII_PIECES = [*"aZ09-_.~%&=+ :/*!", "%25", "%26", "\x7f", "é"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    params=st.dictionaries(
+        st.lists(st.sampled_from(_ASCII_PIECES), max_size=6).map("".join),
+        st.lists(st.sampled_from(_ASCII_PIECES), max_size=12).map("".join),
+        max_size=6,
+    ),
+)
+def test_the_v1_string_to_sign_of_the_whole_query_is_the_one_built_pair_by_pair(
+    params: dict[str, str],
+) -> None:
+    """Mostly ASCII keys and values, which take the one-pass encoding unless one holds & or =."""
+    signing = {"AccessKeyId": AK, "SignatureNonce": "n", "Timestamp": "2026-01-01T00:00:00Z"}
+    params = {k: v for k, v in params.items() if k not in signing}
+    pairs = sorted([*params.items(), *signing.items()])
+    canonical = "&".join(f"{_pct(k)}={_pct(v)}" for k, v in pairs)
+    assert _v1_string_to_sign("POST", params, signing) == f"POST&%2F&{_pct_canonical(canonical)}"

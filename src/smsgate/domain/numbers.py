@@ -166,10 +166,11 @@ def _lookup(digits: str) -> NumberInfo | _Refusal:
         return _Refusal(errors.MOBILE_NUMBER_ILLEGAL, f"{digits} is not a phone number")
     # number_type() is UNKNOWN exactly when is_valid_number() is False (both match the national
     # number against the region's metadata); asking once saves a second pass over the patterns.
-    number_type = phonenumbers.number_type(number)
+    region_code = phonenumbers.region_code_for_number(number)
+    national = phonenumbers.national_significant_number(number)
+    number_type = _number_type(number.country_code, region_code, national)
     if number_type == PhoneNumberType.UNKNOWN:
         return _Refusal(errors.MOBILE_NUMBER_ILLEGAL, f"{digits} is not a valid number")
-    region_code = phonenumbers.region_code_for_number(number)
     if region_code is None or region_code == _NON_GEOGRAPHIC_REGION:
         return _Refusal(errors.NOT_SUPPORTED_COUNTRY, f"{digits} belongs to no country")
     type_name = _TYPE_NAMES.get(number_type, "unknown")
@@ -177,7 +178,7 @@ def _lookup(digits: str) -> NumberInfo | _Refusal:
         return _Refusal(
             errors.MOBILE_NUMBER_ILLEGAL, f"{digits} is a {type_name} number, which cannot get SMS"
         )
-    return _describe(number, region_code, number_type, type_name)
+    return _describe(number, national, region_code, number_type, type_name)
 
 
 def _split(digits: str) -> PhoneNumber | None:
@@ -226,18 +227,111 @@ def _national_prefix(code: int) -> re.Pattern[str] | None:
 
 
 def _describe(
-    number: phonenumbers.PhoneNumber, region_code: str, number_type: int, type_name: str
+    number: phonenumbers.PhoneNumber,
+    national: str,
+    region_code: str,
+    number_type: int,
+    type_name: str,
 ) -> NumberInfo:
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
     country = _country_name(region_code)
     return NumberInfo(
-        e164=e164,
+        # format_number's E.164 form, without its "+": the country code and the national
+        # significant number, which it computes as national_significant_number does.
+        e164=f"{number.country_code}{national}",
         country=country,
         region_code=region_code,
         region=_area(number, number_type, country),
         network=carrier.name_for_valid_number(number, _LANG),
         number_type=type_name,
     )
+
+
+def _number_type(country_code: int | None, region_code: str | None, national: str) -> int:
+    """``phonenumbers.number_type`` of the number with this country code, region (what
+    ``region_code_for_number`` gives) and national significant number, in a third of its time.
+
+    number_type tries up to eleven descriptions of the region's numbers in a fixed order, each a
+    length check then a pattern looked up by its text in the ``re`` module's cache; here each
+    region's descriptions are taken once (:func:`_type_plan`) with their patterns compiled, and
+    tried in the same order with the same checks. A test holds the two equal for every region's
+    example numbers of every type and for random digits.
+    """
+    plan = _type_plan(country_code, region_code)
+    if plan is None:
+        return PhoneNumberType.UNKNOWN
+    length = len(national)
+    general, special, fixed_line, mobile, same_pattern = plan
+    if not _matches(general, national, length):
+        return PhoneNumberType.UNKNOWN
+    for number_type, desc in special:
+        if _matches(desc, national, length):
+            return number_type
+    if _matches(fixed_line, national, length):
+        if same_pattern or _matches(mobile, national, length):
+            return PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return PhoneNumberType.FIXED_LINE
+    if not same_pattern and _matches(mobile, national, length):
+        return PhoneNumberType.MOBILE
+    return PhoneNumberType.UNKNOWN
+
+
+#: A number description as :func:`_number_type` checks it: the lengths numbers of it may have
+#: (empty: any), and its pattern; None for a description that matches nothing.
+_Desc = tuple[frozenset[int], re.Pattern[str]] | None
+#: general, the special types in number_type's order, fixed line, mobile, and whether the
+#: region's fixed-line and mobile patterns are the same.
+_TypePlan = tuple[_Desc, tuple[tuple[int, _Desc], ...], _Desc, _Desc, bool]
+
+#: The types number_type tries after the general description and before fixed line and mobile.
+_SPECIAL_TYPES: Final = (
+    ("premium_rate", PhoneNumberType.PREMIUM_RATE),
+    ("toll_free", PhoneNumberType.TOLL_FREE),
+    ("shared_cost", PhoneNumberType.SHARED_COST),
+    ("voip", PhoneNumberType.VOIP),
+    ("personal_number", PhoneNumberType.PERSONAL_NUMBER),
+    ("pager", PhoneNumberType.PAGER),
+    ("uan", PhoneNumberType.UAN),
+    ("voicemail", PhoneNumberType.VOICEMAIL),
+)
+
+
+def _matches(desc: _Desc, national: str, length: int) -> bool:
+    """phonenumbers' ``_is_number_matching_desc``: the length, if the description lists any,
+    then the whole national number against the pattern."""
+    if desc is None:
+        return False
+    lengths, pattern = desc
+    if lengths and length not in lengths:
+        return False
+    return pattern.fullmatch(national) is not None
+
+
+@functools.cache
+def _type_plan(country_code: int | None, region_code: str | None) -> _TypePlan | None:
+    """The descriptions number_type would read for this region's numbers (None: no metadata)."""
+    if country_code is None or region_code is None:
+        return None  # no region for the country code: number_type finds no metadata either
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region_code)
+    if metadata is None:
+        return None
+    special = tuple(
+        (number_type, desc)
+        for name, number_type in _SPECIAL_TYPES
+        if (desc := _desc(getattr(metadata, name))) is not None
+    )
+    return (
+        _desc(metadata.general_desc),
+        special,
+        _desc(metadata.fixed_line),
+        _desc(metadata.mobile),
+        bool(metadata.same_mobile_and_fixed_line_pattern),
+    )
+
+
+def _desc(desc: phonenumbers.PhoneNumberDesc | None) -> _Desc:
+    if desc is None or not desc.national_number_pattern:
+        return None  # no pattern: phonenumbers' _match_national_number answers False
+    return frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern)
 
 
 def _area(number: phonenumbers.PhoneNumber, number_type: int, country: str) -> str:

@@ -172,13 +172,18 @@ class AliyunDoor:
 
     async def _read_body(self, request: web.Request) -> bytes:
         try:
-            async with asyncio.timeout(self._limits.body_timeout_s):
+            if request.content.is_eof():
+                # All of the body came with the headers (as a small request's does): reading it
+                # cannot wait, so no timer is armed and cancelled (about 3 µs a request).
                 body = await request.read()
+            else:
+                async with asyncio.timeout(self._limits.body_timeout_s):
+                    body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise GatewayError(errors.REQUEST_TOO_LARGE) from None
         except TimeoutError:
             raise GatewayError(errors.REQUEST_TIMEOUT) from None
-        if _is_form_body(request) and body.count(b"&") >= self._limits.max_parameters:
+        if body.count(b"&") >= self._limits.max_parameters and _is_form_body(request):
             raise self._too_many_parameters()
         return body
 
