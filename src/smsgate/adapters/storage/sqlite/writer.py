@@ -87,6 +87,9 @@ class StoreWriter(StoreBase):
         # (SQLITE_FULL). Tests use it to fill a database without filling a disk.
         self._max_pages = max_pages
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        #: Ops queued during this event-loop iteration: handed to the writer thread together, at
+        #: the end of the iteration (see ``_enqueue``).
+        self._pending: list[_Op] = []
         self._loop: asyncio.AbstractEventLoop | None = None  # set while the store is open
         self._writer: threading.Thread | None = None
         self._reader: ThreadPoolExecutor | None = None
@@ -129,6 +132,7 @@ class StoreWriter(StoreBase):
             self._reader.shutdown(wait=False)
         if self._writer is not None:
             self._queue_nonces()
+            self._flush()
             self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
 
@@ -142,8 +146,27 @@ class StoreWriter(StoreBase):
         future: asyncio.Future[Any] = loop.create_future()
         if self._nonces is not None:
             self._queue_nonces()  # nonces remembered before this write go first
-        self._queue.put((fn, arg, future))
+        self._enqueue((fn, arg, future))
         return cast(_R, await future)
+
+    def _enqueue(self, op: _Op) -> None:
+        """Queue ``op`` behind those queued before it. The ops of one loop iteration reach the
+        writer thread in one hand-over at its end: a hand-over per op woke the thread each
+        time, and every wake-up took the GIL from the loop and gave it back, about 8% of the
+        HTTP door's CPU per request."""
+        pending = self._pending
+        pending.append(op)
+        if len(pending) == 1:
+            loop = self._loop
+            if loop is None:  # closing: nothing else will run on the loop for us
+                self._flush()
+            else:
+                loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        ops, self._pending = self._pending, []
+        if ops:
+            self._queue.put(ops)
 
     async def _read(self, fn: Callable[..., _R], *args: Any) -> _R:
         """Run a query on the reader thread, never on the event loop."""
@@ -158,7 +181,7 @@ class StoreWriter(StoreBase):
     def _queue_nonces(self) -> None:
         pending, self._nonces = self._nonces, None
         if pending is not None:
-            self._queue.put((insert_nonce_rows, pending[0], pending[1]))
+            self._enqueue((insert_nonce_rows, pending[0], pending[1]))
 
     def _writer_main(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
         """The writer thread: open and migrate, report readiness, then serve batches."""
@@ -204,7 +227,7 @@ class StoreWriter(StoreBase):
                 if item is _STOP:
                     stopping = True
                     break
-                batch.append(cast(_Op, item))
+                batch.extend(cast(list[_Op], item))  # one loop iteration's ops
                 if len(batch) >= max_batch:
                     break
                 try:
