@@ -355,7 +355,7 @@ def main() -> None:
     )
     parser.add_argument("--redis", metavar="URL", help="share limits and nonces in this Redis")
     args = parser.parse_args()
-    database = _scale_out_environment(args)
+    database = scale_out_environment(args)
 
     tmp = Path(tempfile.mkdtemp(prefix="smsgate-bench-"))
     server = None
@@ -442,10 +442,10 @@ def main() -> None:
             server.wait(60)
         shutil.rmtree(tmp, ignore_errors=True)
         if database is not None:
-            _drop_database(*database)
+            drop_database(*database)
 
 
-def _scale_out_environment(args: argparse.Namespace) -> tuple[str, str] | None:
+def scale_out_environment(args: argparse.Namespace) -> tuple[str, str] | None:
     """Point the server (and the CLI that makes its account) at a new PostgreSQL database and
     at Redis, through the environment; returns (admin URL, database) to drop after."""
     if args.redis:
@@ -470,7 +470,7 @@ def _scale_out_environment(args: argparse.Namespace) -> tuple[str, str] | None:
     return args.postgres, name
 
 
-def _drop_database(admin_url: str, name: str) -> None:
+def drop_database(admin_url: str, name: str) -> None:
     import asyncpg
 
     async def drop() -> None:

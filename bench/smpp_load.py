@@ -455,10 +455,17 @@ async def work(index: int, wa: WorkerArgs, shared: Any) -> dict[str, Any]:
 # --- server and account ---------------------------------------------------------------------------
 
 
-def start_server(data_dir: Path, durability: str) -> tuple[subprocess.Popen[str], int]:
+def start_server(
+    data_dir: Path, durability: str, workers: int = 1, extra_config: str = ""
+) -> tuple[subprocess.Popen[str], int]:
     """``smsgate serve`` on ports the OS picks; the process and its SMPP port."""
     proc, line = http_send.start_server(
-        data_dir, 0, durability, ("--smpp-port", "0"), ready="SMPP 3.4 listening on"
+        data_dir,
+        0,
+        durability,
+        ("--smpp-port", "0", "--workers", str(workers)),
+        ready="SMPP 3.4 listening on",
+        extra_config=extra_config,
     )
     return proc, int(line.rsplit(":", 1)[1])
 
@@ -648,6 +655,10 @@ def main() -> None:
         action="store_true",
         help="switch off the account's per-number daily limits (no per-number state)",
     )
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--postgres", metavar="ADMIN_URL", help="as in bench/http_send.py")
+    parser.add_argument("--redis", metavar="URL", help="as in bench/http_send.py")
+    parser.add_argument("--server-config", default="", help="TOML added to the server's")
     parser.add_argument("--endpoint", help="host:port of a running SMPP server")
     parser.add_argument("--system-id", default=SYSTEM_ID, help="with --endpoint")
     parser.add_argument("--password", default=PASSWORD, help="with --endpoint")
@@ -657,6 +668,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="smsgate-bench-"))
     server = None
+    database = http_send.scale_out_environment(args)
     try:
         if args.endpoint:
             host, port_text = args.endpoint.rsplit(":", 1)
@@ -667,14 +679,16 @@ def main() -> None:
             add_smpp_credentials(data_dir, account_id)
             if args.no_number_limits:
                 lift_number_limits(data_dir, account_id)
-            server, port = start_server(data_dir, args.durability)
+            server, port = start_server(data_dir, args.durability, args.workers, args.server_config)
             host = "127.0.0.1"
         drive(args, host, port, None if server is None else server.pid)
     finally:
         if server is not None:
             server.terminate()
-            server.wait(30)
+            server.wait(60)
         shutil.rmtree(tmp, ignore_errors=True)
+        if database is not None:
+            http_send.drop_database(*database)
 
 
 def drive(args: argparse.Namespace, host: str, port: int, server_pid: int | None) -> None:

@@ -71,8 +71,10 @@ _NONCE_PRUNE_S = 10.0
 _MIN_RECONCILE_S = 0.25
 #: Messages read per page when the limiter is seeded at start.
 _SEED_PAGE = 10_000
-#: With several processes, how often SMPP binds look for receipts another process applied.
+#: With several processes, how often SMPP binds look for receipts another process applied,
+#: and how soon after one was applied here.
 _OWED_REREAD_S = 0.5
+_OWED_SOON_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,7 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self._smpp: SmppServer | None = None
         self._receipts_ready = asyncio.Event()
+        self._owed_due = False  # a re-read of what SMPP binds are owed is scheduled
         self.cancels = CancelDesk()
 
     def _wire_core(self, last_id: str | None) -> None:
@@ -254,12 +257,18 @@ class Gateway:
 
     async def _start_smpp(self) -> int:
         self._smpp = smpp = self.smpp_server()
-        self.receipts.add_listener(smpp.outbox.on_final)
-        self.upstream.inbound.add_listener(smpp.on_inbound)
         if isinstance(self.queue, SharedDeliveryQueue):
-            # Receipts of messages this process's binds submitted may be applied by another
-            # process (whichever worker delivered them): read what the binds are owed.
+            # Receipts (and MO messages) for this process's binds may be applied by another
+            # process, and binds of one account may be bound to several: a delivery goes out
+            # only through the store's claim on it, never straight from the process that
+            # applied it (two processes would both send it). Read what binds are owed soon
+            # after anything is applied here, and regularly for what others applied.
+            self.receipts.add_listener(lambda _changed: self._reread_owed_soon())
+            self.upstream.inbound.add_listener(lambda _stored: self._reread_owed_soon())
             self._spawn(self._reread_owed_forever, "smpp-owed")
+        else:
+            self.receipts.add_listener(smpp.outbox.on_final)
+            self.upstream.inbound.add_listener(smpp.on_inbound)
         server = self.config.server
         return await smpp.start(server.host, server.smpp_port, reuse_port=server.reuse_port)
 
@@ -425,6 +434,19 @@ class Gateway:
                 await self.queue.recover_node(self.config.server.node_id)
             return
         await recover_unfinished(self.store, self.queue, self.carrier, before_id)
+
+    def _reread_owed_soon(self) -> None:
+        """One re-read of what binds are owed for whatever was applied in the last moment."""
+        if self._owed_due:
+            return
+        self._owed_due = True
+
+        def reread() -> None:
+            self._owed_due = False
+            if self._smpp is not None:
+                self._smpp.reread_owed()
+
+        asyncio.get_running_loop().call_later(_OWED_SOON_S, reread)
 
     async def _reread_owed_forever(self) -> None:
         """Every ``_OWED_REREAD_S``, have the SMPP outboxes read what bound accounts are owed."""

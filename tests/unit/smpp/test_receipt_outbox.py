@@ -913,3 +913,52 @@ def test_random_runs_deliver_every_receipt_at_least_once_never_twice_at_once(
 @given(seed=st.integers(min_value=0, max_value=2**32 - 1), steps=st.integers(0, 80))
 def test_random_runs_with_binds_dropping_while_retries_are_due(seed: int, steps: int) -> None:
     asyncio.run(_random_run(seed, steps, settle_before_last_drop=False))
+
+
+class SnapshotReadStore(CountingStore):
+    """A backlog read that sees the store as it was when it began and answers only when the
+    test lets it: a read in flight while an acknowledgement is stored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate: asyncio.Event | None = None
+        self.began = asyncio.Event()
+
+    async def pending_smpp_receipts(
+        self, account_id: str, after_id: str | None, limit: int
+    ) -> list[Message]:
+        seen = await super().pending_smpp_receipts(account_id, after_id, limit)
+        if self.gate is not None:
+            self.began.set()
+            await self.gate.wait()
+        return seen
+
+
+async def test_a_read_in_flight_does_not_resend_what_was_acknowledged_meanwhile(
+    wire: Wire,
+) -> None:
+    """Several processes re-read what binds are owed often (another may have applied a
+    receipt): a read that saw a receipt before its acknowledgement was stored must not send it
+    again once the acknowledgement is."""
+    store = await _open_store(SnapshotReadStore())
+    outbox = ReceiptOutbox(store, retry_s=0.01)
+    try:
+        await _finalize(store, _message(1))
+        link = _link(wire)
+        _attach(outbox, link)
+        await until(lambda: link.sent == ["1"])
+
+        store.gate = asyncio.Event()
+        outbox.reread()  # sees "1", still owed, and waits
+        async with asyncio.timeout(WAIT_S):
+            await store.began.wait()
+        link.ack(outbox, "1")
+        await until(lambda: store.finishes != [])  # forgotten by the store
+        store.gate.set()
+        await spin()
+
+        assert link.sent == ["1"]
+        assert await _owed(store) == []
+    finally:
+        await outbox.close()
+        await store.close()

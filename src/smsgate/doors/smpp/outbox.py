@@ -122,6 +122,9 @@ class _Account(Generic[K, T, L]):
     scan_after: K | None = None
     scanning: bool = False
     generation: int = 0  # grows when the backlog is marked, so a read in flight starts over
+    # Acknowledged and forgotten by the store while a read was in flight: that read may have
+    # seen them before they were forgotten, and must not send them again.
+    finished: set[K] = field(default_factory=set)
     turn: int = 0  # round robin over links
 
 
@@ -339,9 +342,11 @@ class Outbox(ABC, Generic[K, T, L]):
         except StoreError:
             log.exception("reading owed %s failed; will retry", self.what)
             account.scanning = False
+            account.finished.clear()
             self._later(self._retry_s, lambda: self.pump(account_id))
             return
         account.scanning = False
+        finished, account.finished = account.finished, set()
         if account.generation != generation:
             pass  # the backlog was marked again meanwhile: the next read starts from the top
         elif len(page) < self._page:
@@ -353,7 +358,7 @@ class Outbox(ABC, Generic[K, T, L]):
             return
         for item in page:
             item_key = self._key(item)
-            if item_key not in account.known:
+            if item_key not in account.known and item_key not in finished:
                 self._enqueue(account, item)
                 account.known.add(item_key)
         self.pump(account_id)
@@ -381,6 +386,8 @@ class Outbox(ABC, Generic[K, T, L]):
                     account = self._accounts.get(account_id)
                     if account is not None:
                         account.known.difference_update(keys)
+                        if account.scanning:  # that read may still return them
+                            account.finished.update(keys)
                         if not account.links and not account.known:
                             del self._accounts[account_id]
         finally:
