@@ -80,11 +80,15 @@ def _banner(config: Config, listening: Listening) -> list[str]:
         lines.append("smsgate: limits and replay nonces shared in Redis")
     if listening.http_port is not None:
         lines.append(f"smsgate: admin API under /admin, token {_token_source(config)}")
-    store = " --store URL" if config.store.url else ""
     lines.append(
         f"smsgate: create credentials with: {_self_command()} accounts create "
-        f"--data-dir {data_dir}{store} --name demo --balance 100 --json"
+        f"--data-dir {data_dir} --name demo --balance 100 --json"
     )
+    if config.store.url:
+        lines.append(
+            "smsgate: administration commands need the same store: --store, "
+            "SMSGATE_STORE_URL or [store] url"
+        )
     lines.append(f"smsgate: ready (role {server.role})")
     return lines
 
