@@ -137,8 +137,11 @@ class Gateway:
         self.keyring = KeyRing(self.store, self.clock, config.server.refresh_s)
         self.nonces = adapters.nonces
         self._chance = adapters.chance
+        # The store keeps nonces for a guard that forgets them on restart; one that keeps them
+        # itself (Redis) needs no second copy written with every request.
+        kept = None if self.nonces.keeps_nonces_across_restarts else self.store
         self.authenticator = ApiAuthenticator(
-            self.keyring, self.nonces, self.clock, skew, kept=self.store
+            self.keyring, self.nonces, self.clock, skew, kept=kept
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
