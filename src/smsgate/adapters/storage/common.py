@@ -17,6 +17,7 @@ __all__ = [
     "accepting_account",
     "balance_refusal",
     "check_json",
+    "first_id_of_page",
     "id_window",
     "parse_after_id",
     "parse_id",
@@ -59,6 +60,15 @@ def parse_after_id(after_id: str | None) -> int:
     if after is None:
         raise ValueError(f"not a message id: {after_id!r}")
     return after
+
+
+def first_id_of_page(since_id: str, after_id: str | None) -> int:
+    """The lowest id a page of "ids at or above ``since_id``" may hold, after the previous
+    page's last id ``after_id`` (None: the first page). ValueError for a bad id."""
+    since = parse_id(since_id)
+    if since is None:
+        raise ValueError(f"not a message id: {since_id!r}")
+    return max(since, parse_after_id(after_id) + 1)
 
 
 def id_window(since: float, until: float) -> tuple[int, int] | None:

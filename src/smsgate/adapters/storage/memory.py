@@ -21,6 +21,7 @@ from smsgate.adapters.storage.common import (
     accepting_account,
     balance_refusal,
     check_json,
+    first_id_of_page,
     id_window,
     parse_after_id,
     parse_id,
@@ -297,11 +298,7 @@ class MemoryStore:
         self, since_id: str, after_id: str | None, limit: int
     ) -> list[NumberUse]:
         self._check_open()
-        since = parse_id(since_id)
-        if since is None:
-            raise ValueError(f"not a message id: {since_id!r}")
-        after = parse_id(after_id) if after_id is not None else None
-        floor = since if after is None else max(since, after + 1)
+        floor = first_id_of_page(since_id, after_id)
         found = sorted(i for i in self._messages if i >= floor)[:limit]
         return [
             NumberUse(m.id, m.account_id, m.to, m.msg_type, m.created_at)

@@ -29,6 +29,7 @@ from typing import Any, Final, cast
 
 from smsgate.adapters.storage.common import (
     accepting_account,
+    first_id_of_page,
     id_window,
     parse_after_id,
     parse_id,
@@ -138,11 +139,7 @@ class Messages(PgParts):
     async def numbers_since(
         self, since_id: str, after_id: str | None, limit: int
     ) -> list[NumberUse]:
-        since = parse_id(since_id)
-        if since is None:
-            raise ValueError(f"not a message id: {since_id!r}")
-        after = parse_id(after_id) if after_id is not None else None
-        floor = since if after is None else max(since, after + 1)
+        floor = first_id_of_page(since_id, after_id)
         rows = await self._fetch(_NUMBERS_SINCE, floor, limit)
         return [NumberUse(str(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
