@@ -1,14 +1,15 @@
-"""Rules both store adapters apply the same way, so the memory fake cannot drift from SQLite."""
+"""Rules the store adapters apply the same way, so the memory fake, SQLite and PostgreSQL cannot
+drift apart."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 from smsgate.domain.ids import first_id_at
-from smsgate.domain.models import Message
+from smsgate.domain.models import Message, MessageStatus
 from smsgate.domain.pricing import MAX_AMOUNT_MICROS, MICROS
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "check_json",
     "first_id_of_page",
     "id_window",
+    "message_from_columns",
     "parse_after_id",
     "parse_id",
 ]
@@ -104,3 +106,47 @@ def accepting_account(messages: Sequence[Message], charge_micros: int) -> str:
     if any(m.account_id != account_id for m in messages):
         raise ValueError("the messages of one accept must belong to one account")
     return account_id
+
+
+def message_from_columns(
+    row: Sequence[Any], carrier_ids: tuple[str, ...], converted: bool | None
+) -> Message:
+    """A message from a row of the messages table, its columns in the order both stores
+    select them (``MESSAGE_COLUMN_NAMES``). The two columns whose types differ between SQLite
+    and PostgreSQL (carrier ids as JSON or an array, a boolean as 0/1 or a boolean) come
+    already converted by the store."""
+    return Message(
+        id=str(row[0]),
+        account_id=row[1],
+        to=row[2],
+        sender=row[3],
+        body=row[4],
+        encoding=row[5],
+        segments=row[6],
+        country=row[7],
+        region_code=row[8],
+        region=row[9],
+        network=row[10],
+        msg_type=row[11],
+        created_at=row[12],
+        status=MessageStatus(row[13]),
+        task_id=row[14],
+        channel_id=row[15],
+        template_code=row[16],
+        sms_up_extend_code=row[17],
+        validity_period=row[18],
+        door=row[19],
+        error_code=row[20],
+        send_date=row[21],
+        receive_date=row[22],
+        carrier_ids=carrier_ids,
+        converted=converted,
+        conversion_time=row[25],
+        extra=json.loads(row[26]) if row[26] else {},
+        price_micros=row[27],
+        registered_delivery=row[28],
+        system_id=row[29],
+        bind_id=row[30],
+        connector=row[31],
+        carrier_status=row[32],
+    )

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final
 
-from smsgate.adapters.storage.common import parse_id
+from smsgate.adapters.storage.common import message_from_columns, parse_id
 from smsgate.domain.carrier_receipts import carrier_key
 from smsgate.domain.inbound import InboundMessage
 from smsgate.domain.models import (
@@ -161,40 +161,10 @@ def message_row(m: Message) -> Row:
 
 
 def message_from_row(row: Row) -> Message:
-    return Message(
-        id=str(row[0]),
-        account_id=row[1],
-        to=row[2],
-        sender=row[3],
-        body=row[4],
-        encoding=row[5],
-        segments=row[6],
-        country=row[7],
-        region_code=row[8],
-        region=row[9],
-        network=row[10],
-        msg_type=row[11],
-        created_at=row[12],
-        status=MessageStatus(row[13]),
-        task_id=row[14],
-        channel_id=row[15],
-        template_code=row[16],
-        sms_up_extend_code=row[17],
-        validity_period=row[18],
-        door=row[19],
-        error_code=row[20],
-        send_date=row[21],
-        receive_date=row[22],
+    return message_from_columns(
+        row,
         carrier_ids=tuple(row[23]) if row[23] else (),
         converted=row[24],
-        conversion_time=row[25],
-        extra=json.loads(row[26]) if row[26] else {},
-        price_micros=row[27],
-        registered_delivery=row[28],
-        system_id=row[29],
-        bind_id=row[30],
-        connector=row[31],
-        carrier_status=row[32],
     )
 
 
