@@ -148,7 +148,10 @@ async def test_two_processes_claiming_due_callbacks_never_get_the_same_one(
         )
 
         mine, theirs = ({job.id for job in jobs} for jobs in taken)
-        assert sorted([len(mine), len(theirs)]) == [20, 40]
+        # How the 60 split depends on the race (40/20 one after the other, 30/30 side by side,
+        # each skipping the rows the other is claiming); neither takes more than it asked for.
+        assert len(mine) <= 40
+        assert len(theirs) <= 40
         assert not mine & theirs
         assert len(mine | theirs) == 60
         # Each gets its own claims again (its pusher decides what is in flight), not the other's.
