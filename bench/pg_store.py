@@ -36,34 +36,15 @@ try:
 except ImportError:  # uvloop is optional: fall back to asyncio's loop
     uvloop = None  # type: ignore[assignment]
 
+from store_bench import PRICE_MICROS, bench_message
+
 from smsgate.adapters.secret_box import SecretBox
 from smsgate.adapters.storage.postgres import PostgresStore
 from smsgate.adapters.storage.sqlite import SqliteStore
-from smsgate.domain.models import AccessKey, Account, AccountState, Message
+from smsgate.domain.models import AccessKey, Account, AccountState
 from smsgate.ports.store import Store
 
-PRICE_MICROS = 50_000
 _ADMIN = os.environ.get("SMSGATE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _message(message_id: int, account_id: str) -> Message:
-    return Message(
-        id=str(message_id),
-        account_id=account_id,
-        to="8613800138000",
-        sender="smsgate",
-        body="Your verification code is 123456. It expires in 5 minutes.",
-        encoding="GSM7",
-        segments=1,
-        country="CN",
-        region_code="86",
-        region="China",
-        network="CMCC",
-        msg_type="OTP",
-        created_at=time.time(),
-        template_code="SMS_123456789",
-        price_micros=PRICE_MICROS,
-    )
 
 
 async def _caller(
@@ -72,7 +53,7 @@ async def _caller(
     done = 0
     clock = time.perf_counter
     while (start := clock()) < deadline:
-        if not await store.accept_messages([_message(next(ids), account_id)], PRICE_MICROS):
+        if not await store.accept_messages([bench_message(next(ids), account_id)], PRICE_MICROS):
             raise RuntimeError("the bench account ran out of money")
         latencies.append(clock() - start)
         done += 1

@@ -41,7 +41,7 @@ Mode = Literal["insert", "accept"]
 PRICE_MICROS = 50_000
 
 
-def _message(message_id: int, account_id: str = "bench") -> Message:
+def bench_message(message_id: int, account_id: str = "bench") -> Message:
     return Message(
         id=str(message_id),
         account_id=account_id,
@@ -72,7 +72,7 @@ async def _caller(
     done = 0
     clock = time.perf_counter
     while (start := clock()) < deadline:
-        message = _message(next(ids), account_id)
+        message = bench_message(next(ids), account_id)
         if mode == "insert":
             await store.insert_messages([message])
         elif not await store.accept_messages([message], PRICE_MICROS):
