@@ -22,10 +22,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 
 __all__ = [
     "admin_statements",
     "database_url",
+    "delete_redis_keys",
     "fresh_postgres_database",
     "postgres_url",
     "redis_url",
@@ -95,3 +97,10 @@ def fresh_postgres_database() -> Iterator[str]:
         yield database_url(admin, name)
     finally:
         asyncio.run(admin_statements(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def delete_redis_keys(client: Redis, prefix: str) -> None:
+    """Delete every key under a test's prefix (a test shares the server with others)."""
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+    for start in range(0, len(keys), 1000):
+        await client.unlink(*keys[start : start + 1000])

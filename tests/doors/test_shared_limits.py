@@ -24,7 +24,7 @@ from smsgate.domain.models import AccessKey, Account, AccountState
 from smsgate.errors import SmsError
 from smsgate.service.submit import Submission
 from tests import builders
-from tests.services import redis_url
+from tests.services import delete_redis_keys, redis_url
 
 from .conftest import T0, FixedClock
 
@@ -49,9 +49,7 @@ async def servers() -> AsyncIterator[tuple[Gateway, Gateway]]:
         for gateway in opened:
             await gateway.stop()
         async with Redis.from_url(redis.url) as client:
-            keys = [key async for key in client.scan_iter(match=f"{redis.prefix}*")]
-            if keys:
-                await client.delete(*keys)
+            await delete_redis_keys(client, redis.prefix)
 
 
 async def test_the_servers_are_built_on_the_shared_adapters(

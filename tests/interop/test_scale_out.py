@@ -21,10 +21,10 @@ from typing import IO
 import asyncpg
 import pytest
 from alibabacloud_dysmsapi20180501 import models
-from redis import Redis
+from redis.asyncio import Redis
 
 from smsgate.config import ENV_REDIS_URL, ENV_STORE_URL
-from tests.services import fresh_postgres_database, redis_url
+from tests.services import delete_redis_keys, fresh_postgres_database, redis_url
 
 from .conftest import (
     Account,
@@ -116,11 +116,12 @@ def shared(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
         monkeypatch.setenv(ENV_STORE_URL, store_url)
         monkeypatch.setenv(ENV_REDIS_URL, redis_url())
         yield store_url, prefix
-        client = Redis.from_url(redis_url())
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        asyncio.run(_delete_keys(prefix))
+
+
+async def _delete_keys(prefix: str) -> None:
+    async with Redis.from_url(redis_url()) as client:
+        await delete_redis_keys(client, prefix)
 
 
 def _supervise(data_dir: Path, config: Path, role: str, node_id: int, http_port: int) -> Supervised:

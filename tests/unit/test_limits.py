@@ -38,7 +38,7 @@ from smsgate.domain.limits import (
 )
 from smsgate.errors import ResultCode
 from smsgate.ports.limits import Limiter
-from tests.services import redis_url
+from tests.services import delete_redis_keys, redis_url
 
 T = TypeVar("T")
 
@@ -84,13 +84,7 @@ def redis_prefix(redis_client: Redis) -> Iterator[str]:
     every key under it is deleted after the test."""
     prefix = f"smsgate-test:{secrets.token_hex(8)}:"
     yield prefix
-    run(delete_keys(redis_client, prefix))
-
-
-async def delete_keys(client: Redis, prefix: str) -> None:
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-    for start in range(0, len(keys), 1000):
-        await client.unlink(*keys[start : start + 1000])
+    run(delete_redis_keys(redis_client, prefix))
 
 
 @pytest.fixture(params=LIMITERS)

@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from smsgate.adapters.replay.memory import MemoryNonceGuard
 from smsgate.adapters.replay.redis import GRACE_MS, RedisNonceGuard
 from smsgate.ports.replay import NonceGuard
-from tests.services import redis_url
+from tests.services import delete_redis_keys, redis_url
 
 T0 = datetime(2026, 11, 24, 22, 55, 27, tzinfo=UTC)
 WINDOW = timedelta(minutes=15)
@@ -64,13 +64,7 @@ def redis_prefix(redis_client: Redis) -> Iterator[str]:
     """A key prefix of this test's own; every key under it is deleted after the test."""
     prefix = f"smsgate-test:{secrets.token_hex(8)}:"
     yield prefix
-    run(_delete_keys(redis_client, prefix))
-
-
-async def _delete_keys(client: Redis, prefix: str) -> None:
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-    for start in range(0, len(keys), 1000):
-        await client.unlink(*keys[start : start + 1000])
+    run(delete_redis_keys(redis_client, prefix))
 
 
 @pytest.fixture(params=GUARDS)
